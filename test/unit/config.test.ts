@@ -1,0 +1,90 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, parseConfig, readSecret } from '../../workers/config';
+
+const minimal = {
+  environment: 'demo',
+  postgres: { user: 'ballast', databases: ['shop'] },
+  clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
+  kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
+  objectStore: { backupBucket: 'ballast-backups' },
+};
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    parseConfig(raw, 'test.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('config was accepted');
+}
+
+describe('config', () => {
+  it('loads the committed local-stack ballast.yaml', () => {
+    const { config } = loadConfig(path.resolve(__dirname, '../../ballast.yaml'));
+    assert.equal(config.environment, 'demo');
+    assert.deepEqual(
+      config.kafka.brokers.map((b) => b.id),
+      [1, 2, 3],
+    );
+    assert.equal(config.objectStore.backupBucket, 'ballast-backups');
+  });
+
+  it('fills defaults so a minimal config is complete', () => {
+    const config = parseConfig(minimal);
+    assert.equal(config.temporal.address, '127.0.0.1:7233');
+    assert.equal(config.temporal.taskQueue, 'ballast');
+    assert.equal(config.postgres.port, 5432);
+    assert.deepEqual(config.clickhouse.databases[0]?.tables, []);
+    assert.equal(config.healthCheck.timeoutSeconds, 10);
+  });
+
+  it('names the field and the problem', () => {
+    const problems = problemsOf({ ...minimal, postgres: { ...minimal.postgres, port: 70000 } });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^postgres\.port: /);
+  });
+
+  it('refuses unknown keys, so a typo is not silently ignored', () => {
+    const problems = problemsOf({ ...minimal, objectStore: { ...minimal.objectStore, backupBuckett: 'x' } });
+    assert.ok(problems.some((p) => p.startsWith('objectStore') && p.includes('backupBuckett')), problems.join('\n'));
+  });
+
+  it('refuses a missing required section and an unsafe SQL identifier', () => {
+    const { kafka: _omitted, ...withoutKafka } = minimal;
+    const problems = problemsOf({ ...withoutKafka, postgres: { user: 'u', databases: ['shop; DROP TABLE x'] } });
+    assert.ok(problems.some((p) => p.startsWith('kafka:')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('postgres.databases.0:')), problems.join('\n'));
+  });
+
+  it('refuses duplicate broker ids and a bad bucket name', () => {
+    const problems = problemsOf({
+      ...minimal,
+      kafka: { brokers: [{ id: 1, host: 'a', port: 1 }, { id: 1, host: 'b', port: 2 }] },
+      objectStore: { backupBucket: 'Bad_Bucket' },
+    });
+    assert.ok(problems.includes('kafka.brokers.1.id: duplicate broker id 1'), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('objectStore.backupBucket:')), problems.join('\n'));
+  });
+
+  it('says which file is unreadable or not YAML', () => {
+    assert.throws(() => loadConfig('/nonexistent/ballast.yaml'), /\/nonexistent\/ballast\.yaml[\s\S]*cannot read the file/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ballast-config-'));
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'environment: [unclosed');
+    assert.throws(() => loadConfig(bad), /not valid YAML/);
+  });
+
+  it('reads secrets from the environment or a file beside the config, and names a missing one', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ballast-secret-'));
+    writeFileSync(path.join(dir, 'token'), 's3cret\n');
+    const configFile = path.join(dir, 'ballast.yaml');
+    assert.equal(readSecret({ file: 'token' }, configFile), 's3cret');
+    assert.equal(readSecret({ env: 'BALLAST_TEST_SECRET' }, configFile, { BALLAST_TEST_SECRET: 'x' }), 'x');
+    assert.throws(() => readSecret({ env: 'BALLAST_TEST_SECRET' }, configFile, {}), /BALLAST_TEST_SECRET is not set/);
+  });
+});

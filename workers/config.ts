@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * A secret is never written in the config itself: it names where the worker finds it, so that
+ * nothing secret travels in workflow inputs, results or history.
+ */
+const secretRef = z.union([
+  z.strictObject({ env: z.string().min(1).describe('name of an environment variable') }),
+  z.strictObject({ file: z.string().min(1).describe('path of a file holding the secret') }),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const hostName = z.string().min(1);
+const port = z.number().int().min(1).max(65535);
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier (letters, digits, underscore)');
+// S3 bucket naming rules, simplified to the common subset every S3-compatible store accepts.
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)');
+
+const temporalSchema = z.strictObject({
+  address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  namespace: z.string().min(1).default('default'),
+  taskQueue: z.string().min(1).default('ballast'),
+  tls: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        serverName: z.string().optional(),
+        caFile: z.string().optional(),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+      }),
+    ])
+    .default(false),
+  apiKey: secretRef.optional(),
+});
+
+const postgresSchema = z.strictObject({
+  host: hostName.default('127.0.0.1'),
+  port: port.default(5432),
+  user: z.string().min(1),
+  password: secretRef.optional(),
+  /** The database used for connections that are not about one configured database (health, admin). */
+  maintenanceDatabase: identifier.default('postgres'),
+  databases: z.array(identifier).min(1),
+});
+
+const clickhouseSchema = z.strictObject({
+  url: z.url(),
+  /** Native TCP port, used by clickhouse-client. */
+  nativePort: port.default(9000),
+  user: z.string().min(1).default('default'),
+  password: secretRef.optional(),
+  databases: z
+    .array(
+      z.strictObject({
+        name: identifier,
+        /** Tables to act on; empty means every table in the database. */
+        tables: z.array(identifier).default([]),
+      }),
+    )
+    .min(1),
+});
+
+const brokerSchema = z.strictObject({
+  id: z.number().int().min(0),
+  host: hostName,
+  port,
+});
+
+const kafkaSchema = z
+  .strictObject({
+    clientId: z.string().min(1).default('ballast'),
+    brokers: z.array(brokerSchema).min(1),
+    restart: z
+      .strictObject({
+        backend: z.enum(['local']).default('local'),
+      })
+      .default({ backend: 'local' }),
+  })
+  .superRefine((kafka, ctx) => {
+    const ids = kafka.brokers.map((b) => b.id);
+    ids.forEach((id, i) => {
+      if (ids.indexOf(id) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['brokers', i, 'id'], message: `duplicate broker id ${id}` });
+      }
+    });
+  });
+
+const objectStoreSchema = z.strictObject({
+  endpoint: z.url().optional(),
+  region: z.string().min(1).default('us-east-1'),
+  /** Path-style addressing, which MinIO and most self-hosted S3 stores need. */
+  forcePathStyle: z.boolean().default(true),
+  accessKeyId: secretRef.optional(),
+  secretAccessKey: secretRef.optional(),
+  /** Buckets holding platform data. */
+  buckets: z.array(bucketName).default([]),
+  /** Where backups and reports are written. */
+  backupBucket: bucketName,
+});
+
+const healthCheckSchema = z
+  .strictObject({
+    /** Each system's check must answer within this many seconds. */
+    timeoutSeconds: z.number().positive().max(600).default(10),
+  })
+  .default({ timeoutSeconds: 10 });
+
+export const configSchema = z.strictObject({
+  environment: z.enum(['demo', 'staging', 'production']),
+  temporal: temporalSchema.default(temporalSchema.parse({})),
+  postgres: postgresSchema,
+  clickhouse: clickhouseSchema,
+  kafka: kafkaSchema,
+  objectStore: objectStoreSchema,
+  healthCheck: healthCheckSchema,
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type PostgresConfig = Config['postgres'];
+export type ClickHouseConfig = Config['clickhouse'];
+export type KafkaConfig = Config['kafka'];
+export type ObjectStoreConfig = Config['objectStore'];
+export type TemporalConfig = Config['temporal'];
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+  return `${where}: ${issue.message}`;
+}
+
+/** Validates an already-parsed config object; `source` names it in errors. */
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(source, result.error.issues.map(describeIssue));
+  }
+  return result.data;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file it came from; relative secret file paths resolve against its folder. */
+  path: string;
+}
+
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.BALLAST_CONFIG ?? 'ballast.yaml');
+}
+
+export function loadConfig(file: string = configPath()): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message} (set BALLAST_CONFIG to its path)`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
+  }
+  return { config: parseConfig(raw, file), path: path.resolve(file) };
+}
+
+/** Reads a secret at the worker. Throws naming the reference when it is missing. */
+export function readSecret(ref: SecretRef, configFile: string, env: NodeJS.ProcessEnv = process.env): string {
+  if ('env' in ref) {
+    const value = env[ref.env];
+    if (value === undefined || value === '') {
+      throw new ConfigError(configFile, [`secret: environment variable ${ref.env} is not set`]);
+    }
+    return value;
+  }
+  const file = path.resolve(path.dirname(configFile), ref.file);
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(configFile, [`secret: cannot read file ${file}: ${(err as Error).message}`]);
+  }
+}

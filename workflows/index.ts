@@ -1,0 +1,2 @@
+// The worker bundles this file: every workflow ballast runs is exported here.
+export { healthCheck } from './healthCheck';
