@@ -1,0 +1,237 @@
+/**
+ * Loads realistic data into every store of the platform the config describes, so backups,
+ * restores and drills have something real to move. Safe to run again: Postgres and ClickHouse are
+ * rebuilt to the same state, Kafka topics are filled only when empty, objects are overwritten.
+ *
+ *   npm run seed            (BALLAST_CONFIG picks the config, default ./ballast.yaml)
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { loadConfig } from '../workers/config';
+import { createConnections, type Connections } from '../workers/connections';
+import type { Config } from '../workers/config';
+
+export const SEED = {
+  customers: 5_000,
+  products: 400,
+  orders: 20_000,
+  clickhouseMonths: 6,
+  clickhouseRowsPerInsert: 50_000,
+  clickhouseInsertsPerMonth: 4,
+  topics: [
+    { topic: 'orders', numPartitions: 6, messages: 3_000 },
+    { topic: 'payments', numPartitions: 3, messages: 1_500 },
+  ],
+  consumerGroup: 'billing',
+  objects: 60,
+} as const;
+
+async function seedPostgres(config: Config, connections: Connections): Promise<string> {
+  const database = config.postgres.databases[0]!;
+  const client = new pg.Client(connections.postgres(database));
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('DROP TABLE IF EXISTS order_items, orders, products, customers CASCADE');
+    await client.query('DROP SEQUENCE IF EXISTS invoice_number_seq');
+    await client.query(`
+      CREATE SEQUENCE invoice_number_seq START 100000;
+      CREATE TABLE customers (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        email text NOT NULL UNIQUE,
+        name text NOT NULL,
+        country char(2) NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+      CREATE TABLE products (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        sku text NOT NULL UNIQUE,
+        title text NOT NULL,
+        price_cents integer NOT NULL CHECK (price_cents > 0)
+      );
+      CREATE TABLE orders (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        customer_id bigint NOT NULL REFERENCES customers(id),
+        invoice_number bigint NOT NULL UNIQUE DEFAULT nextval('invoice_number_seq'),
+        status text NOT NULL,
+        ordered_at timestamptz NOT NULL
+      );
+      CREATE TABLE order_items (
+        order_id bigint NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+        product_id bigint NOT NULL REFERENCES products(id),
+        quantity integer NOT NULL CHECK (quantity > 0),
+        PRIMARY KEY (order_id, product_id)
+      );
+      CREATE INDEX orders_customer_idx ON orders (customer_id);
+    `);
+    // Generated in SQL so the data is deterministic and the seed stays fast at any size.
+    await client.query(
+      `INSERT INTO customers (email, name, country, created_at)
+       SELECT 'customer' || g || '@example.com', 'Customer ' || g,
+              (ARRAY['DE','FR','GB','US','JP','BR'])[1 + g % 6],
+              timestamptz '2024-01-01' + (g || ' minutes')::interval
+       FROM generate_series(1, $1::int) g`,
+      [SEED.customers],
+    );
+    await client.query(
+      `INSERT INTO products (sku, title, price_cents)
+       SELECT 'SKU-' || lpad(g::text, 5, '0'), 'Product ' || g, 100 + (g * 37) % 9900
+       FROM generate_series(1, $1::int) g`,
+      [SEED.products],
+    );
+    await client.query(
+      `INSERT INTO orders (customer_id, status, ordered_at)
+       SELECT 1 + (g * 7919) % $2::int, (ARRAY['paid','shipped','delivered','refunded'])[1 + g % 4],
+              timestamptz '2025-01-01' + (g * 13 || ' minutes')::interval
+       FROM generate_series(1, $1::int) g`,
+      [SEED.orders, SEED.customers],
+    );
+    await client.query(
+      `INSERT INTO order_items (order_id, product_id, quantity)
+       SELECT o.id, 1 + (o.id * k) % $1::int, 1 + (o.id + k) % 5
+       FROM orders o CROSS JOIN generate_series(1, 3) k
+       ON CONFLICT DO NOTHING`,
+      [SEED.products],
+    );
+    await client.query('COMMIT');
+    await client.query('ANALYZE');
+    const counts = await client.query<{ t: string; n: string }>(
+      `SELECT 'customers' t, count(*) n FROM customers UNION ALL SELECT 'products', count(*) FROM products
+       UNION ALL SELECT 'orders', count(*) FROM orders UNION ALL SELECT 'order_items', count(*) FROM order_items`,
+    );
+    return `postgres ${database}: ${counts.rows.map((r) => `${r.t}=${r.n}`).join(' ')}`;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+async function seedClickHouse(config: Config, connections: Connections): Promise<string> {
+  const database = config.clickhouse.databases[0]!.name;
+  const client = connections.clickhouse();
+  try {
+    await client.command({ query: `DROP TABLE IF EXISTS ${database}.events` });
+    // Syntax that ClickHouse 18.16 and current releases both accept.
+    await client.command({
+      query: `CREATE TABLE ${database}.events (
+        event_date Date,
+        event_time DateTime,
+        user_id UInt64,
+        event_type String,
+        amount Float64
+      ) ENGINE = MergeTree() PARTITION BY toYYYYMM(event_date) ORDER BY (event_date, user_id)`,
+    });
+    // One INSERT is one part: several inserts per month give several parts per partition.
+    for (let batch = 0; batch < SEED.clickhouseInsertsPerMonth; batch++) {
+      for (let month = 0; month < SEED.clickhouseMonths; month++) {
+        await client.command({
+          query: `INSERT INTO ${database}.events
+            SELECT toDate('2026-01-01') + ${month * 31} + (number % 28),
+                   toDateTime('2026-01-01 00:00:00') + ${month * 31 * 86400} + number * 37 % (28 * 86400),
+                   (number * 2654435761 + ${batch}) % 10000,
+                   arrayElement(['view','click','cart','purchase'], 1 + (number + ${batch}) % 4),
+                   ((number * 7 + ${batch}) % 10000) / 100
+            FROM numbers(${SEED.clickhouseRowsPerInsert})`,
+        });
+      }
+    }
+    const result = await client.query({
+      query: `SELECT partition, sum(rows) AS rows, count() AS parts FROM system.parts
+              WHERE database = '${database}' AND table = 'events' AND active GROUP BY partition ORDER BY partition`,
+      format: 'JSONEachRow',
+    });
+    const partitions = await result.json<{ partition: string; rows: string; parts: string }>();
+    return `clickhouse ${database}.events: ${partitions.map((p) => `${p.partition}=${p.rows} rows/${p.parts} parts`).join(' ')}`;
+  } finally {
+    await client.close();
+  }
+}
+
+async function seedKafka(connections: Connections): Promise<string> {
+  const kafka = connections.kafka();
+  const admin = kafka.admin();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await admin.connect();
+  await producer.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = SEED.topics.filter((t) => !existing.has(t.topic));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor: 3 })),
+      });
+    }
+    const lines: string[] = [];
+    for (const t of SEED.topics) {
+      const before = await admin.fetchTopicOffsets(t.topic);
+      if (before.every((p) => p.high === '0')) {
+        for (let start = 0; start < t.messages; start += 500) {
+          const messages = Array.from({ length: Math.min(500, t.messages - start) }, (_, i) => {
+            const n = start + i;
+            return { key: `${t.topic}-${n % 97}`, value: JSON.stringify({ id: n, amountCents: (n * 37) % 10000, at: 1767225600000 + n * 1000 }) };
+          });
+          await producer.send({ topic: t.topic, acks: -1, messages });
+        }
+      }
+      const offsets = await admin.fetchTopicOffsets(t.topic);
+      const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+      lines.push(`${t.topic}=${total} messages/${offsets.length} partitions`);
+    }
+    // The group has consumed half of each orders partition: realistic lag for a restore to keep.
+    const orders = await admin.fetchTopicOffsets('orders');
+    await admin.setOffsets({
+      groupId: SEED.consumerGroup,
+      topic: 'orders',
+      partitions: orders.map((p) => ({ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) })),
+    });
+    lines.push(`group ${SEED.consumerGroup} committed on orders`);
+    return `kafka: ${lines.join(' ')}`;
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+}
+
+async function seedObjectStore(config: Config, connections: Connections): Promise<string> {
+  const bucket = config.objectStore.buckets[0];
+  if (!bucket) return 'object store: no data bucket configured, nothing seeded';
+  const s3 = connections.s3();
+  try {
+    let bytes = 0;
+    for (let i = 0; i < SEED.objects; i++) {
+      const kind = i % 3 === 0 ? 'exports' : i % 3 === 1 ? 'images' : 'reports';
+      const key = `${kind}/2026-${String(1 + (i % 12)).padStart(2, '0')}/object-${String(i).padStart(4, '0')}.${kind === 'images' ? 'bin' : 'csv'}`;
+      const size = 1024 * (1 + ((i * 131) % 256));
+      const body = Buffer.alloc(size, `${key}\n`);
+      bytes += size;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    }
+    return `object store ${bucket}: ${SEED.objects} objects, ${bytes} bytes`;
+  } finally {
+    s3.destroy();
+  }
+}
+
+export async function seedPlatform(config: Config, connections: Connections): Promise<string[]> {
+  return Promise.all([
+    seedPostgres(config, connections),
+    seedClickHouse(config, connections),
+    seedKafka(connections),
+    seedObjectStore(config, connections),
+  ]);
+}
+
+if (require.main === module) {
+  const { config, path } = loadConfig();
+  seedPlatform(config, createConnections(config, path))
+    .then((lines) => {
+      for (const line of lines) console.log(`seeded ${line}`);
+    })
+    .catch((err) => {
+      console.error('seed failed:', err);
+      process.exit(1);
+    });
+}

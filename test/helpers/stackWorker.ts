@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { loadConfig, type LoadedConfig } from '../../workers/config';
+import { temporalConnectionOptions } from '../../workers/temporal';
+import { createWorker } from '../../workers/worker';
+import { workflowBundle } from './workflowEnv';
+
+/**
+ * A real ballast worker on the local stack's Temporal server, with the real activities and the
+ * committed ballast.yaml, on a task queue of its own so a running `npm start` worker never takes
+ * the test's tasks.
+ */
+export interface StackWorker {
+  loaded: LoadedConfig;
+  client: Client;
+  taskQueue: string;
+  worker: Worker;
+  /** Runs `fn` while the worker polls; the worker stops when it settles. */
+  whileRunning<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function startStackWorker(): Promise<StackWorker> {
+  const base = loadConfig();
+  const taskQueue = `ballast-test-${randomUUID()}`;
+  const loaded: LoadedConfig = { ...base, config: { ...base.config, temporal: { ...base.config.temporal, taskQueue } } };
+  const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle() });
+  const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
+  const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+  return {
+    loaded,
+    client,
+    taskQueue,
+    worker,
+    whileRunning: (fn) => worker.runUntil(fn),
+    async close() {
+      await connection.close();
+      await nativeConnection.close();
+    },
+  };
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
