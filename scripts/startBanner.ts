@@ -1,5 +1,6 @@
 /** Tells the person who ran `npm start` where the UI is and how to run the first workflow. */
 import { loadConfig } from '../workers/config';
+import { temporalBinaryPath } from './localStack/paths';
 import { stackPorts } from './localStack/ports';
 
 const { config } = loadConfig();
@@ -12,7 +13,7 @@ ballast is starting on the local stack.
   Start a health check from the UI: "Start Workflow", Workflow Type "healthCheck",
   Task Queue "${taskQueue}", Input {} (JSON). Or from a shell:
 
-    ~/.cache/ballast/temporal-*/bin/temporal workflow execute --address ${config.temporal.address} \\
+    ${temporalBinaryPath()} workflow execute --address ${config.temporal.address} \\
       --namespace ${namespace} --type healthCheck --task-queue ${taskQueue} --input '{}'
 
   Stop with Ctrl-C (the worker drains and exits); scripts/stack stop stops the platform.

@@ -1,0 +1,93 @@
+/**
+ * Which backups retention keeps and which it deletes: pure, so its boundaries are unit-tested.
+ *
+ * The policy is the usual grandfather-father-son one: keep the newest complete backup of each of
+ * the last `daily` days that have one, of the last `weekly` ISO weeks and of the last `monthly`
+ * months (all UTC). The newest complete backup is always kept, whatever the policy says. An
+ * incomplete backup (no manifest) is never kept for the policy; it is deleted once it is older
+ * than the grace period, so a backup still being written is left alone.
+ */
+
+export interface RetentionPolicy {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  /** How long a folder without a manifest may stay: it may be a backup still running. */
+  incompleteGraceHours: number;
+}
+
+export interface BackupEntry {
+  id: string;
+  /** When the backup started (from its id). */
+  startedAt: Date;
+  complete: boolean;
+}
+
+export interface RetentionDecision {
+  keep: { id: string; reasons: string[] }[];
+  delete: { id: string; reason: string }[];
+}
+
+const DAY_MS = 86_400_000;
+
+function dayKey(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+function monthKey(d: Date): string {
+  return d.toISOString().slice(0, 7);
+}
+
+/** ISO-8601 week: weeks start on Monday, week 1 holds the year's first Thursday. */
+export function isoWeekKey(d: Date): string {
+  const day = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const weekday = day.getUTCDay() || 7;
+  day.setUTCDate(day.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((day.getTime() - yearStart) / DAY_MS + 1) / 7);
+  return `${day.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+export function selectRetention(backups: BackupEntry[], policy: RetentionPolicy, now: Date): RetentionDecision {
+  const complete = backups.filter((b) => b.complete).sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime());
+  const reasons = new Map<string, string[]>();
+  const keepFor = (id: string, reason: string) => reasons.set(id, [...(reasons.get(id) ?? []), reason]);
+
+  const buckets: [string, number, (d: Date) => string][] = [
+    ['daily', policy.daily, dayKey],
+    ['weekly', policy.weekly, isoWeekKey],
+    ['monthly', policy.monthly, monthKey],
+  ];
+  for (const [name, count, key] of buckets) {
+    const seen = new Set<string>();
+    for (const backup of complete) {
+      const period = key(backup.startedAt);
+      if (seen.has(period)) continue;
+      if (seen.size >= count) break;
+      seen.add(period);
+      keepFor(backup.id, `${name} ${period}`);
+    }
+  }
+  const newest = complete[0];
+  if (newest) keepFor(newest.id, 'newest complete backup');
+
+  const decision: RetentionDecision = { keep: [], delete: [] };
+  for (const backup of complete) {
+    const why = reasons.get(backup.id);
+    if (why) decision.keep.push({ id: backup.id, reasons: why });
+    else decision.delete.push({ id: backup.id, reason: 'complete, outside the retention policy' });
+  }
+  const graceMs = policy.incompleteGraceHours * 3_600_000;
+  for (const backup of backups.filter((b) => !b.complete)) {
+    const ageMs = now.getTime() - backup.startedAt.getTime();
+    if (ageMs > graceMs) {
+      decision.delete.push({
+        id: backup.id,
+        reason: `incomplete (no manifest) and older than the ${policy.incompleteGraceHours} h grace period`,
+      });
+    } else {
+      decision.keep.push({ id: backup.id, reasons: ['incomplete, within the grace period: may still be running'] });
+    }
+  }
+  return decision;
+}

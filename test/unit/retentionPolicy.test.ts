@@ -1,0 +1,77 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { isoWeekKey, selectRetention, type BackupEntry, type RetentionPolicy } from '../../activities/retentionPolicy';
+
+const at = (iso: string, complete = true): BackupEntry => ({ id: iso, startedAt: new Date(iso), complete });
+const policy = (p: Partial<RetentionPolicy>): RetentionPolicy => ({ daily: 0, weekly: 0, monthly: 0, incompleteGraceHours: 24, ...p });
+const kept = (backups: BackupEntry[], p: Partial<RetentionPolicy>, now = '2026-12-31T00:00:00Z') =>
+  selectRetention(backups, policy(p), new Date(now)).keep.map((k) => k.id).sort();
+
+describe('retention selection', () => {
+  it('keeps the newest backup of each of the last N days, across a UTC midnight', () => {
+    const backups = [
+      at('2026-11-20T02:00:00Z'),
+      at('2026-11-20T23:59:59Z'),
+      at('2026-11-21T00:00:00Z'),
+      at('2026-11-21T02:00:00Z'),
+      at('2026-11-22T02:00:00Z'),
+    ];
+    assert.deepEqual(kept(backups, { daily: 2 }), ['2026-11-21T02:00:00Z', '2026-11-22T02:00:00Z']);
+    assert.deepEqual(kept(backups, { daily: 3 }), ['2026-11-20T23:59:59Z', '2026-11-21T02:00:00Z', '2026-11-22T02:00:00Z']);
+  });
+
+  it('counts days that have backups, not calendar days, so a gap does not eat the policy', () => {
+    const backups = [at('2026-11-01T02:00:00Z'), at('2026-11-10T02:00:00Z'), at('2026-11-22T02:00:00Z')];
+    assert.deepEqual(kept(backups, { daily: 2 }), ['2026-11-10T02:00:00Z', '2026-11-22T02:00:00Z']);
+  });
+
+  it('uses ISO weeks starting on Monday for weekly', () => {
+    // 2026-11-22 is a Sunday, 2026-11-23 a Monday.
+    assert.equal(isoWeekKey(new Date('2026-11-22T23:00:00Z')), '2026-W47');
+    assert.equal(isoWeekKey(new Date('2026-11-23T00:00:00Z')), '2026-W48');
+    // ISO week 1 of 2027 starts on Monday 2027-01-04; Friday 2027-01-01 is in 2026-W53.
+    assert.equal(isoWeekKey(new Date('2027-01-01T12:00:00Z')), '2026-W53');
+    const backups = [at('2026-11-16T02:00:00Z'), at('2026-11-22T02:00:00Z'), at('2026-11-23T02:00:00Z')];
+    assert.deepEqual(kept(backups, { weekly: 2 }), ['2026-11-22T02:00:00Z', '2026-11-23T02:00:00Z']);
+    assert.deepEqual(kept(backups, { weekly: 1 }), ['2026-11-23T02:00:00Z']);
+  });
+
+  it('keeps the newest backup of each of the last N months, across a month boundary', () => {
+    const backups = [
+      at('2026-09-15T02:00:00Z'),
+      at('2026-10-01T02:00:00Z'),
+      at('2026-10-31T23:00:00Z'),
+      at('2026-11-01T00:30:00Z'),
+    ];
+    assert.deepEqual(kept(backups, { monthly: 2 }), ['2026-10-31T23:00:00Z', '2026-11-01T00:30:00Z']);
+  });
+
+  it('combines the rules and gives every reason a backup is kept', () => {
+    const backups = [at('2026-10-31T02:00:00Z'), at('2026-11-21T02:00:00Z'), at('2026-11-22T02:00:00Z')];
+    const decision = selectRetention(backups, policy({ daily: 1, weekly: 1, monthly: 2 }), new Date('2026-11-22T03:00:00Z'));
+    const reasons = Object.fromEntries(decision.keep.map((k) => [k.id, k.reasons]));
+    assert.deepEqual(reasons['2026-11-22T02:00:00Z'], ['daily 2026-11-22', 'weekly 2026-W47', 'monthly 2026-11', 'newest complete backup']);
+    assert.deepEqual(reasons['2026-10-31T02:00:00Z'], ['monthly 2026-10']);
+    assert.deepEqual(decision.delete, [{ id: '2026-11-21T02:00:00Z', reason: 'complete, outside the retention policy' }]);
+  });
+
+  it('never deletes the newest complete backup, even with a policy of zero', () => {
+    const backups = [at('2026-11-21T02:00:00Z'), at('2026-11-22T02:00:00Z'), at('2026-11-22T05:00:00Z', false)];
+    const decision = selectRetention(backups, policy({}), new Date('2026-11-22T06:00:00Z'));
+    assert.deepEqual(decision.keep.map((k) => k.id).sort(), ['2026-11-22T02:00:00Z', '2026-11-22T05:00:00Z']);
+    assert.deepEqual(decision.delete.map((d) => d.id), ['2026-11-21T02:00:00Z']);
+  });
+
+  it('never counts an incomplete backup as the newest, and deletes it only after the grace period', () => {
+    const backups = [at('2026-11-20T02:00:00Z'), at('2026-11-21T02:00:00Z', false), at('2026-11-22T02:00:00Z', false)];
+    const decision = selectRetention(backups, policy({ incompleteGraceHours: 12 }), new Date('2026-11-22T06:00:00Z'));
+    assert.deepEqual(decision.keep.map((k) => k.id).sort(), ['2026-11-20T02:00:00Z', '2026-11-22T02:00:00Z']);
+    assert.deepEqual(decision.delete, [
+      { id: '2026-11-21T02:00:00Z', reason: 'incomplete (no manifest) and older than the 12 h grace period' },
+    ]);
+  });
+
+  it('deletes nothing when there is nothing to delete', () => {
+    assert.deepEqual(selectRetention([], policy({ daily: 7 }), new Date()), { keep: [], delete: [] });
+  });
+});
