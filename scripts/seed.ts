@@ -128,8 +128,8 @@ async function seedClickHouse(config: Config, connections: Connections): Promise
       for (let month = 0; month < SEED.clickhouseMonths; month++) {
         await client.command({
           query: `INSERT INTO ${database}.events
-            SELECT toDate('2026-01-01') + ${month * 31} + (number % 28),
-                   toDateTime('2026-01-01 00:00:00') + ${month * 31 * 86400} + number * 37 % (28 * 86400),
+            SELECT addMonths(toDate('2026-01-01'), ${month}) + (number % 28),
+                   addMonths(toDateTime('2026-01-01 00:00:00'), ${month}) + number * 37 % (28 * 86400),
                    (number * 2654435761 + ${batch}) % 10000,
                    arrayElement(['view','click','cart','purchase'], 1 + (number + ${batch}) % 4),
                    ((number * 7 + ${batch}) % 10000) / 100

@@ -113,6 +113,39 @@ const healthCheckSchema = z
   })
   .default({ timeoutSeconds: 10 });
 
+const backupSchema = z
+  .strictObject({
+    /** How many backup pieces (a database, a table, a topic, a bucket) run at once. */
+    concurrency: z.number().int().min(1).max(32).default(3),
+    /** Topics whose messages are backed up; every topic's metadata and offsets always are. */
+    kafkaDataTopics: z.array(z.string().min(1)).default([]),
+    /** A pg_dump at least as new as the server; searched in the usual places when absent. */
+    pgDumpPath: z.string().min(1).optional(),
+    schedule: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Cron in UTC; nightly at 02:00 by default. */
+        cron: z.string().min(1).default('0 2 * * *'),
+        /** How late a missed run (the Temporal service was down) may still start. */
+        catchupWindowMinutes: z.number().int().min(1).default(60),
+      })
+      .default({ enabled: true, cron: '0 2 * * *', catchupWindowMinutes: 60 }),
+    retention: z
+      .strictObject({
+        daily: z.number().int().min(0).default(7),
+        weekly: z.number().int().min(0).default(4),
+        monthly: z.number().int().min(0).default(6),
+        incompleteGraceHours: z.number().positive().default(24),
+      })
+      .default({ daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 }),
+  })
+  .default({
+    concurrency: 3,
+    kafkaDataTopics: [],
+    schedule: { enabled: true, cron: '0 2 * * *', catchupWindowMinutes: 60 },
+    retention: { daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 },
+  });
+
 export const configSchema = z.strictObject({
   environment: z.enum(['demo', 'staging', 'production']),
   temporal: temporalSchema.default(temporalSchema.parse({})),
@@ -121,6 +154,7 @@ export const configSchema = z.strictObject({
   kafka: kafkaSchema,
   objectStore: objectStoreSchema,
   healthCheck: healthCheckSchema,
+  backup: backupSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -129,6 +163,7 @@ export type ClickHouseConfig = Config['clickhouse'];
 export type KafkaConfig = Config['kafka'];
 export type ObjectStoreConfig = Config['objectStore'];
 export type TemporalConfig = Config['temporal'];
+export type BackupConfig = Config['backup'];
 
 export class ConfigError extends Error {
   constructor(

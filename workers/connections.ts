@@ -1,5 +1,5 @@
 import type { ClientConfig } from 'pg';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig } from 'kafkajs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from './config';
@@ -9,8 +9,16 @@ import { readSecret } from './config';
  * Builds clients for the platform from the config, reading secrets at the worker. Each check or
  * activity asks for what it needs and closes it, so a dead connection never outlives its use.
  */
+export interface PostgresConnection extends ClientConfig {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
 export interface Connections {
-  postgres(database?: string, timeoutMs?: number): ClientConfig;
+  postgres(database?: string, timeoutMs?: number): PostgresConnection;
   clickhouse(timeoutMs?: number): ClickHouseClient;
   kafka(timeoutMs?: number): Kafka;
   s3(timeoutMs?: number): S3Client;
@@ -47,6 +55,9 @@ export function createConnections(config: Config, configFile: string): Connectio
         request_timeout: timeoutMs,
         // ClickHouse 18.16 rejects settings it does not know; send none by default.
         clickhouse_settings: {},
+        // Failures reach the caller as errors and end up in reports; the client's own log would
+        // print each refused connection a second time.
+        log: { level: ClickHouseLogLevel.OFF },
       });
     },
     kafka(timeoutMs = 30_000) {

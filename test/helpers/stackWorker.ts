@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { loadConfig, type LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
 import { createWorker } from '../../workers/worker';
@@ -16,8 +16,7 @@ export interface StackWorker {
   client: Client;
   taskQueue: string;
   worker: Worker;
-  /** Runs `fn` while the worker polls; the worker stops when it settles. */
-  whileRunning<T>(fn: () => Promise<T>): Promise<T>;
+  /** Stops the worker (it polls from start until then) and closes the connections. */
   close(): Promise<void>;
 }
 
@@ -28,13 +27,16 @@ export async function startStackWorker(): Promise<StackWorker> {
   const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle() });
   const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
   const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+  // A Worker runs once: it polls for the whole suite, and close() ends it.
+  const running = worker.run();
   return {
     loaded,
     client,
     taskQueue,
     worker,
-    whileRunning: (fn) => worker.runUntil(fn),
     async close() {
+      worker.shutdown();
+      await running;
       await connection.close();
       await nativeConnection.close();
     },

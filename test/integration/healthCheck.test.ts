@@ -39,13 +39,11 @@ describe('healthCheck on the real stack', () => {
   });
 
   function runHealthCheck(input: HealthCheckInput): Promise<HealthReport> {
-    return stack.whileRunning(() =>
-      stack.client.workflow.execute<typeof healthCheck>('healthCheck', {
-        taskQueue: stack.taskQueue,
-        workflowId: `test-health-${randomUUID()}`,
-        args: [input],
-      }),
-    );
+    return stack.client.workflow.execute<typeof healthCheck>('healthCheck', {
+      taskQueue: stack.taskQueue,
+      workflowId: `test-health-${randomUUID()}`,
+      args: [input],
+    });
   }
 
   const bySystem = (report: HealthReport) =>

@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { BackupPiece } from '../workflows/backupTypes';
+
+/** Every object of a backup lives under this folder of the backup bucket. */
+export function backupPrefix(backupId: string): string {
+  return `backups/${backupId}/`;
+}
+
+export function backupKey(backupId: string, ...parts: string[]): string {
+  return `${backupPrefix(backupId)}${parts.map(encodeKeyPart).join('/')}`;
+}
+
+/** Keeps keys readable while making sure no name can climb out of its folder. */
+function encodeKeyPart(part: string): string {
+  if (part === '' || part === '.' || part === '..') throw new Error(`invalid key part ${JSON.stringify(part)}`);
+  return part.replace(/[^A-Za-z0-9._=-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** A piece's completion marker: written only after its data object is complete. */
+export function markerKey(dataKey: string): string {
+  const at = dataKey.indexOf('/', 'backups/'.length);
+  return `${dataKey.slice(0, at)}/.pieces/${dataKey.slice(at + 1)}.json`;
+}
+
+// lib-storage holds at most partSize × queueSize bytes: 32 MiB, whatever the data size.
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 4;
+
+export interface StreamedObject {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Streams `source` into one object, computing size and sha256 on the way; multipart for large
+ * data, never buffered whole. `onBytes` reports progress for heartbeats.
+ */
+export async function uploadStream(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  source: Readable,
+  onBytes: (total: number) => void = () => undefined,
+): Promise<StreamedObject> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      onBytes(size);
+      done(null, chunk);
+    },
+  });
+  const body = new PassThrough({ highWaterMark: PART_SIZE });
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: body },
+    partSize: PART_SIZE,
+    queueSize: QUEUE_SIZE,
+    leavePartsOnError: false,
+  });
+  const uploaded = upload.done();
+  // If the source fails, the upload must not complete with a truncated object.
+  await Promise.all([
+    pipeline(source, counter, body).catch(async (err) => {
+      await upload.abort().catch(() => undefined);
+      throw err;
+    }),
+    uploaded,
+  ]);
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<StreamedObject> {
+  const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }));
+  return { size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+}
+
+export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await object.Body!.transformToString()) as T;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function headObject(s3: S3Client, bucket: string, key: string): Promise<{ size: number; etag?: string } | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { size: head.ContentLength ?? 0, etag: head.ETag };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * The piece recorded by an earlier attempt of the same activity, if its data object is still there
+ * with the recorded size: a retried activity then returns it instead of writing it again.
+ */
+export async function findCompletePiece(s3: S3Client, bucket: string, dataKey: string): Promise<BackupPiece | undefined> {
+  const piece = await getJson<BackupPiece>(s3, bucket, markerKey(dataKey));
+  if (!piece) return undefined;
+  const head = await headObject(s3, bucket, dataKey);
+  return head && head.size === piece.size ? piece : undefined;
+}
+
+export async function markPieceComplete(s3: S3Client, bucket: string, piece: BackupPiece): Promise<void> {
+  await putJson(s3, bucket, markerKey(piece.key), piece);
+}
+
+/**
+ * Aborts multipart uploads left by an attempt that died (a killed worker cannot abort its own),
+ * so their parts do not linger in the bucket.
+ */
+export async function abortStaleUploads(s3: S3Client, bucket: string, key: string): Promise<number> {
+  const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  const stale = (listed.Uploads ?? []).filter((u) => u.Key === key && u.UploadId);
+  for (const upload of stale) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }));
+  }
+  return stale.length;
+}
