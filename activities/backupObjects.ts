@@ -6,11 +6,13 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { BackupPiece } from '../workflows/backupTypes';
+import { backupIdTime } from '../workflows/backupId';
 
 /** Every object of a backup lives under this folder of the backup bucket. */
 export function backupPrefix(backupId: string): string {
@@ -140,4 +142,30 @@ export async function abortStaleUploads(s3: S3Client, bucket: string, key: strin
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }));
   }
   return stale.length;
+}
+
+/** Ids of the backup folders in the bucket, oldest first; folders not named like a backup are ignored. */
+export async function listBackupIds(s3: S3Client, bucket: string): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'backups/', Delimiter: '/', ContinuationToken: token }));
+    for (const p of page.CommonPrefixes ?? []) {
+      const id = p.Prefix!.slice('backups/'.length, -1);
+      if (backupIdTime(id)) ids.push(id);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return ids.sort();
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) keys.push(o.Key!);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
 }

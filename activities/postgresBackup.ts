@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { BackupPiece, ComponentResult } from '../workflows/backupTypes';
 import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, uploadStream } from './backupObjects';
 import type { ActivityDeps } from './deps';
+import { keepHeartbeating } from './heartbeat';
 import { findPgTool } from './pgTools';
 
 export interface PostgresBackupRequest {
@@ -97,16 +98,21 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
             code === 0 ? resolve() : reject(new Error(`pg_dump of ${db} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`)),
           );
         });
-        const uploaded = uploadStream(connections.s3(300_000), bucket, objectKey, child.stdout, (bytes) =>
-          ctx.heartbeat({ bytes }),
-        );
+        let bytesSoFar = 0;
+        const stopHeartbeats = keepHeartbeating(() => ({ bytes: bytesSoFar }));
+        const uploaded = uploadStream(s3, bucket, objectKey, child.stdout, (bytes) => {
+          bytesSoFar = bytes;
+        });
         return Promise.all([uploaded, exited])
           .then(([stored]) => stored)
           .catch((err) => {
             child.kill('SIGKILL');
             throw err;
           })
-          .finally(() => ctx.cancellationSignal.removeEventListener('abort', onCancel));
+          .finally(() => {
+            stopHeartbeats();
+            ctx.cancellationSignal.removeEventListener('abort', onCancel);
+          });
       }
     },
   };

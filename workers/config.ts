@@ -82,7 +82,7 @@ const kafkaSchema = z
       .strictObject({
         backend: z.enum(['local']).default('local'),
       })
-      .default({ backend: 'local' }),
+      .prefault({}),
   })
   .superRefine((kafka, ctx) => {
     const ids = kafka.brokers.map((b) => b.id);
@@ -111,7 +111,7 @@ const healthCheckSchema = z
     /** Each system's check must answer within this many seconds. */
     timeoutSeconds: z.number().positive().max(600).default(10),
   })
-  .default({ timeoutSeconds: 10 });
+  .prefault({});
 
 const backupSchema = z
   .strictObject({
@@ -124,12 +124,14 @@ const backupSchema = z
     schedule: z
       .strictObject({
         enabled: z.boolean().default(true),
+        /** Distinct per deployment when several share one Temporal namespace. */
+        scheduleId: z.string().min(1).default('ballast-nightly-backup'),
         /** Cron in UTC; nightly at 02:00 by default. */
         cron: z.string().min(1).default('0 2 * * *'),
         /** How late a missed run (the Temporal service was down) may still start. */
         catchupWindowMinutes: z.number().int().min(1).default(60),
       })
-      .default({ enabled: true, cron: '0 2 * * *', catchupWindowMinutes: 60 }),
+      .prefault({}),
     retention: z
       .strictObject({
         daily: z.number().int().min(0).default(7),
@@ -137,18 +139,13 @@ const backupSchema = z
         monthly: z.number().int().min(0).default(6),
         incompleteGraceHours: z.number().positive().default(24),
       })
-      .default({ daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 }),
+      .prefault({}),
   })
-  .default({
-    concurrency: 3,
-    kafkaDataTopics: [],
-    schedule: { enabled: true, cron: '0 2 * * *', catchupWindowMinutes: 60 },
-    retention: { daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 },
-  });
+  .prefault({});
 
 export const configSchema = z.strictObject({
   environment: z.enum(['demo', 'staging', 'production']),
-  temporal: temporalSchema.default(temporalSchema.parse({})),
+  temporal: temporalSchema.prefault({}),
   postgres: postgresSchema,
   clickhouse: clickhouseSchema,
   kafka: kafkaSchema,

@@ -1,16 +1,31 @@
+import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from './config';
+import { ensureBackupSchedule } from './schedules';
+import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
 /**
- * The worker process. The SDK's runtime turns SIGINT and SIGTERM into a graceful shutdown: polling
- * stops, running activities get their shutdown grace, and `run()` resolves.
+ * The worker process. It creates or updates the nightly backup schedule, then polls. The SDK's
+ * runtime turns SIGINT and SIGTERM into a graceful shutdown: polling stops, running activities
+ * get their shutdown grace, and `run()` resolves.
  */
 async function main(): Promise<void> {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const loaded = loadConfig();
   const { config } = loaded;
   const { worker, connection } = await createWorker(loaded);
+
+  const clientConnection = await Connection.connect(temporalConnectionOptions(config, loaded.path));
+  try {
+    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    const outcome = await ensureBackupSchedule(client, config);
+    const { scheduleId, cron, enabled } = config.backup.schedule;
+    console.log(`ballast worker: backup schedule "${scheduleId}" ${outcome} (${enabled ? `cron "${cron}" UTC` : 'paused'})`);
+  } finally {
+    await clientConnection.close();
+  }
+
   console.log(
     `ballast worker: task queue "${config.temporal.taskQueue}", namespace "${config.temporal.namespace}", ` +
       `Temporal at ${config.temporal.address}, environment "${config.environment}", config ${loaded.path}`,

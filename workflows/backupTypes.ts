@@ -45,3 +45,80 @@ export interface SkippedComponent {
   component: Component;
   reason: string;
 }
+
+/** One unit of backup work: one activity call. */
+export type BackupTask =
+  | { component: 'postgres'; kind: 'postgresDatabase'; database: string }
+  | { component: 'clickhouse'; kind: 'clickhouseTable'; database: string; table: string }
+  | { component: 'kafka'; kind: 'kafkaMetadata' }
+  | { component: 'kafka'; kind: 'kafkaTopic'; topic: string }
+  | { component: 'objectStore'; kind: 'bucket'; bucket: string };
+
+/** The workflow's validated request, passed to the planning activity. */
+export interface BackupPlanRequest {
+  components: Component[];
+  skip: SkippedComponent[];
+  postgresDatabases?: string[];
+  clickhouseTables?: string[];
+  kafkaDataTopics?: string[];
+  buckets?: string[];
+}
+
+export interface BackupPlan {
+  backupBucket: string;
+  concurrency: number;
+  environment: string;
+  tasks: BackupTask[];
+  previousBackupId?: string;
+}
+
+export interface ManifestRequest {
+  backupId: string;
+  workflowId: string;
+  runId: string;
+  environment: string;
+  startedAt: string;
+  pieces: BackupPiece[];
+  skipped: SkippedComponent[];
+  serverVersions: Record<string, string>;
+  previousBackupId?: string;
+}
+
+export interface ComponentSummary {
+  component: Component;
+  pieces: number;
+  bytes: number;
+  rows: number;
+  messages: number;
+  /** Summed activity time of the component's pieces (they may have run in parallel). */
+  durationMs: number;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** manifest.json: written last; a backup folder without one is incomplete and never restored from. */
+export interface BackupManifest {
+  formatVersion: 1;
+  backupId: string;
+  environment: string;
+  workflowId: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  /** The earliest moment any piece's data was read: data written after it may be missing (RPO). */
+  consistencyPoint: string;
+  serverVersions: Record<string, string>;
+  components: ComponentSummary[];
+  skipped: SkippedComponent[];
+  previousBackupId?: string;
+  totals: { pieces: number; bytes: number; rows: number; messages: number };
+  pieces: BackupPiece[];
+}
+
+export interface RetentionReport {
+  policy: { daily: number; weekly: number; monthly: number; incompleteGraceHours: number };
+  kept: { id: string; reasons: string[] }[];
+  deleted: { id: string; reason: string; objects: number }[];
+  /** Objects left in deleted folders because a kept backup references them. */
+  protectedObjects: number;
+}

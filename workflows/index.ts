@@ -1,2 +1,3 @@
 // The worker bundles this file: every workflow ballast runs is exported here.
 export { healthCheck } from './healthCheck';
+export { platformBackup } from './platformBackup';

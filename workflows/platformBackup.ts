@@ -1,0 +1,275 @@
+import {
+  ApplicationFailure,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities';
+import { makeBackupId } from './backupId';
+import {
+  COMPONENTS,
+  type BackupManifest,
+  type BackupPiece,
+  type BackupTask,
+  type Component,
+  type ComponentResult,
+  type ComponentSummary,
+  type RetentionReport,
+  type SkippedComponent,
+} from './backupTypes';
+import { mapBounded } from './concurrency';
+import { healthCheck } from './healthCheck';
+import { parseInput } from './input';
+import { backupIdKey, environmentKey } from './searchAttributes';
+import type { HealthReport, SystemName } from './types';
+
+const NON_RETRYABLE = ['InvalidInput', 'PgToolTooOld', 'ObjectTooLarge', 'BackupIncomplete'];
+
+const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+// Long pieces heartbeat; a worker that dies is noticed within the heartbeat timeout and the
+// piece is retried on another (or the restarted) worker, finding its own finished work.
+const pieces = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const inputSchema = z.strictObject({
+  /** Components to back up; every one by default. */
+  components: z.array(z.enum(COMPONENTS)).min(1).optional(),
+  /** Components deliberately left out, each with the reason the manifest records. */
+  skip: z.record(z.enum(COMPONENTS), z.string().min(1, 'give the reason for skipping')).optional(),
+  postgresDatabases: z.array(z.string().min(1)).min(1).optional(),
+  /** "database" (every configured table) or "database.table". */
+  clickhouseTables: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'must be database or database.table')).min(1).optional(),
+  kafkaDataTopics: z.array(z.string().min(1)).optional(),
+  buckets: z.array(z.string().min(1)).optional(),
+  /** Apply the retention policy after the backup (default true). */
+  retention: z.boolean().optional(),
+});
+export type PlatformBackupInput = z.input<typeof inputSchema>;
+
+export interface ComponentProgress {
+  tasks: number;
+  done: number;
+  running: string[];
+  bytes: number;
+  rows: number;
+  messages: number;
+}
+
+export interface BackupStatus {
+  phase: 'validating' | 'pre-flight' | 'planning' | 'backing up' | 'writing manifest' | 'retention' | 'done';
+  backupId?: string;
+  startedAt: string;
+  elapsedMs: number;
+  components: Partial<Record<Component, ComponentProgress>>;
+  skipped: SkippedComponent[];
+  resumedPieces: number;
+}
+
+export const backupStatusQuery = defineQuery<BackupStatus>('status');
+
+export interface PlatformBackupResult {
+  backupId: string;
+  manifestKey: string;
+  bucket: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  consistencyPoint: string;
+  components: ComponentSummary[];
+  skipped: SkippedComponent[];
+  totals: BackupManifest['totals'];
+  /** Pieces a retried activity found already complete instead of writing again. */
+  resumedPieces: number;
+  retention?: RetentionReport;
+  phaseDurationsMs: Record<string, number>;
+}
+
+/**
+ * Runbook: "nightly platform backup".
+ * 1. Check the input; 2. pre-flight health check of what will be backed up; 3. plan (every
+ * database, table, topic and bucket named exists) — nothing is written before this point;
+ * 4. back up every piece, a bounded number at once; 5. write the manifest, last; 6. retention.
+ */
+export async function platformBackup(input: PlatformBackupInput = {}): Promise<PlatformBackupResult> {
+  const started = new Date();
+  const phaseDurationsMs: Record<string, number> = {};
+  const status: BackupStatus = {
+    phase: 'validating',
+    startedAt: started.toISOString(),
+    elapsedMs: 0,
+    components: {},
+    skipped: [],
+    resumedPieces: 0,
+  };
+  setHandler(backupStatusQuery, () => ({ ...status, elapsedMs: Date.now() - started.getTime() }));
+  let phaseStarted = Date.now();
+  const enter = (phase: BackupStatus['phase'], details: string) => {
+    phaseDurationsMs[status.phase] = (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted;
+    phaseStarted = Date.now();
+    status.phase = phase;
+    setCurrentDetails(details);
+  };
+
+  const request = parseInput('platformBackup', inputSchema, input);
+  const skipped: SkippedComponent[] = Object.entries(request.skip ?? {}).map(([component, reason]) => ({
+    component: component as Component,
+    reason,
+  }));
+  const components = [...new Set(request.components ?? COMPONENTS)];
+  for (const component of COMPONENTS.filter((c) => !components.includes(c) && !skipped.some((s) => s.component === c))) {
+    skipped.push({ component, reason: 'not requested in input.components' });
+  }
+  status.skipped = skipped;
+  const active = components.filter((c) => !skipped.some((s) => s.component === c));
+  if (active.length === 0) {
+    throw ApplicationFailure.nonRetryable('platformBackup: invalid input: every component is skipped; nothing to back up', 'InvalidInput');
+  }
+
+  enter('pre-flight', `Pre-flight health check of ${active.join(', ')} and the backup bucket.`);
+  const systems = [...new Set<SystemName>([...active, 'objectStore'])];
+  const health = await executeChild(healthCheck, {
+    workflowId: `${workflowInfo().workflowId}-preflight`,
+    args: [{ systems }],
+  });
+  if (!health.healthy) {
+    throw ApplicationFailure.nonRetryable(
+      `platformBackup: pre-flight failed, nothing was backed up: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}. ` +
+        'Fix the system, or skip it explicitly with input.skip (the manifest will say so).',
+      'PreflightFailed',
+      health,
+    );
+  }
+
+  enter('planning', 'Checking that every database, table, topic and bucket to back up exists.');
+  const plan = await planBackup({
+    components: active,
+    skip: skipped,
+    postgresDatabases: request.postgresDatabases,
+    clickhouseTables: request.clickhouseTables,
+    kafkaDataTopics: request.kafkaDataTopics,
+    buckets: request.buckets,
+  });
+
+  const backupId = makeBackupId(started, uuid4().replace(/-/g, ''));
+  status.backupId = backupId;
+  upsertSearchAttributes([
+    { key: backupIdKey, value: backupId },
+    { key: environmentKey, value: plan.environment },
+  ]);
+  for (const task of plan.tasks) {
+    const progress = (status.components[task.component] ??= { tasks: 0, done: 0, running: [], bytes: 0, rows: 0, messages: 0 });
+    progress.tasks++;
+  }
+
+  enter('backing up', `Backing up ${plan.tasks.length} pieces into backups/${backupId}/, ${plan.concurrency} at a time.`);
+  const results = await mapBounded(plan.tasks, plan.concurrency, async (task) => {
+    const progress = status.components[task.component]!;
+    const label = taskLabel(task);
+    progress.running.push(label);
+    setCurrentDetails(`Backing up into backups/${backupId}/: running ${runningLabels(status).join(', ')}.`);
+    const result = await runTask(task, backupId, plan.previousBackupId);
+    progress.running = progress.running.filter((r) => r !== label);
+    progress.done++;
+    for (const piece of result.pieces) {
+      progress.bytes += piece.size;
+      progress.rows += piece.rows ?? 0;
+      progress.messages += piece.messages ?? 0;
+    }
+    if (result.resumed) status.resumedPieces += result.pieces.length;
+    return result;
+  });
+
+  enter('writing manifest', `Verifying every object and writing backups/${backupId}/manifest.json.`);
+  const allPieces: BackupPiece[] = results.flatMap((r) => r.pieces);
+  const manifest = await writeManifest({
+    backupId,
+    workflowId: workflowInfo().workflowId,
+    runId: workflowInfo().runId,
+    environment: plan.environment,
+    startedAt: started.toISOString(),
+    pieces: allPieces,
+    skipped,
+    serverVersions: serverVersions(health),
+    previousBackupId: plan.previousBackupId,
+  });
+
+  let retention: RetentionReport | undefined;
+  if (request.retention !== false) {
+    enter('retention', 'Applying the retention policy to the backup bucket.');
+    retention = await applyRetention({ currentBackupId: backupId });
+  }
+
+  enter('done', `Backup ${backupId} complete: ${manifest.totals.pieces} pieces, ${manifest.totals.bytes} bytes.`);
+  const finished = new Date();
+  return {
+    backupId,
+    manifestKey: `backups/${backupId}/manifest.json`,
+    bucket: plan.backupBucket,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    consistencyPoint: manifest.consistencyPoint,
+    components: manifest.components,
+    skipped,
+    totals: manifest.totals,
+    resumedPieces: status.resumedPieces,
+    retention,
+    phaseDurationsMs,
+  };
+}
+
+function runTask(task: BackupTask, backupId: string, previousBackupId: string | undefined): Promise<ComponentResult> {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return pieces.backupPostgresDatabase({ backupId, database: task.database });
+    case 'clickhouseTable':
+      return pieces.backupClickHouseTable({ backupId, database: task.database, table: task.table });
+    case 'kafkaMetadata':
+      return pieces.backupKafkaMetadata({ backupId });
+    case 'kafkaTopic':
+      return pieces.backupKafkaTopicData({ backupId, topic: task.topic });
+    case 'bucket':
+      return pieces.backupBucket({ backupId, bucket: task.bucket, previousBackupId });
+  }
+}
+
+function taskLabel(task: BackupTask): string {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return `postgres ${task.database}`;
+    case 'clickhouseTable':
+      return `clickhouse ${task.database}.${task.table}`;
+    case 'kafkaMetadata':
+      return 'kafka metadata';
+    case 'kafkaTopic':
+      return `kafka topic ${task.topic}`;
+    case 'bucket':
+      return `bucket ${task.bucket}`;
+  }
+}
+
+function runningLabels(status: BackupStatus): string[] {
+  return Object.values(status.components).flatMap((c) => c?.running ?? []);
+}
+
+function serverVersions(health: HealthReport): Record<string, string> {
+  const versions: Record<string, string> = {};
+  for (const system of health.systems) {
+    if (typeof system.figures.version === 'string') versions[system.system] = system.figures.version;
+    if (typeof system.figures.clusterId === 'string') versions[`${system.system}ClusterId`] = system.figures.clusterId;
+  }
+  return versions;
+}
