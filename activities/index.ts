@@ -1,8 +1,15 @@
+import { createBackupManifestActivities } from './backupManifest';
+import { createBackupPlanActivities } from './backupPlan';
+import { createBackupRetentionActivities } from './backupRetention';
 import { createClickHouseActivities } from './clickhouse';
+import { createClickHouseBackupActivities } from './clickhouseBackup';
 import type { ActivityDeps } from './deps';
 import { createKafkaActivities } from './kafka';
+import { createKafkaBackupActivities } from './kafkaBackup';
 import { createObjectStoreActivities } from './objectStore';
+import { createObjectStoreBackupActivities } from './objectStoreBackup';
 import { createPostgresActivities } from './postgres';
+import { createPostgresBackupActivities } from './postgresBackup';
 
 export type { ActivityDeps } from './deps';
 
@@ -13,6 +20,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createClickHouseActivities(deps),
     ...createKafkaActivities(deps),
     ...createObjectStoreActivities(deps),
+    ...createBackupPlanActivities(deps),
+    ...createPostgresBackupActivities(deps),
+    ...createClickHouseBackupActivities(deps),
+    ...createKafkaBackupActivities(deps),
+    ...createObjectStoreBackupActivities(deps),
+    ...createBackupManifestActivities(deps),
+    ...createBackupRetentionActivities(deps),
   };
 }
 

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   defineQuery,
   executeChild,
@@ -48,7 +49,7 @@ const inputSchema = z.strictObject({
   /** Components to back up; every one by default. */
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),
   /** Components deliberately left out, each with the reason the manifest records. */
-  skip: z.record(z.enum(COMPONENTS), z.string().min(1, 'give the reason for skipping')).optional(),
+  skip: z.partialRecord(z.enum(COMPONENTS), z.string().min(1, 'give the reason for skipping')).optional(),
   postgresDatabases: z.array(z.string().min(1)).min(1).optional(),
   /** "database" (every configured table) or "database.table". */
   clickhouseTables: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'must be database or database.table')).min(1).optional(),
@@ -154,14 +155,16 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
   }
 
   enter('planning', 'Checking that every database, table, topic and bucket to back up exists.');
-  const plan = await planBackup({
-    components: active,
-    skip: skipped,
-    postgresDatabases: request.postgresDatabases,
-    clickhouseTables: request.clickhouseTables,
-    kafkaDataTopics: request.kafkaDataTopics,
-    buckets: request.buckets,
-  });
+  const plan = await surfaceNonRetryable(
+    planBackup({
+      components: active,
+      skip: skipped,
+      postgresDatabases: request.postgresDatabases,
+      clickhouseTables: request.clickhouseTables,
+      kafkaDataTopics: request.kafkaDataTopics,
+      buckets: request.buckets,
+    }),
+  );
 
   const backupId = makeBackupId(started, uuid4().replace(/-/g, ''));
   status.backupId = backupId;
@@ -180,7 +183,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     const label = taskLabel(task);
     progress.running.push(label);
     setCurrentDetails(`Backing up into backups/${backupId}/: running ${runningLabels(status).join(', ')}.`);
-    const result = await runTask(task, backupId, plan.previousBackupId);
+    const result = await surfaceNonRetryable(runTask(task, backupId, plan.previousBackupId));
     progress.running = progress.running.filter((r) => r !== label);
     progress.done++;
     for (const piece of result.pieces) {
@@ -194,7 +197,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
 
   enter('writing manifest', `Verifying every object and writing backups/${backupId}/manifest.json.`);
   const allPieces: BackupPiece[] = results.flatMap((r) => r.pieces);
-  const manifest = await writeManifest({
+  const manifest = await surfaceNonRetryable(writeManifest({
     backupId,
     workflowId: workflowInfo().workflowId,
     runId: workflowInfo().runId,
@@ -204,7 +207,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     skipped,
     serverVersions: serverVersions(health),
     previousBackupId: plan.previousBackupId,
-  });
+  }));
 
   let retention: RetentionReport | undefined;
   if (request.retention !== false) {
@@ -229,6 +232,27 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     retention,
     phaseDurationsMs,
   };
+}
+
+/**
+ * An activity's non-retryable failure (bad input, an incomplete backup) becomes the workflow's
+ * own failure, so the UI and the caller see its message first instead of "activity task failed".
+ */
+async function surfaceNonRetryable<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+      throw ApplicationFailure.create({
+        message: err.cause.message,
+        type: err.cause.type ?? undefined,
+        nonRetryable: true,
+        details: err.cause.details ?? undefined,
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }
 
 function runTask(task: BackupTask, backupId: string, previousBackupId: string | undefined): Promise<ComponentResult> {
