@@ -596,7 +596,8 @@ async function deleteThrowAwayGroup(admin: Admin, groupId: string): Promise<void
  * upload is behind (backpressure), so memory stays bounded whatever the partition's size.
  */
 class PartitionWriter {
-  private readonly gzip: Gzip = createGzip({ chunkSize: Number(process.env.KB_CHUNK ?? 16384), level: Number(process.env.KB_LEVEL ?? 6) });
+  // 64 KiB output chunks: a quarter of the callbacks of zlib's default, same bytes.
+  private readonly gzip: Gzip = createGzip({ chunkSize: 64 * 1024 });
   private readonly uploaded: Promise<StreamedObject>;
   private error: unknown;
 
