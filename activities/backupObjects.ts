@@ -35,9 +35,10 @@ export function markerKey(dataKey: string): string {
   return `${dataKey.slice(0, at)}/.pieces/${dataKey.slice(at + 1)}.json`;
 }
 
-// lib-storage holds at most partSize × queueSize bytes: 32 MiB, whatever the data size.
+// lib-storage holds at most partSize × queueSize bytes: 16 MiB per upload, whatever the data
+// size; a few uploads run at once in one worker.
 const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 2;
 
 export interface StreamedObject {
   size: number;

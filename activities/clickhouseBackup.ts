@@ -19,6 +19,7 @@ import {
   validateName,
   type CompressedStreamSummary,
 } from './clickhouseSql';
+import { mapBounded } from '../workflows/concurrency';
 import type { ActivityDeps } from './deps';
 
 export interface ClickHouseBackupRequest {
@@ -82,6 +83,7 @@ interface PartitionInfo {
 
 /** How many times to re-read counts when a partition changes between the reads. */
 const COUNT_ATTEMPTS = 3;
+const PARTITION_CONCURRENCY = 3;
 
 export function createClickHouseBackupActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -165,7 +167,9 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         const progress: ClickHouseBackupProgress = { partitionsDone: 0, partitionsTotal: partitions.length, bytes: 0, done: [] };
         const beat = (inFlight = 0) => ctx.heartbeat({ ...progress, bytes: progress.bytes + inFlight });
         beat();
-        for (const partition of partitions) {
+        // A few partitions at once: each one's fixed cost (counts, object store round trips)
+        // would otherwise dominate a table of many small partitions.
+        const partitionPieces = await mapBounded(partitions, PARTITION_CONCURRENCY, async (partition) => {
           const key = backupKey(backupId, 'clickhouse', database, table, `${partition.partitionId}.native`);
           let piece = await findCompletePiece(s3, bucket, key);
           if (piece) {
@@ -174,12 +178,13 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
             piece = await exportPartition(ch, s3, server, info, key, partition, (bytes) => beat(bytes));
             await markPieceComplete(s3, bucket, piece);
           }
-          pieces.push(piece);
           progress.partitionsDone++;
           progress.bytes += piece.size;
           progress.done!.push(partition.partitionId);
           beat();
-        }
+          return piece;
+        });
+        pieces.push(...partitionPieces);
         return { component: 'clickhouse', unit, pieces, resumed };
       } finally {
         await ch.close().catch(() => undefined);

@@ -12,7 +12,19 @@ export interface PgTool {
   version: string;
 }
 
-async function describeTool(file: string): Promise<PgTool | undefined> {
+const described = new Map<string, Promise<PgTool | undefined>>();
+
+/** Runs `<tool> --version` once per path and process: a backup of many databases asks often. */
+function describeTool(file: string): Promise<PgTool | undefined> {
+  let result = described.get(file);
+  if (!result) {
+    result = readVersion(file);
+    described.set(file, result);
+  }
+  return result;
+}
+
+async function readVersion(file: string): Promise<PgTool | undefined> {
   try {
     const { stdout } = await run(file, ['--version']);
     const match = /\(PostgreSQL\)\s+((\d+)(?:\.\d+)*)/.exec(stdout);

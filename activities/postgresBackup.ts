@@ -40,6 +40,9 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
           const pgDump = await findPgTool('pg_dump', serverMajor, config.backup.pgDumpPath);
 
           await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          // The counts run beside pg_dump: one core for them, so parallel workers do not take
+          // the core pg_dump's compression needs.
+          await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
           const { rows: snapshotRows } = await client.query<{ snapshot: string; at: Date }>(
             'SELECT pg_export_snapshot() AS snapshot, transaction_timestamp() AS at',
           );

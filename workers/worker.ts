@@ -1,11 +1,23 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { LoadedConfig } from './config';
 import { createConnections } from './connections';
 import { temporalConnectionOptions } from './temporal';
 
-/** Where the worker finds the workflow code it bundles. */
-export const workflowsPath = require.resolve('../workflows');
+
+/** Bundles the workflows in a child process, keeping webpack's memory out of the worker's. */
+async function bundleInChildProcess(): Promise<{ codePath: string }> {
+  const codePath = path.join(mkdtempSync(path.join(tmpdir(), 'ballast-workflows-')), 'workflow-bundle.js');
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bundleWorkflows.ts'), codePath], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return { codePath };
+}
 
 /**
  * Creates the ballast worker: every workflow and every activity, on the configured task queue.
@@ -22,7 +34,7 @@ export async function createWorker(
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(overrides.workflowBundle ? {} : { workflowsPath }),
+    workflowBundle: overrides.workflowBundle ?? (await bundleInChildProcess()),
     activities,
     ...overrides,
   });

@@ -1,35 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
-import { stackDir } from '../../scripts/localStack/paths';
-import { loadConfig, type LoadedConfig } from '../../workers/config';
+import { writeDerivedConfig } from '../../scripts/derivedConfig';
+import type { LoadedConfig } from '../../workers/config';
 
 const repoRoot = path.resolve(__dirname, '../..');
 
 /**
- * Writes a copy of ballast.yaml for one test, with its own task queue and schedule id (so it
- * never takes a running `npm start` worker's tasks or changes its schedule) and secret paths made
- * absolute, since the copy lives elsewhere.
+ * A config of the test's own: its own task queue and schedule id, so it never takes a running
+ * `npm start` worker's tasks or changes its schedule.
  */
 export function writeTestConfig(changes: { backup?: Record<string, unknown> } = {}): LoadedConfig {
-  const raw = parse(readFileSync(path.join(repoRoot, 'ballast.yaml'), 'utf8')) as Record<string, any>;
   const id = randomUUID().slice(0, 8);
-  raw.temporal.taskQueue = `ballast-test-${id}`;
-  raw.backup = { ...raw.backup, ...changes.backup, schedule: { ...raw.backup?.schedule, scheduleId: `ballast-test-schedule-${id}` } };
-  for (const section of [raw.postgres, raw.clickhouse, raw.objectStore, raw.temporal]) {
-    for (const value of Object.values(section ?? {})) {
-      if (value && typeof value === 'object' && 'file' in value) {
-        (value as { file: string }).file = path.resolve(repoRoot, (value as { file: string }).file);
-      }
-    }
-  }
-  const dir = path.join(stackDir, 'test-configs');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `ballast-${id}.yaml`);
-  writeFileSync(file, stringify(raw));
-  return loadConfig(file);
+  return writeDerivedConfig(`test-${id}`, (raw) => {
+    raw.temporal.taskQueue = `ballast-test-${id}`;
+    raw.backup = { ...raw.backup, ...changes.backup, schedule: { ...raw.backup?.schedule, scheduleId: `ballast-test-schedule-${id}` } };
+  });
 }
 
 export interface WorkerProcess {

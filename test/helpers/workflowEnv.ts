@@ -1,7 +1,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { temporalBinaryPath } from '../../scripts/localStack/paths';
-import { workflowsPath } from '../../workers/worker';
+import { workflowsPath } from '../../workers/workflowsPath';
 import { ballastSearchAttributes } from '../../workflows/searchAttributes';
 
 // Worker state changes at INFO would bury the test output; warnings and errors still show.

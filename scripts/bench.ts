@@ -1,0 +1,191 @@
+/**
+ * npm run bench: the backup's speed and memory against the raw tools, measured in the same run.
+ *
+ * - Postgres: platformBackup of one database (pgbench data) against `pg_dump -Fc` to a local file.
+ * - ClickHouse: platformBackup of one table (10 M rows) against
+ *   `clickhouse-client --query "SELECT * FROM <table> FORMAT Native" > /dev/null`.
+ * - The worker's peak RSS (VmHWM of a fresh worker process per data size), at two data sizes.
+ *
+ * Each measurement runs BENCH_REPEATS times (default 2), alternating ballast and the raw tool;
+ * the best of each is compared, since these machines are noisy.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { findPgTool } from '../activities/pgTools';
+import { spawnWorker } from '../test/helpers/workerProcess';
+import type { LoadedConfig } from '../workers/config';
+import { createConnections } from '../workers/connections';
+import { temporalConnectionOptions } from '../workers/temporal';
+import type { PlatformBackupInput, PlatformBackupResult } from '../workflows/platformBackup';
+import { writeDerivedConfig } from './derivedConfig';
+
+const run = promisify(execFile);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
+const SIZES = [
+  { label: 'small', pgbenchScale: 10, clickhouseRows: 2_000_000 },
+  { label: 'large', pgbenchScale: 70, clickhouseRows: 10_000_000 },
+];
+const DB = 'bench';
+
+function benchConfig(): LoadedConfig {
+  return writeDerivedConfig('bench', (raw) => {
+    raw.temporal.taskQueue = 'ballast-bench';
+    raw.postgres.databases = [DB];
+    raw.clickhouse.databases = [{ name: DB, tables: ['events'] }];
+    raw.backup.schedule = { ...raw.backup.schedule, enabled: false, scheduleId: 'ballast-bench-schedule' };
+  });
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+async function preparePostgres(loaded: LoadedConfig, scale: number): Promise<number> {
+  const connections = createConnections(loaded.config, loaded.path);
+  const admin = new pg.Client(connections.postgres());
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB]);
+    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${DB}`);
+  } finally {
+    await admin.end();
+  }
+  const c = connections.postgres(DB);
+  const pgbench = path.join(path.dirname((await findPgTool('pg_dump', 1)).path), 'pgbench');
+  await run(pgbench, ['-i', '-q', '-s', String(scale), '-h', c.host, '-p', String(c.port), '-U', c.user, DB], {
+    env: { ...process.env, PGPASSWORD: c.password ?? '' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const db = new pg.Client(c);
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size');
+    return Number(rows[0]!.size);
+  } finally {
+    await db.end();
+  }
+}
+
+async function prepareClickHouse(loaded: LoadedConfig, rows: number): Promise<void> {
+  const client = createConnections(loaded.config, loaded.path).clickhouse(1_800_000);
+  try {
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${DB}` });
+    await client.command({ query: `DROP TABLE IF EXISTS ${DB}.events` });
+    await client.command({
+      query: `CREATE TABLE ${DB}.events (event_date Date, event_time DateTime, user_id UInt64, event_type String, amount Float64)
+              ENGINE = MergeTree() PARTITION BY toYYYYMM(event_date) ORDER BY (event_date, user_id)`,
+    });
+    await client.command({
+      query: `INSERT INTO ${DB}.events SELECT addMonths(toDate('2025-01-01'), number % 12) + (number % 28),
+                toDateTime('2025-01-01 00:00:00') + number, number % 100000,
+                arrayElement(['view','click','cart','purchase'], 1 + number % 4), (number % 10000) / 100
+              FROM numbers(${rows})`,
+    });
+    await client.command({ query: `OPTIMIZE TABLE ${DB}.events FINAL` });
+  } finally {
+    await client.close();
+  }
+}
+
+async function rawPgDump(loaded: LoadedConfig): Promise<number> {
+  const c = createConnections(loaded.config, loaded.path).postgres(DB);
+  const pgDump = await findPgTool('pg_dump', 15);
+  const file = path.join(tmpdir(), 'ballast-bench.dump');
+  const { ms } = await timed(() =>
+    run(pgDump.path, ['-Fc', '-f', file, '-h', c.host, '-p', String(c.port), '-U', c.user, DB], {
+      env: { ...process.env, PGPASSWORD: c.password ?? '' },
+    }),
+  );
+  rmSync(file, { force: true });
+  return ms;
+}
+
+async function rawClickHouseExport(loaded: LoadedConfig): Promise<number> {
+  const { ms } = await timed(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          'clickhouse-client',
+          ['--host', '127.0.0.1', '--port', String(loaded.config.clickhouse.nativePort), '--query', `SELECT * FROM ${DB}.events FORMAT Native`],
+          { stdio: ['ignore', 'ignore', 'inherit'] },
+        );
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`clickhouse-client exited ${code}`))));
+      }),
+  );
+  return ms;
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function main(): Promise<void> {
+  const loaded = benchConfig();
+  const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
+  const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+  const lines: string[] = [];
+  const say = (line: string) => {
+    lines.push(line);
+    console.log(line);
+  };
+  try {
+    for (const size of SIZES) {
+      console.log(`\n[${size.label}] preparing: pgbench -i -s ${size.pgbenchScale}, ${size.clickhouseRows} ClickHouse rows ...`);
+      const pgBytes = await preparePostgres(loaded, size.pgbenchScale);
+      await prepareClickHouse(loaded, size.clickhouseRows);
+      const worker = await spawnWorker(loaded.path);
+      try {
+        const backup = (input: PlatformBackupInput) =>
+          timed(() =>
+            client.workflow.execute('platformBackup', {
+              taskQueue: loaded.config.temporal.taskQueue,
+              workflowId: `bench-${size.label}-${Date.now()}`,
+              args: [{ ...input, retention: false }],
+            }) as Promise<PlatformBackupResult>,
+          );
+        const pgRuns: number[] = [];
+        const pgRaw: number[] = [];
+        const chRuns: number[] = [];
+        const chRaw: number[] = [];
+        let pgResult: PlatformBackupResult | undefined;
+        for (let i = 0; i < REPEATS; i++) {
+          pgRaw.push(await rawPgDump(loaded));
+          const pgRun = await backup({ components: ['postgres'] });
+          pgRuns.push(pgRun.ms);
+          pgResult = pgRun.value;
+          chRaw.push(await rawClickHouseExport(loaded));
+          chRuns.push((await backup({ components: ['clickhouse'] })).ms);
+        }
+        const rss = peakRssMb(worker.child.pid!);
+        const best = (xs: number[]) => Math.min(...xs);
+        const dumpBytes = pgResult!.totals.bytes;
+        say(`[${size.label}] postgres ${DB}: ${(pgBytes / 1024 ** 3).toFixed(2)} GiB on disk, dump ${(dumpBytes / 1024 ** 2).toFixed(0)} MiB`);
+        say(`[${size.label}]   pg_dump -Fc to a local file: ${fmt(best(pgRaw))}   platformBackup (postgres only, wall): ${fmt(best(pgRuns))}   ratio ${(best(pgRuns) / best(pgRaw)).toFixed(3)} (target <= 1.15)`);
+        say(`[${size.label}] clickhouse ${DB}.events: ${size.clickhouseRows} rows`);
+        say(`[${size.label}]   clickhouse-client SELECT * FORMAT Native > /dev/null: ${fmt(best(chRaw))}   platformBackup (clickhouse only, wall): ${fmt(best(chRuns))}   ratio ${(best(chRuns) / best(chRaw)).toFixed(3)} (target <= 1.25)`);
+        say(`[${size.label}] worker peak RSS (VmHWM): ${rss.toFixed(0)} MB (target < 300 MB)`);
+      } finally {
+        await worker.stop();
+      }
+    }
+  } finally {
+    await connection.close();
+  }
+  console.log(`\nsummary (best of ${REPEATS}):\n${lines.join('\n')}`);
+}
+
+main().catch((err) => {
+  console.error('bench failed:', err);
+  process.exit(1);
+});
