@@ -50,11 +50,6 @@ export function parseVersion(version: string): [number, number] {
 // A tiny scanner over ClickHouse SQL text: enough to find top-level keywords and split arguments
 // while skipping string literals, quoted identifiers, comments and anything inside brackets.
 
-interface TopLevelSpan {
-  /** Index of a character at bracket depth 0, outside quotes and comments. */
-  index: number;
-}
-
 /** Calls `visit` for every character index that is at depth 0 and outside quotes/comments. */
 function scanTopLevel(text: string, visit: (i: number, depth: number) => boolean | void, from = 0): void {
   let depth = 0;

@@ -8,7 +8,6 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import pg from 'pg';
 import { listBucket } from '../../activities/objectStoreBackup';
 import { findPgTool } from '../../activities/pgTools';
 import { startService, stopService } from '../../scripts/localStack';
