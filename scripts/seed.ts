@@ -7,6 +7,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { createTopicsAndWait } from '../activities/kafkaTopics';
 import { loadConfig } from '../workers/config';
 import { createConnections, type Connections } from '../workers/connections';
 import type { Config } from '../workers/config';
@@ -159,10 +160,10 @@ async function seedKafka(connections: Connections): Promise<string> {
     const existing = new Set(await admin.listTopics());
     const missing = SEED.topics.filter((t) => !existing.has(t.topic));
     if (missing.length) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor: 3 })),
-      });
+      await createTopicsAndWait(
+        admin,
+        missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor: 3 })),
+      );
     }
     const lines: string[] = [];
     for (const t of SEED.topics) {

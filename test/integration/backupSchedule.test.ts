@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { LoadedConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
+import { seedPlatform } from '../../scripts/seed';
 import { ensureBackupSchedule } from '../../workers/schedules';
 import { temporalConnectionOptions } from '../../workers/temporal';
 import type { PlatformBackupResult } from '../../workflows/platformBackup';
@@ -18,6 +19,8 @@ describe('the nightly backup schedule', () => {
 
   before(async () => {
     loaded = writeTestConfig({ backup: { kafkaDataTopics: ['payments'] } });
+    // The scheduled run backs up the seeded platform, topics included.
+    await seedPlatform(loaded.config, createConnections(loaded.config, loaded.path));
     connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
     client = new Client({ connection, namespace: loaded.config.temporal.namespace });
   });

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
+import { createTopicsAndWait } from '../../activities/kafkaTopics';
 import { createConnections } from '../../workers/connections';
 import type { healthCheck } from '../../workflows/healthCheck';
 import type { HealthCheckInput, HealthReport, SystemHealth } from '../../workflows/types';
@@ -26,7 +27,7 @@ describe('healthCheck on the real stack', () => {
     await admin.connect();
     try {
       if (!(await admin.listTopics()).includes(TOPIC)) {
-        await admin.createTopics({ waitForLeaders: true, topics: [{ topic: TOPIC, numPartitions: 6, replicationFactor: 3 }] });
+        await createTopicsAndWait(admin, [{ topic: TOPIC, numPartitions: 6, replicationFactor: 3 }]);
       }
     } finally {
       await admin.disconnect();

@@ -17,6 +17,7 @@ import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import { backupPrefix, markerKey } from '../../activities/backupObjects';
 import { createKafkaBackupActivities, type KafkaTopicHeartbeat } from '../../activities/kafkaBackup';
 import { BACKUP_GROUP_PREFIX, decodeMessageLine, type KafkaMetadataBackup } from '../../activities/kafkaBackupFormat';
+import { waitForLeaders } from '../../activities/kafkaTopics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
@@ -497,23 +498,6 @@ describe('kafka backup activities on the real stack', () => {
     });
   });
 });
-
-/** New topics take a moment to have leaders on every broker; kafkajs' own wait gives up quickly. */
-async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0 && p.isr.length === 3))) {
-        return;
-      }
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after 30 s`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** An activity environment whose worker logger keeps quiet about the failures the tests expect. */
 function mockEnv(info?: ConstructorParameters<typeof MockActivityEnvironment>[0]): MockActivityEnvironment {

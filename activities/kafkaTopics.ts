@@ -1,0 +1,32 @@
+import type { Admin, ITopicConfig } from 'kafkajs';
+
+/**
+ * Creates topics and waits until every partition has a leader and a full ISR. kafkajs' own
+ * `waitForLeaders` gives up almost at once with UNKNOWN_TOPIC_OR_PARTITION on a KRaft cluster
+ * that is still propagating the new topic's metadata, so the wait is done here.
+ */
+export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], timeoutMs = 30_000): Promise<void> {
+  await admin.createTopics({ waitForLeaders: false, topics });
+  await waitForLeaders(
+    admin,
+    topics.map((t) => t.topic),
+    timeoutMs,
+  );
+}
+
+export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      const ready = found.every(
+        (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.isr.length === p.replicas.length),
+      );
+      if (found.length === topics.length && ready) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader and full ISR after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
