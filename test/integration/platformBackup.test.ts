@@ -168,8 +168,15 @@ describe('platformBackup on the real stack', () => {
     const nextListing = JSON.parse(
       (await objectBytes(s3, bucket, nextManifest.pieces.find((p) => p.component === 'objectStore')!.key)).toString(),
     ) as typeof listing;
-    const referenced = nextListing.objects.filter((o) => o.referencedFrom === result.backupId);
+    // Unchanged objects point where the previous backup kept them (which may itself be a
+    // reference to an older backup), and nothing is copied for them.
+    const previous = new Map(listing.objects.map((o) => [o.key, o]));
+    const referenced = nextListing.objects.filter((o) => o.referencedFrom !== undefined);
     assert.equal(referenced.length, source.length - 1);
+    for (const o of referenced) {
+      assert.equal(o.storedAt, previous.get(o.key)?.storedAt, `${o.key} points at the same stored copy`);
+      assert.ok(!o.storedAt.startsWith(`backups/${next.backupId}/`));
+    }
     assert.ok(nextListing.objects.find((o) => o.key === changed)?.storedAt.startsWith(`backups/${next.backupId}/`));
     assert.equal(nextManifest.previousBackupId, result.backupId);
     assert.deepEqual(
