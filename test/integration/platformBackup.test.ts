@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { listBucket } from '../../activities/objectStoreBackup';
 import { findPgTool } from '../../activities/pgTools';
@@ -219,6 +219,12 @@ describe('platformBackup on the real stack', () => {
   });
 
   it('applies retention: deletes complete backups outside the policy and stale incomplete ones, keeps the newest', async () => {
+    // Backups dated 2020 belong to this test; an earlier run's leftovers would blur "newest of the month".
+    const clearTestEra = async () => {
+      const keys = await listAllKeys(s3, bucket, 'backups/2020-');
+      for (const key of keys) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    };
+    await clearTestEra();
     const pgOnly = await (await startBackup({ components: ['postgres'], retention: false })).result();
     const template = await objectBytes(s3, bucket, `backups/${pgOnly.backupId}/manifest.json`);
     // Three complete backups on one day in 2020 (only the newest is that month's keeper) and a
@@ -243,5 +249,6 @@ describe('platformBackup on the real stack', () => {
     const folders = await backupFolders();
     for (const id of [old[0]!, old[1]!, stale]) assert.ok(!folders.includes(id), `${id} is gone`);
     assert.ok(folders.includes(old[2]!) && folders.includes(latest.backupId));
+    await clearTestEra();
   });
 });
