@@ -10,7 +10,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../workflows/backupTypes';
 import type { healthCheck } from '../workflows/healthCheck';
+import type { platformBackup } from '../workflows/platformBackup';
 import type { SystemName } from '../workflows/types';
 import { createTestEnvironment, workflowBundle } from '../test/helpers/workflowEnv';
 
@@ -24,6 +26,67 @@ const check = (system: SystemName, healthy: boolean) => async () => ({
   figures: { version: 'recorded' },
   ...(healthy ? {} : { error: 'connect ECONNREFUSED' }),
 });
+
+// Fake backup activities: the recording is about the workflow's sequence of commands.
+const piece = (component: BackupPiece['component'], name: string): BackupPiece => ({
+  component,
+  name,
+  key: `backups/recorded/${component}/${name}`,
+  size: 100,
+  sha256: '0'.repeat(64),
+  rows: 10,
+  snapshotAt: '2026-11-22T02:00:01.000Z',
+  startedAt: '2026-11-22T02:00:01.000Z',
+  finishedAt: '2026-11-22T02:00:02.000Z',
+  durationMs: 1000,
+});
+const result = (component: BackupPiece['component'], name: string) => async (): Promise<ComponentResult> => ({
+  component,
+  unit: name,
+  pieces: [piece(component, name)],
+  resumed: false,
+});
+const plan: BackupPlan = {
+  backupBucket: 'ballast-backups',
+  concurrency: 2,
+  environment: 'demo',
+  tasks: [
+    { component: 'postgres', kind: 'postgresDatabase', database: 'shop' },
+    { component: 'clickhouse', kind: 'clickhouseTable', database: 'analytics', table: 'events' },
+    { component: 'kafka', kind: 'kafkaMetadata' },
+    { component: 'kafka', kind: 'kafkaTopic', topic: 'orders' },
+    { component: 'objectStore', kind: 'bucket', bucket: 'platform-data' },
+  ],
+};
+const backupActivities = {
+  planBackup: async () => plan,
+  backupPostgresDatabase: result('postgres', 'shop'),
+  backupClickHouseTable: result('clickhouse', 'analytics.events'),
+  backupKafkaMetadata: result('kafka', 'metadata'),
+  backupKafkaTopicData: result('kafka', 'orders'),
+  backupBucket: result('objectStore', 'platform-data'),
+  writeManifest: async (request: ManifestRequest): Promise<BackupManifest> => ({
+    formatVersion: 1,
+    backupId: request.backupId,
+    environment: request.environment,
+    workflowId: request.workflowId,
+    runId: request.runId,
+    startedAt: request.startedAt,
+    finishedAt: '2026-11-22T02:00:05.000Z',
+    consistencyPoint: '2026-11-22T02:00:01.000Z',
+    serverVersions: request.serverVersions,
+    components: [],
+    skipped: request.skipped,
+    totals: { pieces: request.pieces.length, bytes: 500, rows: 50, messages: 0 },
+    pieces: request.pieces,
+  }),
+  applyRetention: async () => ({
+    policy: { daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 },
+    kept: [],
+    deleted: [],
+    protectedObjects: 0,
+  }),
+};
 
 async function main(): Promise<void> {
   const env = await createTestEnvironment();
@@ -40,6 +103,19 @@ async function main(): Promise<void> {
         checkObjectStore: async () => {
           throw new Error('recorded activity failure');
         },
+        ...backupActivities,
+      },
+    });
+    const healthyWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: `${taskQueue}-healthy`,
+      workflowBundle: await workflowBundle(),
+      activities: {
+        checkPostgres: check('postgres', true),
+        checkClickHouse: check('clickhouse', true),
+        checkKafka: check('kafka', true),
+        checkObjectStore: check('objectStore', true),
+        ...backupActivities,
       },
     });
     const recordings: { name: string; input: object }[] = [
@@ -58,6 +134,17 @@ async function main(): Promise<void> {
         writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
         console.log(`recorded ${file}`);
       }
+    });
+    await healthyWorker.runUntil(async () => {
+      const handle = await env.client.workflow.start<typeof platformBackup>('platformBackup', {
+        taskQueue: `${taskQueue}-healthy`,
+        workflowId: 'platformBackup-all',
+        args: [{ skip: { objectStore: 'recorded skip' } }],
+      });
+      await handle.result();
+      const file = path.join(historiesDir, 'platformBackup-all.json');
+      writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
+      console.log(`recorded ${file}`);
     });
   } finally {
     await env.teardown();
