@@ -152,8 +152,10 @@ async function seedClickHouse(config: Config, connections: Connections): Promise
 
 async function seedKafka(connections: Connections): Promise<string> {
   const kafka = connections.kafka();
-  const admin = kafka.admin();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const admin = kafka.admin({ retry: { retries: 10, initialRetryTime: 300 } });
+  // Leadership of brand-new topics still moves on a young cluster (NOT_LEADER_FOR_PARTITION):
+  // more retries than the worker's clients use, since a seed has no one to report to.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 10, initialRetryTime: 300 } });
   await admin.connect();
   await producer.connect();
   try {
