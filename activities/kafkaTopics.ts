@@ -30,3 +30,20 @@ export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs =
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * Runs an admin call again after a retriable Kafka error, refreshing the topics' metadata first.
+ * Some kafkajs admin calls (fetchTopicOffsets) fail at once with NOT_LEADER_FOR_PARTITION when
+ * a partition's leadership moved since the client last looked, as it does on a young cluster.
+ */
+export async function retryOnLeaderChange<T>(admin: Admin, topics: string[], call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || !(err as { retriable?: boolean }).retriable) throw err;
+      await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}

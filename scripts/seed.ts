@@ -7,7 +7,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { createTopicsAndWait } from '../activities/kafkaTopics';
+import { createTopicsAndWait, retryOnLeaderChange } from '../activities/kafkaTopics';
 import { loadConfig } from '../workers/config';
 import { createConnections, type Connections } from '../workers/connections';
 import type { Config } from '../workers/config';
@@ -169,7 +169,7 @@ async function seedKafka(connections: Connections): Promise<string> {
     }
     const lines: string[] = [];
     for (const t of SEED.topics) {
-      const before = await admin.fetchTopicOffsets(t.topic);
+      const before = await retryOnLeaderChange(admin, [t.topic], () => admin.fetchTopicOffsets(t.topic));
       if (before.every((p) => p.high === '0')) {
         for (let start = 0; start < t.messages; start += 500) {
           const messages = Array.from({ length: Math.min(500, t.messages - start) }, (_, i) => {
@@ -179,17 +179,19 @@ async function seedKafka(connections: Connections): Promise<string> {
           await producer.send({ topic: t.topic, acks: -1, messages });
         }
       }
-      const offsets = await admin.fetchTopicOffsets(t.topic);
+      const offsets = await retryOnLeaderChange(admin, [t.topic], () => admin.fetchTopicOffsets(t.topic));
       const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
       lines.push(`${t.topic}=${total} messages/${offsets.length} partitions`);
     }
     // The group has consumed half of each orders partition: realistic lag for a restore to keep.
-    const orders = await admin.fetchTopicOffsets('orders');
-    await admin.setOffsets({
-      groupId: SEED.consumerGroup,
-      topic: 'orders',
-      partitions: orders.map((p) => ({ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) })),
-    });
+    const orders = await retryOnLeaderChange(admin, ['orders'], () => admin.fetchTopicOffsets('orders'));
+    await retryOnLeaderChange(admin, ['orders'], () =>
+      admin.setOffsets({
+        groupId: SEED.consumerGroup,
+        topic: 'orders',
+        partitions: orders.map((p) => ({ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) })),
+      }),
+    );
     lines.push(`group ${SEED.consumerGroup} committed on orders`);
     return `kafka: ${lines.join(' ')}`;
   } finally {
