@@ -14,8 +14,14 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { BackupPiece } from '../workflows/backupTypes';
 import { backupIdTime } from '../workflows/backupId';
 
-/** Every object of a backup lives under this folder of the backup bucket. */
+/**
+ * Every object of a backup lives under this folder of the backup bucket. The id goes into keys as
+ * is, so it must be one plain key segment: a bad one would write outside the backup's folder.
+ */
 export function backupPrefix(backupId: string): string {
+  if (typeof backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/.test(backupId)) {
+    throw new Error(`backupId ${JSON.stringify(backupId)} must be letters, digits, '.', '_', '=', '-'`);
+  }
   return `backups/${backupId}/`;
 }
 

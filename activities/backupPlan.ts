@@ -2,6 +2,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import pg from 'pg';
 import type { BackupPlan, BackupPlanRequest, BackupTask } from '../workflows/backupTypes';
+import { manifestKey } from './backupManifest';
 import { headObject, listBackupIds } from './backupObjects';
 import type { ActivityDeps } from './deps';
 
@@ -113,7 +114,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
       /** The newest backup folder with a manifest: objects unchanged since it are referenced. */
       async function newestCompleteBackup(): Promise<string | undefined> {
         for (const id of (await listBackupIds(s3, config.objectStore.backupBucket)).reverse()) {
-          if (await headObject(s3, config.objectStore.backupBucket, `backups/${id}/manifest.json`)) return id;
+          if (await headObject(s3, config.objectStore.backupBucket, manifestKey(id))) return id;
         }
         return undefined;
       }

@@ -1,12 +1,11 @@
 import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { RetentionReport } from '../workflows/backupTypes';
 import { backupIdTime } from '../workflows/backupId';
+import type { BackupManifest, RetentionReport } from '../workflows/backupTypes';
+import { manifestKey } from './backupManifest';
 import { backupPrefix, getJson, headObject, listBackupIds, listKeys } from './backupObjects';
 import type { ActivityDeps } from './deps';
 import type { BucketListing } from './objectStoreBackup';
 import { selectRetention, type BackupEntry } from './retentionPolicy';
-import { manifestKey } from './backupManifest';
-import type { BackupManifest } from '../workflows/backupTypes';
 
 export function createBackupRetentionActivities(deps: ActivityDeps) {
   const { config, connections } = deps;

@@ -99,12 +99,9 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
      */
     async backupClickHouseTable({ backupId, database, table }: ClickHouseBackupRequest): Promise<ComponentResult> {
       try {
-        // backupPrefix() puts the id in keys as is: it must be one plain key segment.
-        if (typeof backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/.test(backupId)) {
-          throw new Error(`backupId ${JSON.stringify(backupId)} must be letters, digits, '.', '_', '=', '-'`);
-        }
         validateName(database, 'database');
         validateName(table, 'table');
+        // Checks the backup id and the key parts before anything is read or written.
         backupKey(backupId, 'clickhouse', database, table, 'schema.sql');
       } catch (err) {
         throw ApplicationFailure.nonRetryable(`backupClickHouseTable: ${(err as Error).message}`, 'InvalidInput');
