@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -25,11 +25,26 @@ function serverAccount(): { uid: number; gid: number } | undefined {
 }
 
 function ownedByServer(directory: string): void {
-  // The parent stays world-traversable (as .stack/ is) so that the server's account can reach its own folders.
   mkdirSync(path.dirname(directory), { recursive: true });
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   const account = serverAccount();
-  if (account) chownSync(directory, account.uid, account.gid);
+  if (account) {
+    chownSync(directory, account.uid, account.gid);
+    reachableByOthers(path.dirname(directory));
+  }
+}
+
+/**
+ * The server's account must be able to pass through every folder above its own. A checkout in a
+ * private folder (mktemp -d makes them 0700) would stop it, so each ancestor gets the search bit
+ * for others, which lets a process through without letting it list or read anything.
+ */
+function reachableByOthers(directory: string): void {
+  for (let dir = directory; ; dir = path.dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 /** initdb runs into a side directory, renamed into place only once it succeeded, so a half-made cluster is never started. */
