@@ -81,14 +81,17 @@ export async function uploadStream(
     leavePartsOnError: false,
   });
   const uploaded = upload.done();
-  // If the source fails, the upload must not complete with a truncated object.
-  await Promise.all([
-    pipeline(source, counter, body).catch(async (err) => {
-      await upload.abort().catch(() => undefined);
-      throw err;
-    }),
-    uploaded,
-  ]);
+  try {
+    await Promise.all([pipeline(source, counter, body), uploaded]);
+  } catch (err) {
+    // A failed source must not complete a truncated object, and a failed upload must not leave
+    // parts behind. The body is destroyed rather than the Upload aborted: abort() rejects at once
+    // while lib-storage still cleans up in the background, so parts could outlive the caller.
+    body.destroy(err as Error);
+    await uploaded.catch(() => undefined);
+    await abortStaleUploads(s3, bucket, key).catch(() => undefined);
+    throw err;
+  }
   return { size, sha256: hash.digest('hex') };
 }
 
@@ -149,6 +152,15 @@ export async function abortStaleUploads(s3: S3Client, bucket: string, key: strin
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }));
   }
   return stale.length;
+}
+
+/** Whether anything (data or a completion marker) is stored under a backup folder's `dataPrefix`. */
+export async function hasObjectsUnder(s3: S3Client, bucket: string, dataPrefix: string): Promise<boolean> {
+  const markers = markerKey(`${dataPrefix}x`).slice(0, -'x.json'.length);
+  const pages = await Promise.all(
+    [dataPrefix, markers].map((prefix) => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }))),
+  );
+  return pages.some((page) => (page.KeyCount ?? page.Contents?.length ?? 0) > 0);
 }
 
 /** Ids of the backup folders in the bucket, oldest first; folders not named like a backup are ignored. */

@@ -6,7 +6,16 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BackupPiece, ComponentResult } from '../workflows/backupTypes';
-import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, uploadStream, type StreamedObject } from './backupObjects';
+import {
+  abortStaleUploads,
+  backupKey,
+  findCompletePiece,
+  hasObjectsUnder,
+  markPieceComplete,
+  uploadStream,
+  type StreamedObject,
+} from './backupObjects';
+import { throttledHeartbeat } from './heartbeat';
 import {
   CompressedFrameReader,
   isMergeTreeFamily,
@@ -114,15 +123,23 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
 
       const ch = connections.clickhouse();
       const s3 = connections.s3(300_000);
+      let fresh = false;
       try {
         const server = await detectServer(ch);
         const info = await readTable(ch, server, database, table);
         const pieces: BackupPiece[] = [];
         let resumed = false;
 
+        // A first attempt into a table folder that holds nothing has no earlier pieces to find and
+        // no abandoned uploads to abort: skipping those look-ups saves round trips per partition.
+        // Anything else (a retry, a reset workflow) checks every piece.
+        const tablePrefix = backupKey(backupId, 'clickhouse', database, table, 'schema.sql').replace(/schema\.sql$/, '');
+        fresh = ctx.info.attempt === 1 && !(await hasObjectsUnder(s3, bucket, tablePrefix));
+        const findEarlier = (key: string) => (fresh ? Promise.resolve(undefined) : findCompletePiece(s3, bucket, key));
+
         // The schema: SHOW CREATE TABLE, as the server prints it.
         const schemaKey = backupKey(backupId, 'clickhouse', database, table, 'schema.sql');
-        const foundSchema = await findCompletePiece(s3, bucket, schemaKey);
+        const foundSchema = await findEarlier(schemaKey);
         const mergeTree = isMergeTreeFamily(info.engine);
         if (foundSchema) {
           resumed = true;
@@ -130,7 +147,7 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         } else {
           const started = new Date();
           const statement = await showCreateTable(ch, name);
-          await abortStaleUploads(s3, bucket, schemaKey);
+          if (!fresh) await abortStaleUploads(s3, bucket, schemaKey);
           const stored = await uploadStream(s3, bucket, schemaKey, Readable.from([Buffer.from(statement, 'utf8')]));
           const finished = new Date();
           const piece: BackupPiece = {
@@ -159,28 +176,38 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         }
         if (!mergeTree) return { component: 'clickhouse', unit, pieces, resumed };
 
-        // The data, one object per partition.
-        const partitions = await listPartitions(ch, database, table);
-        const progress: ClickHouseBackupProgress = { partitionsDone: 0, partitionsTotal: partitions.length, bytes: 0, done: [] };
-        const beat = (inFlight = 0) => ctx.heartbeat({ ...progress, bytes: progress.bytes + inFlight });
-        beat();
-        // A few partitions at once: each one's fixed cost (counts, object store round trips)
-        // would otherwise dominate a table of many small partitions.
-        const partitionPieces = await mapBounded(partitions, PARTITION_CONCURRENCY, async (partition) => {
+        // The data, one object per partition, each counted before it is exported.
+        const counted = await countPartitions(ch, name, database, table, info);
+        const progress: ClickHouseBackupProgress = { partitionsDone: 0, partitionsTotal: counted.length, bytes: 0, done: [] };
+        const inFlight = new Map<string, number>();
+        const beat = throttledHeartbeat(() => ({ ...progress, bytes: progress.bytes + [...inFlight.values()].reduce((a, b) => a + b, 0) }));
+        beat.now();
+        // A few partitions at once: each one's fixed cost (object store round trips, the time to
+        // the first byte) would otherwise dominate a table of many small partitions.
+        const partitionPieces = await mapBounded(counted, PARTITION_CONCURRENCY, async (partition) => {
           const key = backupKey(backupId, 'clickhouse', database, table, `${partition.partitionId}.native`);
-          let piece = await findCompletePiece(s3, bucket, key);
+          let piece = await findEarlier(key);
           if (piece) {
             resumed = true;
           } else {
-            piece = await exportPartition(ch, s3, server, info, key, partition, (bytes) => beat(bytes));
+            piece = await exportPartition(ch, s3, server, info, key, partition, (bytes) => {
+              inFlight.set(partition.partitionId, bytes);
+              beat();
+            });
             await markPieceComplete(s3, bucket, piece);
           }
+          inFlight.delete(partition.partitionId);
           progress.partitionsDone++;
           progress.bytes += piece.size;
           progress.done!.push(partition.partitionId);
-          beat();
+          beat.now();
           return piece;
         });
+        // The active parts once more, after every export: a partition whose parts are still the
+        // ones it was counted from was not changed while it was read, so its object holds exactly
+        // `rows`. One read per table, not per partition: system.parts is slow on old servers.
+        const after = new Map((await listPartitions(ch, database, table)).map((p) => [p.partitionId, p]));
+        for (const piece of partitionPieces) settleRowsVerified(piece, after);
         pieces.push(...partitionPieces);
         return { component: 'clickhouse', unit, pieces, resumed };
       } finally {
@@ -188,50 +215,41 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         s3.destroy();
       }
 
-      /**
-       * One partition: counts first (and compares them with system.parts), then the export
-       * streamed into the upload, then system.parts again to tell whether the partition changed
-       * while it was read.
-       */
+      /** One partition, already counted: the export streamed into the upload. */
       async function exportPartition(
         client: ClickHouseClient,
         s3Client: S3Client,
         server: ServerCapabilities,
         info: TableInfo,
         key: string,
-        partition: PartitionInfo,
+        partition: CountedPartition,
         onBytes: (bytes: number) => void,
       ): Promise<BackupPiece> {
-        const where = partitionWhere(info, partition);
+        const { where, by } = partitionSelection(info, partition);
         const query = `SELECT * FROM ${name}${where ? ` WHERE ${where}` : ''} FORMAT Native`;
         const started = new Date();
-        const counted = await countPartition(client, name, database, table, partition.partitionId, where);
-
-        let snapshotAt = new Date();
+        let snapshotAt = started;
         let exported = await exportQuery(client, s3Client, key, query, 'server', onBytes);
         let framedBy: 'server' | 'worker' = 'server';
-        if (exported.framing.blocks === 0 && counted.rows > 0) {
+        if (exported.framing.blocks === 0 && partition.counted > 0) {
           // ClickHouse 18.16 answers a compress=1 query whose result is smaller than its 1 MiB
           // output buffer with an empty body (it never flushes a buffer it has not filled). Such a
           // partition is small: read it uncompressed and frame it here into the same block format
           // (method "none"), so the object loads exactly like the others. Current releases send
           // the block and do not come here.
           snapshotAt = new Date();
-          exported = await exportQuery(client, s3Client, key, query, 'worker', onBytes);
+          exported = await exportQuery(client, s3Client, key, query, 'worker', onBytes, true);
           framedBy = 'worker';
         }
         const { stored, framing, queryId } = exported;
-
-        const after = await partRows(client, database, table, partition.partitionId);
         const finished = new Date();
-        const unchanged = after.rows === counted.partRows && after.parts === counted.parts;
         return {
           component: 'clickhouse',
           name: `${database}.${table}/${partition.partitionId}`,
           key,
           size: stored.size,
           sha256: stored.sha256,
-          rows: counted.rows,
+          rows: partition.counted,
           snapshotAt: snapshotAt.toISOString(),
           startedAt: started.toISOString(),
           finishedAt: finished.toISOString(),
@@ -247,12 +265,12 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
             compressedBlocks: framing.blocks,
             uncompressedBytes: framing.decompressedBytes,
             framedBy,
-            selectedBy: where ? (info.partitionIdColumn ? '_partition_id' : 'partition expression') : 'whole table',
-            // count() of the partition equalled system.parts' active rows right before the export,
-            // and the active parts were the same right after it: the object holds exactly `rows`.
-            rowsVerified: counted.verified && unchanged,
-            ...(unchanged ? {} : { changedDuringExport: { rowsAfter: after.rows, partsAfter: after.parts } }),
-            ...(counted.verified ? {} : { activePartRows: counted.partRows, rowsNote: counted.note }),
+            selectedBy: by,
+            // count() equalled system.parts' active rows, and those parts did not change while it
+            // ran; settleRowsVerified adds whether they were still the same after the export.
+            rowsVerified: partition.countVerified,
+            countedFrom: { parts: partition.parts, partRows: partition.rows },
+            ...(partition.countVerified ? {} : { activePartRows: partition.rows, rowsNote: partition.note }),
             serverVersion: server.version,
             queryId,
           },
@@ -271,8 +289,9 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         query: string,
         framing: 'server' | 'worker',
         onBytes: (bytes: number) => void,
+        rewrite = false,
       ): Promise<{ stored: StreamedObject; framing: CompressedStreamSummary; queryId: string }> {
-        await abortStaleUploads(s3Client, bucket, key);
+        if (!fresh || rewrite) await abortStaleUploads(s3Client, bucket, key);
         const queryId = `ballast-backup-${randomUUID()}`;
         const { stream: source } = await client.exec({
           query,
@@ -294,7 +313,12 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         ctx.cancellationSignal.addEventListener('abort', onCancel);
         try {
           const through = framing === 'server' ? new CompressedStreamCheck() : new BlockFramer();
-          const [stored] = await Promise.all([uploadStream(s3Client, bucket, key, through, onBytes), pipeline(source, through)]);
+          // Both settle before returning: the upload's own clean-up must finish before a failed or
+          // cancelled activity reports back, or its parts could outlive the attempt.
+          const [upload, read] = await Promise.allSettled([uploadStream(s3Client, bucket, key, through, onBytes), pipeline(source, through)]);
+          if (read.status === 'rejected') throw read.reason;
+          if (upload.status === 'rejected') throw upload.reason;
+          const stored = upload.value;
           ctx.cancellationSignal.throwIfAborted();
           return { stored, framing: through.summary!, queryId };
         } catch (err) {
@@ -477,78 +501,112 @@ async function listPartitions(client: ClickHouseClient, database: string, table:
   return found.map((p) => ({ partitionId: p.partition_id, partition: p.partition, rows: Number(p.rows), parts: Number(p.parts) }));
 }
 
-/** Rows and parts of one partition's active parts, now. */
-async function partRows(
-  client: ClickHouseClient,
-  database: string,
-  table: string,
-  partitionId: string,
-): Promise<{ rows: number; parts: number }> {
-  const [row] = await rows<{ rows: string | number; parts: string | number }>(
-    client,
-    `SELECT sum(rows) AS rows, count() AS parts FROM system.parts
-     WHERE database = ${quoteString(database)} AND table = ${quoteString(table)} AND active AND partition_id = ${quoteString(partitionId)}`,
-  );
-  return { rows: Number(row?.rows ?? 0), parts: Number(row?.parts ?? 0) };
+interface PartitionSelection {
+  where?: string;
+  by: 'whole table' | 'partition expression' | '_partition_id';
 }
 
 /**
- * The WHERE condition selecting one partition, or undefined for the whole table.
- * - current releases: `_partition_id = '<id>'`, exact whatever the key;
- * - 18.16: `(<PARTITION BY expression>) = <system.parts.partition literal>`.
- * Unpartitioned tables (partition id 'all', partition 'tuple()') need none.
+ * How to select one partition's rows. `(<PARTITION BY expression>) = <system.parts.partition
+ * literal>` first: every version prunes the other partitions with it. `_partition_id = '<id>'` only
+ * when no such condition can be written: 18.16 has the column but reads the whole table for it.
+ * Unpartitioned tables (partition id 'all', partition 'tuple()') need no condition.
  */
-function partitionWhere(info: TableInfo, partition: PartitionInfo): string | undefined {
-  if (partition.partition === 'tuple()' || (partition.partitionId === 'all' && !info.partitionKey)) return undefined;
-  if (info.partitionIdColumn) return `_partition_id = ${quoteString(partition.partitionId)}`;
-  const condition = partitionCondition(info.partitionKey, partition.partition);
-  if (!condition) throw new Error(`cannot select partition ${partition.partitionId}: no partition expression known`);
-  return condition;
+function partitionSelection(info: TableInfo, partition: PartitionInfo): PartitionSelection {
+  if (partition.partition === 'tuple()' || (partition.partitionId === 'all' && !info.partitionKey)) return { by: 'whole table' };
+  let condition: string | undefined;
+  try {
+    condition = partitionCondition(info.partitionKey, partition.partition);
+  } catch (err) {
+    if (!info.partitionIdColumn) throw err;
+  }
+  if (condition) return { where: condition, by: 'partition expression' };
+  if (info.partitionIdColumn) return { where: `_partition_id = ${quoteString(partition.partitionId)}`, by: '_partition_id' };
+  throw new Error(`cannot select partition ${partition.partitionId}: no partition expression known`);
 }
 
+/** A partition as counted before its export. */
+interface CountedPartition extends PartitionInfo {
+  /** count() through the export's WHERE: the rows its object holds. */
+  counted: number;
+  /** `counted` equalled the active parts' rows, and those parts did not change while it ran. */
+  countVerified: boolean;
+  note?: string;
+}
+
+/** How many partitions one counting query covers, to keep the query text bounded. */
+const COUNT_BATCH = 50;
+
 /**
- * count() of the partition through the same WHERE as the export, checked against system.parts'
- * active rows read around it. When they differ on a partition that did not change, the whole
- * table tells why: if its count() equals its parts' rows, the WHERE does not select exactly the
- * partition (the 18.16 expression branch got it wrong) and the backup fails rather than record
- * wrong data; if the whole table differs too, this user reads fewer rows than are stored (row
- * filters, lightweight deletes on current releases) and `rows` is what the export holds.
+ * Every partition's count() through the same WHERE as its export, checked against system.parts'
+ * active rows read on both sides of it. When they differ on partitions that did not change, the
+ * whole table tells why: if its count() equals its parts' rows, a WHERE does not select exactly its
+ * partition (the partition expression was rendered wrong)
+ * and the backup fails rather than record wrong data; if the whole table differs too, this user
+ * reads fewer rows than are stored (row filters, lightweight deletes on current releases) and
+ * `counted` is what the export holds.
  */
-async function countPartition(
+async function countPartitions(
   client: ClickHouseClient,
   name: string,
   database: string,
   table: string,
-  partitionId: string,
-  where: string | undefined,
-): Promise<{ rows: number; parts: number; partRows: number; verified: boolean; note?: string }> {
-  const count = async (condition?: string) =>
-    Number((await rows<{ n: string | number }>(client, `SELECT count() AS n FROM ${name}${condition ? ` WHERE ${condition}` : ''}`))[0]?.n ?? 0);
-  let last: { rows: number; parts: number; partRows: number; verified: boolean; note?: string } = {
-    rows: 0,
-    parts: 0,
-    partRows: 0,
-    verified: false,
-  };
+  info: TableInfo,
+): Promise<CountedPartition[]> {
+  let before = await listPartitions(client, database, table);
+  let counted: CountedPartition[] = [];
   for (let attempt = 0; attempt < COUNT_ATTEMPTS; attempt++) {
-    const before = await partRows(client, database, table, partitionId);
-    const counted = await count(where);
-    const after = await partRows(client, database, table, partitionId);
-    const stable = before.rows === after.rows && before.parts === after.parts;
-    last = { rows: counted, parts: after.parts, partRows: after.rows, verified: stable && counted === after.rows };
-    if (last.verified) return last;
-    if (!stable) continue;
-    const [whole] = await rows<{ n: string | number }>(
-      client,
-      `SELECT sum(rows) AS n FROM system.parts WHERE database = ${quoteString(database)} AND table = ${quoteString(table)} AND active`,
-    );
-    if (where && (await count()) === Number(whole?.n ?? 0)) {
-      throw new Error(
-        `${database}.${table} partition ${partitionId}: the export's WHERE (${where}) counts ${counted} rows, system.parts has ${after.rows}`,
-      );
+    const each = await countWhere(client, name, before.map((p) => partitionSelection(info, p).where));
+    const after = new Map((await listPartitions(client, database, table)).map((p) => [p.partitionId, p]));
+    const stable = (p: PartitionInfo) => after.get(p.partitionId)?.rows === p.rows && after.get(p.partitionId)?.parts === p.parts;
+    counted = before.map((p, i) => ({ ...p, counted: each[i]!, countVerified: stable(p) && each[i] === p.rows }));
+    const mismatched = counted.filter((p) => stable(p) && !p.countVerified);
+    if (mismatched.length > 0) {
+      const stored = before.reduce((n, p) => n + p.rows, 0);
+      const wrong = mismatched[0]!;
+      const where = partitionSelection(info, wrong).where;
+      if (where && before.every(stable) && (await countWhere(client, name, [undefined]))[0] === stored) {
+        throw new Error(
+          `${database}.${table} partition ${wrong.partitionId}: the export's WHERE (${where}) counts ${wrong.counted} rows, system.parts has ${wrong.rows}`,
+        );
+      }
+      for (const p of mismatched) {
+        p.note = 'this user reads fewer rows than the parts hold (row filters or deleted rows): rows counts what was exported';
+      }
     }
-    return { ...last, note: 'this user reads fewer rows than the parts hold (row filters or deleted rows): rows counts what was exported' };
+    if (before.every(stable)) return counted;
+    before = [...after.values()].filter((p) => before.some((b) => b.partitionId === p.partitionId));
   }
-  if (!last.verified) last.note = 'the partition changed while it was counted (inserts or merges)';
-  return last;
+  for (const p of counted) if (!p.countVerified && !p.note) p.note = 'the partition changed while it was counted (inserts or merges)';
+  return counted;
+}
+
+/**
+ * count() through each condition (undefined: the whole table), as one UNION ALL per batch: one
+ * round trip, and each branch still prunes to its own partition, which countIf() would not.
+ */
+async function countWhere(client: ClickHouseClient, name: string, conditions: (string | undefined)[]): Promise<number[]> {
+  const counts: number[] = [];
+  for (let at = 0; at < conditions.length; at += COUNT_BATCH) {
+    const batch = conditions.slice(at, at + COUNT_BATCH);
+    const query = batch
+      .map((c, i) => `SELECT ${at + i} AS i, count() AS n FROM ${name}${c ? ` WHERE ${c}` : ''}`)
+      .join(' UNION ALL ');
+    for (const row of await rows<{ i: string | number; n: string | number }>(client, query)) counts[Number(row.i)] = Number(row.n);
+  }
+  return conditions.map((_, i) => counts[i] ?? 0);
+}
+
+/**
+ * Final say on a partition piece's row count: verified when it was counted exactly and its active
+ * parts are still the ones it was counted from (no insert or merge touched it since).
+ */
+function settleRowsVerified(piece: BackupPiece, now: Map<string, PartitionInfo>): void {
+  const details = piece.details as { partitionId: string; rowsVerified: boolean; countedFrom: { parts: number; partRows: number } };
+  const current = now.get(details.partitionId);
+  const unchanged = current?.rows === details.countedFrom.partRows && current?.parts === details.countedFrom.parts;
+  if (!unchanged) {
+    details.rowsVerified = false;
+    Object.assign(details, { changedDuringExport: { rowsAfter: current?.rows ?? 0, partsAfter: current?.parts ?? 0 } });
+  }
 }

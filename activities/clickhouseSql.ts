@@ -377,7 +377,9 @@ export class CompressedFrameReader {
   private current: CompressedBlockHeader | undefined;
   private remaining = 0;
   private kept: Buffer[] | undefined;
-  private last: { header: CompressedBlockHeader; block: Buffer } | undefined;
+  // The last block's chunks, joined only when asked for: copying every block would double the
+  // worker's memory traffic for nothing.
+  private last: { header: CompressedBlockHeader; chunks: Buffer[] } | undefined;
 
   push(chunk: Buffer): void {
     let at = 0;
@@ -409,7 +411,7 @@ export class CompressedFrameReader {
     this.compressedBytes += header.blockSize;
     this.decompressedBytes += header.decompressedSize;
     this.methods.add(header.method);
-    this.last = this.kept ? { header, block: Buffer.concat(this.kept) } : undefined;
+    this.last = this.kept ? { header, chunks: this.kept } : undefined;
     this.kept = undefined;
     this.current = undefined;
     this.header = Buffer.alloc(0);
@@ -431,8 +433,8 @@ export class CompressedFrameReader {
   /** The decompressed content of the last block, when it was small enough to keep and not ZSTD. */
   lastBlockContent(): Buffer | undefined {
     if (!this.last) return undefined;
-    const { header, block } = this.last;
-    const payload = block.subarray(COMPRESSED_CHECKSUM_SIZE + COMPRESSED_HEADER_SIZE);
+    const { header, chunks } = this.last;
+    const payload = Buffer.concat(chunks).subarray(COMPRESSED_CHECKSUM_SIZE + COMPRESSED_HEADER_SIZE);
     if (header.method === 'none') return payload;
     if (header.method === 'lz4') return lz4DecompressBlock(payload, header.decompressedSize);
     return undefined;

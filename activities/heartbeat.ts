@@ -10,3 +10,21 @@ export function keepHeartbeating(progress: () => unknown, everyMs = 5_000): () =
   const timer = setInterval(() => ctx.heartbeat(progress()), everyMs);
   return () => clearInterval(timer);
 }
+
+/**
+ * A heartbeat for progress that changes on every chunk of a stream: `beat()` sends at most once per
+ * `everyMs`, `beat.now()` sends at once (a finished step). Each heartbeat is serialized and crosses
+ * into the SDK's native core, too costly to pay for every chunk.
+ */
+export function throttledHeartbeat(progress: () => unknown, everyMs = 1_000): { (): void; now(): void } {
+  const ctx = Context.current();
+  let last = 0;
+  const now = () => {
+    last = Date.now();
+    ctx.heartbeat(progress());
+  };
+  const beat = () => {
+    if (Date.now() - last >= everyMs) now();
+  };
+  return Object.assign(beat, { now });
+}
