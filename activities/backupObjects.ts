@@ -72,7 +72,7 @@ export async function uploadStream(
       done(null, chunk);
     },
   });
-  const body = new PassThrough({ highWaterMark: PART_SIZE });
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
   const upload = new Upload({
     client: s3,
     params: { Bucket: bucket, Key: key, Body: body },

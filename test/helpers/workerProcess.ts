@@ -27,9 +27,12 @@ export interface WorkerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts the real worker process (workers/main.ts) and waits until it polls. */
+/**
+ * Starts the real worker process the way `npm start` does (scripts/worker, which execs node with
+ * the worker's memory flags, so the pid is node's) and waits until it polls.
+ */
 export async function spawnWorker(configFile: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+  const child = spawn('bash', ['scripts/worker'], {
     cwd: repoRoot,
     env: { ...process.env, BALLAST_CONFIG: configFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
