@@ -10,6 +10,13 @@ import { createObjectStoreActivities } from './objectStore';
 import { createObjectStoreBackupActivities } from './objectStoreBackup';
 import { createPostgresActivities } from './postgres';
 import { createPostgresBackupActivities } from './postgresBackup';
+import { createClickHouseRestoreActivities } from './clickhouseRestore';
+import { createKafkaRestoreActivities } from './kafkaRestore';
+import { createNotifyActivities } from './notify';
+import { createObjectStoreRestoreActivities } from './objectStoreRestore';
+import { createPostgresRestoreActivities } from './postgresRestore';
+import { createRestorePlanActivities } from './restorePlan';
+import { createRestoreReportActivities } from './restoreReport';
 
 export type { ActivityDeps } from './deps';
 
@@ -27,6 +34,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createObjectStoreBackupActivities(deps),
     ...createBackupManifestActivities(deps),
     ...createBackupRetentionActivities(deps),
+    ...createRestorePlanActivities(deps),
+    ...createRestoreReportActivities(deps),
+    ...createPostgresRestoreActivities(deps),
+    ...createClickHouseRestoreActivities(deps),
+    ...createKafkaRestoreActivities(deps),
+    ...createObjectStoreRestoreActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

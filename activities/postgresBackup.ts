@@ -6,6 +6,11 @@ import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, upl
 import type { ActivityDeps } from './deps';
 import { keepHeartbeating } from './heartbeat';
 import { findPgTool } from './pgTools';
+import { tableChecksums, tableRowCounts } from './postgresTables';
+
+// Content checksums (a full read of every row's text) are taken for tables up to this size only:
+// they run beside pg_dump and would slow a big dump down; bigger tables are verified by count.
+const CHECKSUM_MAX_ROWS = 1_000_000;
 
 export interface PostgresBackupRequest {
   backupId: string;
@@ -50,6 +55,10 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
 
           const dump = dumpToObject(pgDump.path, snapshot, database, key);
           const counts = await tableRowCounts(client);
+          const checksums = await tableChecksums(
+            client,
+            Object.keys(counts).filter((t) => counts[t]! <= CHECKSUM_MAX_ROWS),
+          );
           const stored = await dump;
           await client.query('COMMIT');
 
@@ -65,7 +74,7 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
             startedAt: started.toISOString(),
             finishedAt: finished.toISOString(),
             durationMs: finished.getTime() - started.getTime(),
-            details: { format: 'pg_dump custom (-Fc)', pgDump: pgDump.version, serverMajor, tableRows: counts },
+            details: { format: 'pg_dump custom (-Fc)', pgDump: pgDump.version, serverMajor, tableRows: counts, tableChecksums: checksums },
           };
           await markPieceComplete(s3, bucket, piece);
           return { component: 'postgres', unit, pieces: [piece], resumed: false };
@@ -119,20 +128,4 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
       }
     },
   };
-}
-
-/** Exact row count of every user table, in the caller's transaction snapshot. */
-async function tableRowCounts(client: pg.Client): Promise<Record<string, number>> {
-  const { rows: tables } = await client.query<{ schema: string; name: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-     ORDER BY 1, 2`,
-  );
-  const counts: Record<string, number> = {};
-  for (const t of tables) {
-    const name = `${pg.escapeIdentifier(t.schema)}.${pg.escapeIdentifier(t.name)}`;
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${name}`);
-    counts[`${t.schema}.${t.name}`] = Number(rows[0]!.n);
-  }
-  return counts;
 }

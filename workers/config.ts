@@ -113,6 +113,19 @@ const healthCheckSchema = z
   })
   .prefault({});
 
+const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: boolean }) =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(defaults.enabled),
+      /** Distinct per deployment when several share one Temporal namespace. */
+      scheduleId: z.string().min(1).default(defaults.scheduleId),
+      /** Cron in UTC. */
+      cron: z.string().min(1).default(defaults.cron),
+      /** How late a missed run (the Temporal service was down) may still start. */
+      catchupWindowMinutes: z.number().int().min(1).default(60),
+    })
+    .prefault({});
+
 const backupSchema = z
   .strictObject({
     /** How many backup pieces (a database, a table, a topic, a bucket) run at once. */
@@ -121,17 +134,8 @@ const backupSchema = z
     kafkaDataTopics: z.array(z.string().min(1)).default([]),
     /** A pg_dump at least as new as the server; searched in the usual places when absent. */
     pgDumpPath: z.string().min(1).optional(),
-    schedule: z
-      .strictObject({
-        enabled: z.boolean().default(true),
-        /** Distinct per deployment when several share one Temporal namespace. */
-        scheduleId: z.string().min(1).default('ballast-nightly-backup'),
-        /** Cron in UTC; nightly at 02:00 by default. */
-        cron: z.string().min(1).default('0 2 * * *'),
-        /** How late a missed run (the Temporal service was down) may still start. */
-        catchupWindowMinutes: z.number().int().min(1).default(60),
-      })
-      .prefault({}),
+    /** Nightly at 02:00 UTC by default. */
+    schedule: scheduleSchema({ scheduleId: 'ballast-nightly-backup', cron: '0 2 * * *', enabled: true }),
     retention: z
       .strictObject({
         daily: z.number().int().min(0).default(7),
@@ -140,6 +144,51 @@ const backupSchema = z
         incompleteGraceHours: z.number().positive().default(24),
       })
       .prefault({}),
+  })
+  .prefault({});
+
+const restoreSchema = z
+  .strictObject({
+    /** Recovery time objective: incident start to verified restore. */
+    rtoTargetMinutes: z.number().positive().default(60),
+    /** Recovery point objective: data written this long before the incident may be lost. */
+    rpoTargetMinutes: z.number().positive().default(1440),
+    approval: z
+      .strictObject({
+        /** Who may approve a restore's destructive plan; empty means any named person. */
+        approvers: z.array(z.string().min(1)).default([]),
+        /** The person who asked for the restore (input.requestedBy) may not approve it. */
+        fourEyes: z.boolean().default(true),
+        /** With no answer, a reminder goes out after this long... */
+        reminderAfterMinutes: z.number().positive().default(15),
+        /** ...and the gate fails closed (nothing touched) after this long. */
+        timeoutMinutes: z.number().positive().default(60),
+      })
+      .prefault({}),
+    /** Restore pieces at once. */
+    concurrency: z.number().int().min(1).max(16).default(3),
+    /** A pg_restore at least as new as the dumps; searched in the usual places when absent. */
+    pgRestorePath: z.string().min(1).optional(),
+  })
+  .prefault({});
+
+const drillSchema = z
+  .strictObject({
+    /** Appended to Postgres and ClickHouse databases, Kafka topics and groups for the scratch copy. */
+    suffix: z.string().regex(/^_[a-z0-9_]{1,20}$/, 'must be _ then lowercase letters, digits, underscores').default('_drill'),
+    /** Appended to bucket names for the scratch copy (bucket names allow no underscore). */
+    bucketSuffix: z.string().regex(/^-[a-z0-9-]{1,20}$/, 'must be - then lowercase letters, digits, hyphens').default('-drill'),
+    /** Scheduled drills skip the start gate: they only touch scratch targets. The report says so. */
+    schedulePreApproved: z.boolean().default(true),
+    schedule: scheduleSchema({ scheduleId: 'ballast-monthly-drill', cron: '0 3 1 * *', enabled: true }),
+  })
+  .prefault({});
+
+const notifySchema = z
+  .strictObject({
+    /** A Slack-compatible incoming webhook (POST {"text": ...}); log-only when absent. A secret: it grants posting. */
+    webhookUrl: secretRef.optional(),
+    timeoutSeconds: z.number().positive().max(60).default(10),
   })
   .prefault({});
 
@@ -152,6 +201,9 @@ export const configSchema = z.strictObject({
   objectStore: objectStoreSchema,
   healthCheck: healthCheckSchema,
   backup: backupSchema,
+  restore: restoreSchema,
+  drill: drillSchema,
+  notify: notifySchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

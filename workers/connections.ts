@@ -22,6 +22,8 @@ export interface Connections {
   clickhouse(timeoutMs?: number): ClickHouseClient;
   kafka(timeoutMs?: number): Kafka;
   s3(timeoutMs?: number): S3Client;
+  /** The notification webhook's URL (a secret), read at worker start; undefined: log only. */
+  notifyWebhookUrl: string | undefined;
 }
 
 export function createConnections(config: Config, configFile: string): Connections {
@@ -35,7 +37,10 @@ export function createConnections(config: Config, configFile: string): Connectio
         }
       : undefined;
 
+  const notifyWebhookUrl = config.notify.webhookUrl ? readSecret(config.notify.webhookUrl, configFile) : undefined;
+
   return {
+    notifyWebhookUrl,
     postgres(database = config.postgres.maintenanceDatabase, timeoutMs = 30_000) {
       return {
         host: config.postgres.host,

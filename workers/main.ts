@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from './config';
-import { ensureBackupSchedule } from './schedules';
+import { ensureBackupSchedule, ensureDrillSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
@@ -22,6 +22,9 @@ async function main(): Promise<void> {
     const outcome = await ensureBackupSchedule(client, config);
     const { scheduleId, cron, enabled } = config.backup.schedule;
     console.log(`ballast worker: backup schedule "${scheduleId}" ${outcome} (${enabled ? `cron "${cron}" UTC` : 'paused'})`);
+    const drill = config.drill.schedule;
+    const drillOutcome = await ensureDrillSchedule(client, config);
+    console.log(`ballast worker: drill schedule "${drill.scheduleId}" ${drillOutcome} (${drill.enabled ? `cron "${drill.cron}" UTC` : 'paused'})`);
   } finally {
     await clientConnection.close();
   }

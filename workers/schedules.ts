@@ -4,13 +4,50 @@ import {
   type Client,
   type ScheduleOptionsStartWorkflowAction,
   type ScheduleSpec,
+  type Workflow,
 } from '@temporalio/client';
+import type { drDrill } from '../workflows/drDrill';
 import type { platformBackup } from '../workflows/platformBackup';
 import type { Config } from './config';
 
-function backupSchedule(config: Config) {
-  const spec: ScheduleSpec = { cronExpressions: [config.backup.schedule.cron] };
-  const action: ScheduleOptionsStartWorkflowAction<typeof platformBackup> = {
+interface ScheduleSettings {
+  enabled: boolean;
+  scheduleId: string;
+  cron: string;
+  catchupWindowMinutes: number;
+}
+
+/**
+ * Creates a schedule, or brings an existing one in line with the config, so running it at every
+ * worker start is safe. A disabled one is paused, not deleted, so its history of runs stays visible.
+ */
+async function ensureSchedule<W extends Workflow>(
+  client: Client,
+  settings: ScheduleSettings,
+  configKey: string,
+  action: ScheduleOptionsStartWorkflowAction<W>,
+): Promise<'created' | 'updated'> {
+  const spec: ScheduleSpec = { cronExpressions: [settings.cron] };
+  const policies = {
+    // A run still going when the next is due is left to finish; the next one is skipped.
+    overlap: ScheduleOverlapPolicy.SKIP,
+    catchupWindow: `${settings.catchupWindowMinutes} minutes`,
+  } as const;
+  const note = settings.enabled ? `managed by ballast (${configKey} in ballast.yaml)` : `paused: ${configKey}.enabled is false in ballast.yaml`;
+  try {
+    await client.schedule.create({ scheduleId: settings.scheduleId, spec, action, policies, state: { paused: !settings.enabled, note } });
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  const handle = client.schedule.getHandle(settings.scheduleId);
+  await handle.update((previous) => ({ ...previous, spec, action, policies, state: { ...previous.state, paused: !settings.enabled, note } }));
+  return 'updated';
+}
+
+/** The nightly platformBackup schedule (backup.schedule). */
+export function ensureBackupSchedule(client: Client, config: Config): Promise<'created' | 'updated'> {
+  return ensureSchedule<typeof platformBackup>(client, config.backup.schedule, 'backup.schedule', {
     type: 'startWorkflow',
     workflowType: 'platformBackup',
     workflowId: config.backup.schedule.scheduleId,
@@ -18,37 +55,18 @@ function backupSchedule(config: Config) {
     args: [{}],
     staticSummary: 'Nightly platform backup',
     staticDetails: 'Started by the nightly backup schedule; the result and manifest.json say what was backed up.',
-  };
-  const policies = {
-    // A backup still running when the next is due is left to finish; the next one is skipped.
-    overlap: ScheduleOverlapPolicy.SKIP,
-    catchupWindow: `${config.backup.schedule.catchupWindowMinutes} minutes`,
-  } as const;
-  return { spec, action, policies };
+  });
 }
 
-/**
- * Creates the nightly backup schedule, or brings an existing one in line with the config, so
- * running it at every worker start is safe. With `backup.schedule.enabled: false` it is paused,
- * not deleted, so its history of runs stays visible.
- */
-export async function ensureBackupSchedule(client: Client, config: Config): Promise<'created' | 'updated'> {
-  const { spec, action, policies } = backupSchedule(config);
-  const enabled = config.backup.schedule.enabled;
-  const note = enabled ? 'managed by ballast (backup.schedule in ballast.yaml)' : 'paused: backup.schedule.enabled is false in ballast.yaml';
-  try {
-    await client.schedule.create({
-      scheduleId: config.backup.schedule.scheduleId,
-      spec,
-      action,
-      policies,
-      state: { paused: !enabled, note },
-    });
-    return 'created';
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  const handle = client.schedule.getHandle(config.backup.schedule.scheduleId);
-  await handle.update((previous) => ({ ...previous, spec, action, policies, state: { ...previous.state, paused: !enabled, note } }));
-  return 'updated';
+/** The monthly drDrill schedule (drill.schedule); pre-approved when drill.schedulePreApproved is on. */
+export function ensureDrillSchedule(client: Client, config: Config): Promise<'created' | 'updated'> {
+  return ensureSchedule<typeof drDrill>(client, config.drill.schedule, 'drill.schedule', {
+    type: 'startWorkflow',
+    workflowType: 'drDrill',
+    workflowId: config.drill.schedule.scheduleId,
+    taskQueue: config.temporal.taskQueue,
+    args: [config.drill.schedulePreApproved ? { preApproved: { by: 'schedule', reason: 'monthly DR drill (drill.schedulePreApproved)' } } : {}],
+    staticSummary: 'Monthly DR drill',
+    staticDetails: 'Restores the latest backup into scratch targets, verifies it, reports RTO/RPO and tears the scratch targets down.',
+  });
 }

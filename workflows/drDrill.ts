@@ -1,0 +1,126 @@
+import { CancellationScope, ApplicationFailure, executeChild, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities';
+import { createApprovalGate } from './approval';
+import { COMPONENTS } from './backupTypes';
+import { parseInput } from './input';
+import { restore, type RestoreInput } from './restore';
+import type { ApprovalAnswer, RestoreReport, RestoreTargets } from './restoreTypes';
+
+const { restoreSettings, planRestore, notify, listDrillReports } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 3 },
+});
+const teardown = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput'] },
+});
+
+const inputSchema = z.strictObject({
+  components: z.array(z.enum(COMPONENTS)).min(1).optional(),
+  requestedBy: z.string().trim().min(1).optional(),
+  /** Skips the start gate (the monthly schedule does, by config); the report records who and why. */
+  preApproved: z.strictObject({ by: z.string().trim().min(1), reason: z.string().trim().min(1) }).optional(),
+  rtoTargetMinutes: z.number().positive().optional(),
+  rpoTargetMinutes: z.number().positive().optional(),
+});
+export type DrDrillInput = z.input<typeof inputSchema>;
+
+export interface DrDrillResult {
+  report: RestoreReport;
+  scratchTargets: RestoreTargets;
+  teardown: { removed: string[]; failed: string[] };
+  /** Every kept drill report's RTO, oldest first, this one included. */
+  rtoTrend: { startedAt: string; rtoMinutes: number; met: boolean }[];
+}
+
+/**
+ * Runbook: "monthly DR drill". Restore the latest complete backup into scratch targets beside
+ * production (names with the drill suffix), verify it, report RTO and RPO, and tear the scratch
+ * targets down: always, even when the drill fails or is cancelled.
+ */
+export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> {
+  const request = parseInput('drDrill', inputSchema, input);
+  const settings = await restoreSettings();
+  const suffix = settings.drill.suffix;
+  const scratchTargets: RestoreTargets = {
+    postgres: Object.fromEntries(settings.postgresDatabases.map((d) => [d, `${d}${suffix}`])),
+    clickhouse: Object.fromEntries(settings.clickhouseDatabases.map((d) => [d, `${d}${suffix}`])),
+    kafkaSuffix: suffix,
+    buckets: Object.fromEntries(settings.buckets.map((b) => [b, `${b}${settings.drill.bucketSuffix}`])),
+  };
+  const { workflowId } = workflowInfo();
+
+  // The gate before the drill starts; the restore itself then runs pre-approved by that answer.
+  const gate = createApprovalGate();
+  const approval = await gate.wait({
+    what: `a DR drill into scratch targets (${Object.values(scratchTargets.postgres).join(', ')}, ...)`,
+    requestedBy: request.requestedBy,
+    policy: settings.approval,
+    preApproved: request.preApproved,
+    show: setCurrentDetails,
+    remind: async (text) => {
+      await notify({ kind: 'reminder', title: 'approval needed: DR drill', text, workflowId });
+    },
+  });
+  if (approval.outcome !== 'approved' && approval.outcome !== 'pre-approved') {
+    throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? 'Rejected' : 'ApprovalTimedOut');
+  }
+  const startAnswer: ApprovalAnswer = { by: approval.by ?? 'unknown', reason: `drill ${approval.outcome}: ${approval.reason ?? ''}`.trim() };
+
+  // Pins the backup (a backup finishing meanwhile must not change what is restored or torn down)
+  // and learns which Kafka topics and groups the scratch copy will have.
+  const pinned = await planRestore({ restoreId: workflowId, backupId: 'latest', components: request.components, targets: scratchTargets, verifyChecksums: false });
+  const kafkaTask = pinned.tasks.find((t) => t.kind === 'kafka');
+
+  let report: RestoreReport | undefined;
+  const removed: string[] = [];
+  const failed: string[] = [];
+  try {
+    const restoreInput: RestoreInput = {
+      backupId: pinned.backupId,
+      components: request.components,
+      kind: 'drill',
+      targets: scratchTargets,
+      requestedBy: request.requestedBy,
+      preApproved: startAnswer,
+      rtoTargetMinutes: request.rtoTargetMinutes,
+      rpoTargetMinutes: request.rpoTargetMinutes,
+    };
+    setCurrentDetails('DR drill: restoring the latest backup into scratch targets (see the child restore workflow).');
+    report = await executeChild(restore, { workflowId: `${workflowId}-restore`, args: [restoreInput] });
+  } finally {
+    // Teardown runs whatever happened above, cancellation included.
+    await CancellationScope.nonCancellable(async () => {
+      setCurrentDetails('DR drill: tearing the scratch targets down.');
+      const attempt = async (label: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          removed.push(label);
+        } catch (err) {
+          failed.push(`${label}: ${(err as Error).message}`);
+        }
+      };
+      for (const db of Object.values(scratchTargets.postgres)) await attempt(`postgres ${db}`, () => teardown.dropPostgresDatabase({ database: db }));
+      for (const db of Object.values(scratchTargets.clickhouse)) await attempt(`clickhouse ${db}`, () => teardown.dropClickHouseDatabase({ database: db }));
+      for (const b of Object.values(scratchTargets.buckets)) await attempt(`bucket ${b}`, () => teardown.deleteScratchBucket({ bucket: b }));
+      if (kafkaTask?.kind === 'kafka') {
+        const metadata = kafkaTask.metadata;
+        await attempt(`kafka topics and groups *${suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata, suffix }));
+      }
+      if (failed.length > 0) {
+        await notify({ kind: 'failure', title: 'DR drill teardown incomplete', text: failed.join('\n'), workflowId });
+      }
+    });
+  }
+  if (!report) throw ApplicationFailure.nonRetryable('DR drill: the restore returned no report', 'DrillFailed');
+  const trend = await listDrillReports();
+  setCurrentDetails(`DR drill done: RTO ${report.rto.measuredMinutes} min (${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min; scratch targets removed: ${removed.length}, failed: ${failed.length}.`);
+  return {
+    report,
+    scratchTargets,
+    teardown: { removed, failed },
+    rtoTrend: trend.map((t) => ({ startedAt: t.startedAt, rtoMinutes: t.rtoMinutes, met: t.rtoMet })),
+  };
+}

@@ -1,0 +1,349 @@
+import {
+  ApplicationFailure,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities';
+import type { RestorePlan } from '../activities/restorePlan';
+import type { RestoreSettings } from '../activities/restoreReport';
+import { createApprovalGate } from './approval';
+import { COMPONENTS } from './backupTypes';
+import { mapBounded } from './concurrency';
+import { healthCheck } from './healthCheck';
+import { parseInput } from './input';
+import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from './restoreTypes';
+import type { SystemName } from './types';
+
+const NON_RETRYABLE = ['InvalidInput', 'BackupIncomplete', 'BackupUnusable', 'PgToolTooOld'];
+
+const { restoreSettings, planRestore, writeRestoreReport, notify } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+// Restores heartbeat; a worker that dies is noticed within the heartbeat timeout and the step is
+// retried, finding or discarding its own earlier work.
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '60 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const answerSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().trim().min(1) });
+const nameMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,39}$/, 'must be a plain identifier of at most 40 characters'));
+
+export const restoreInputSchema = z.strictObject({
+  /** A backup id, or "latest" (the default): the newest backup with a manifest. */
+  backupId: z.string().min(1).default('latest'),
+  components: z.array(z.enum(COMPONENTS)).min(1).optional(),
+  /** Restore beside the original: other names per database, ClickHouse database, bucket; a Kafka suffix. */
+  targets: z
+    .strictObject({
+      postgres: nameMap.default({}),
+      clickhouse: nameMap.default({}),
+      kafkaSuffix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, ".", "_", "-" only').default(''),
+      buckets: z.record(z.string(), z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name')).default({}),
+    })
+    .prefault({}),
+  /** When the outage began (ISO 8601); the workflow's start by default. */
+  incidentStartedAt: z.iso.datetime({ offset: true }).optional(),
+  rtoTargetMinutes: z.number().positive().optional(),
+  rpoTargetMinutes: z.number().positive().optional(),
+  /** Who asks for the restore: with four-eyes on, someone else must approve. */
+  requestedBy: z.string().trim().min(1).optional(),
+  /** Skips the approval gate (drills); the report records it. */
+  preApproved: answerSchema.optional(),
+  /** Read every object back and compare sha256 at plan time (default true). */
+  verifyChecksums: z.boolean().default(true),
+  /** Set by drDrill: the report is kept with the drills, for the RTO trend. */
+  kind: z.enum(['restore', 'drill']).default('restore'),
+});
+export type RestoreInput = z.input<typeof restoreInputSchema>;
+
+export type RestorePhase = 'planning' | 'awaiting approval' | 'restoring' | 'verifying' | 'reporting' | 'done' | 'refused';
+
+export interface RestoreStatus {
+  phase: RestorePhase;
+  backupId?: string;
+  phaseDurationsMs: Record<string, number>;
+  tasks: number;
+  tasksDone: number;
+  bytesTotal: number;
+  bytesDone: number;
+  running: string[];
+  waitingFor?: string;
+  /** The live RTO clock: minutes since the incident began, against the target. */
+  rto: { incidentStartedAt: string; elapsedMinutes: number; targetMinutes?: number; projectedFinishAt?: string; projectedMinutes?: number };
+}
+
+export const restoreStatusQuery = defineQuery<RestoreStatus>('status');
+
+/**
+ * Runbook: "restore the platform from a backup".
+ * 1. Plan: the backup is complete and intact, the targets answer, and every destructive action is
+ *    listed. Anything wrong refuses here, nothing touched.
+ * 2. Approval: a person approves the plan (or the input was pre-approved); no answer fails closed.
+ * 3. Restore every piece. 4. Verify counts and checksums against the manifest.
+ * 5. Report RTO and RPO against their targets; a breach notifies.
+ */
+export async function restore(input: RestoreInput = {}): Promise<RestoreReport> {
+  const started = new Date();
+  const request = parseInput('restore', restoreInputSchema, input);
+  const kind = request.kind;
+  const incident = request.incidentStartedAt ? new Date(request.incidentStartedAt) : started;
+  if (incident.getTime() > started.getTime() + 60_000) {
+    throw ApplicationFailure.nonRetryable('restore: invalid input: input.incidentStartedAt is in the future', 'InvalidInput');
+  }
+  const { workflowId, runId } = workflowInfo();
+  const gate = createApprovalGate();
+  const phaseDurationsMs: Record<string, number> = {};
+  let phaseStarted = Date.now();
+  let executeStarted: number | undefined;
+  let targetMinutes: number | undefined;
+  const status: RestoreStatus = {
+    phase: 'planning',
+    phaseDurationsMs,
+    tasks: 0,
+    tasksDone: 0,
+    bytesTotal: 0,
+    bytesDone: 0,
+    running: [],
+    rto: { incidentStartedAt: incident.toISOString(), elapsedMinutes: 0 },
+  };
+  setHandler(restoreStatusQuery, () => ({ ...status, phaseDurationsMs: { ...phaseDurationsMs, [status.phase]: (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted }, rto: rtoClock() }));
+  const enter = (phase: RestorePhase, details: string) => {
+    phaseDurationsMs[status.phase] = (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted;
+    phaseStarted = Date.now();
+    status.phase = phase;
+    setCurrentDetails(details);
+  };
+  const minutesSince = (t: Date, now = Date.now()) => (now - t.getTime()) / 60_000;
+  function rtoClock(): RestoreStatus['rto'] {
+    const now = Date.now();
+    const clock: RestoreStatus['rto'] = { incidentStartedAt: incident.toISOString(), elapsedMinutes: round(minutesSince(incident, now)), targetMinutes };
+    if (executeStarted !== undefined && status.bytesDone > 0 && status.bytesTotal > 0) {
+      const rate = status.bytesDone / (now - executeStarted);
+      const finish = now + (status.bytesTotal - status.bytesDone) / rate;
+      clock.projectedFinishAt = new Date(finish).toISOString();
+      clock.projectedMinutes = round(minutesSince(incident, finish));
+    }
+    return clock;
+  }
+
+  // 1. Plan.
+  setCurrentDetails(`Planning the restore of backup ${request.backupId}: checking the backup and the targets. Nothing is touched yet.`);
+  const settings: RestoreSettings = await restoreSettings();
+  targetMinutes = request.rtoTargetMinutes ?? settings.rtoTargetMinutes;
+  const rpoTarget = request.rpoTargetMinutes ?? settings.rpoTargetMinutes;
+  const targets: RestoreTargets = request.targets;
+  let plan: RestorePlan;
+  try {
+    plan = await planRestore({ restoreId: workflowId, backupId: request.backupId, components: request.components, targets, verifyChecksums: request.verifyChecksums });
+  } catch (err) {
+    enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
+    throw surfaced(err);
+  }
+  status.backupId = plan.backupId;
+  status.tasks = plan.tasks.length;
+  status.bytesTotal = plan.totalBytes;
+  const systems = [...new Set<SystemName>([...plan.components, 'objectStore'])];
+  const health = await executeChild(healthCheck, { workflowId: `${workflowId}-targets`, args: [{ systems }] });
+  if (!health.healthy) {
+    enter('refused', 'Refused at plan: a target does not answer. Nothing was touched.');
+    throw ApplicationFailure.nonRetryable(
+      `restore refused at plan, nothing was touched: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}`,
+      'TargetUnreachable',
+      health,
+    );
+  }
+
+  // 2. Approval.
+  const what = `the ${kind} of backup ${plan.backupId} (${plan.components.join(', ')})`;
+  enter('awaiting approval', `Waiting for approval of ${what}.`);
+  status.waitingFor = 'approval (signal "approve" or "reject")';
+  const approval: ApprovalRecord = await gate.wait({
+    what: `${what}; destructive actions: ${plan.actions.length ? plan.actions.map((a) => `${a.action} ${a.target}`).join('; ') : 'none'}`,
+    requestedBy: request.requestedBy,
+    policy: settings.approval,
+    preApproved: request.preApproved,
+    show: setCurrentDetails,
+    remind: async (text) => {
+      await notify({ kind: 'reminder', title: `approval needed: ${kind} of ${plan.backupId}`, text, workflowId });
+    },
+  });
+  status.waitingFor = undefined;
+  const reportBase = (): Omit<RestoreReport, 'finishedAt' | 'steps' | 'verification' | 'verified' | 'rto' | 'rpo'> => ({
+    workflowId,
+    runId,
+    kind,
+    backupId: plan.backupId,
+    environment: plan.environment,
+    requestedBy: request.requestedBy,
+    incidentStartedAt: incident.toISOString(),
+    consistencyPoint: plan.consistencyPoint,
+    startedAt: started.toISOString(),
+    targets,
+    components: plan.components,
+    plan: plan.actions,
+    approval,
+    phaseDurationsMs,
+    reportKey: reportKeyFor(kind, started, workflowId),
+  });
+  if (approval.outcome === 'rejected' || approval.outcome === 'timed out') {
+    const why = approval.outcome === 'rejected' ? `rejected by ${approval.by}: ${approval.reason}` : `no approval within ${settings.approval.timeoutMinutes} min`;
+    enter('refused', `Not approved (${why}): nothing was touched.`);
+    const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
+    await writeRestoreReport(report);
+    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} not approved (${why}); nothing was touched`, approval.outcome === 'rejected' ? 'Rejected' : 'ApprovalTimedOut', report);
+  }
+
+  // 3. Restore.
+  enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
+  executeStarted = Date.now();
+  const results: RestoreStepResult[] = await mapBounded(plan.tasks, settings.concurrency, async (task) => {
+    const label = taskLabel(task);
+    status.running.push(label);
+    setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
+    const result = await surfacedAwait(runStep(task, plan.backupId, workflowId));
+    status.running = status.running.filter((r) => r !== label);
+    status.tasksDone++;
+    status.bytesDone += taskBytes(task);
+    return result;
+  });
+
+  // 4. Verify.
+  enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
+  const verification: VerifyResult[] = await mapBounded(plan.tasks, settings.concurrency, (task) => verifyStep(task));
+  const verifiedAt = new Date();
+
+  // 5. Report.
+  enter('reporting', 'Writing the report.');
+  const report = finishReport(reportBase(), results, verification, incident, plan.consistencyPoint, targetMinutes, rpoTarget, verifiedAt);
+  await writeRestoreReport(report);
+  const breaches = [report.rto.met ? '' : `RTO ${report.rto.measuredMinutes} min > target ${report.rto.targetMinutes} min`, report.rpo.met ? '' : `RPO ${report.rpo.measuredMinutes} min > target ${report.rpo.targetMinutes} min`].filter(Boolean);
+  if (breaches.length > 0) {
+    await notify({ kind: 'breach', title: `${kind} of ${plan.backupId}: target breached`, text: `${breaches.join('; ')}. Report: ${report.reportKey}`, workflowId });
+  }
+  if (!report.verified) {
+    const failed = verification.flatMap((v) => v.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${c.expected}, found ${c.actual}`));
+    enter('done', `VERIFICATION FAILED: ${failed.slice(0, 5).join('; ')}`);
+    await notify({ kind: 'failure', title: `${kind} of ${plan.backupId}: verification failed`, text: failed.slice(0, 20).join('\n'), workflowId });
+    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} failed verification: ${failed.slice(0, 10).join('; ')}`, 'VerificationFailed', report);
+  }
+  enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
+  return report;
+}
+
+function runStep(task: RestoreTask, backupId: string, restoreId: string): Promise<RestoreStepResult> {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return steps.restorePostgresDatabase({ restoreId, database: task.database, target: task.target, piece: task.piece });
+    case 'clickhouseTable':
+      return steps.restoreClickHouseTable({ backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces });
+    case 'kafka':
+      return steps.restoreKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
+    case 'bucket':
+      return steps.restoreBucket({ bucket: task.bucket, target: task.target, listing: task.listing });
+  }
+}
+
+function verifyStep(task: RestoreTask): Promise<VerifyResult> {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return steps.verifyPostgresDatabase({ target: task.target, piece: task.piece });
+    case 'clickhouseTable':
+      return steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces });
+    case 'kafka':
+      return steps.verifyKafka({ backupId: '', metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
+    case 'bucket':
+      return steps.verifyBucket({ bucket: task.bucket, target: task.target, listing: task.listing });
+  }
+}
+
+export function taskLabel(task: RestoreTask): string {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return `postgres ${task.target}`;
+    case 'clickhouseTable':
+      return `clickhouse ${task.target}.${task.table}`;
+    case 'kafka':
+      return `kafka${task.suffix ? ` (suffix ${task.suffix})` : ''}`;
+    case 'bucket':
+      return `bucket ${task.target}`;
+  }
+}
+
+function taskBytes(task: RestoreTask): number {
+  switch (task.kind) {
+    case 'postgresDatabase':
+      return task.piece.size;
+    case 'clickhouseTable':
+      return task.pieces.reduce((n, p) => n + p.size, 0);
+    case 'kafka':
+      return task.metadata.size + task.topicPieces.reduce((n, p) => n + p.size, 0);
+    case 'bucket':
+      return task.listing.size;
+  }
+}
+
+function finishReport(
+  base: Omit<RestoreReport, 'finishedAt' | 'steps' | 'verification' | 'verified' | 'rto' | 'rpo'>,
+  results: RestoreStepResult[],
+  verification: VerifyResult[],
+  incident: Date,
+  consistencyPoint: string,
+  rtoTarget: number,
+  rpoTarget: number,
+  verifiedAt?: Date,
+): RestoreReport {
+  const finished = new Date();
+  const rtoMinutes = round(((verifiedAt ?? finished).getTime() - incident.getTime()) / 60_000);
+  const rpoMinutes = round((incident.getTime() - new Date(consistencyPoint).getTime()) / 60_000);
+  const verified = verifiedAt !== undefined && verification.every((v) => v.ok);
+  return {
+    ...base,
+    finishedAt: finished.toISOString(),
+    steps: results,
+    verification,
+    verified,
+    rto: { targetMinutes: rtoTarget, measuredMinutes: rtoMinutes, met: verified && rtoMinutes <= rtoTarget },
+    rpo: { targetMinutes: rpoTarget, measuredMinutes: rpoMinutes, met: rpoMinutes <= rpoTarget },
+  };
+}
+
+function reportKeyFor(kind: RestoreReport['kind'], started: Date, workflowId: string): string {
+  return `reports/${kind === 'drill' ? 'drills' : 'restores'}/${started.toISOString().replace(/[:.]/g, '-')}-${workflowId.replace(/[^A-Za-z0-9._=-]/g, '_')}.json`;
+}
+
+function round(minutes: number): number {
+  return Math.round(minutes * 100) / 100;
+}
+
+function causeMessage(err: unknown): string {
+  const e = err as { cause?: { message?: string }; message?: string };
+  return e.cause?.message ?? e.message ?? String(err);
+}
+
+/** An activity's non-retryable failure becomes the workflow's own, with its message first. */
+function surfaced(err: unknown): unknown {
+  const e = err as { cause?: unknown };
+  if (e.cause instanceof ApplicationFailure && e.cause.nonRetryable) {
+    return ApplicationFailure.create({ message: e.cause.message, type: e.cause.type ?? undefined, nonRetryable: true, details: e.cause.details ?? undefined, cause: err as Error });
+  }
+  return err;
+}
+
+async function surfacedAwait<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    throw surfaced(err);
+  }
+}
+

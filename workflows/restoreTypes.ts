@@ -1,0 +1,115 @@
+/**
+ * Types of restores and drills, shared by the workflows and their activities (types only:
+ * workflow code imports this file).
+ */
+import type { BackupPiece, Component } from './backupTypes';
+
+/**
+ * Where each component is restored. Absent entries restore under the original name; drills map
+ * everything to scratch names beside production.
+ */
+export interface RestoreTargets {
+  /** Source database → target database. */
+  postgres: Record<string, string>;
+  /** Source ClickHouse database → target database. */
+  clickhouse: Record<string, string>;
+  /** Appended to every restored topic name and consumer-group id ('' restores under the same names). */
+  kafkaSuffix: string;
+  /** Source bucket → target bucket. */
+  buckets: Record<string, string>;
+}
+
+/** One thing the execute phase will destroy or overwrite, listed in the plan a person approves. */
+export interface DestructiveAction {
+  component: Component;
+  /** e.g. "rename database", "drop table", "overwrite objects", "set group offsets". */
+  action: string;
+  target: string;
+  detail: string;
+}
+
+/** One unit of restore work: one activity call, with the manifest pieces it reads. */
+export type RestoreTask =
+  | { component: 'postgres'; kind: 'postgresDatabase'; database: string; target: string; piece: BackupPiece }
+  | { component: 'clickhouse'; kind: 'clickhouseTable'; database: string; table: string; target: string; pieces: BackupPiece[] }
+  | { component: 'kafka'; kind: 'kafka'; metadata: BackupPiece; topicPieces: BackupPiece[]; suffix: string }
+  | { component: 'objectStore'; kind: 'bucket'; bucket: string; target: string; listing: BackupPiece };
+
+/** What one restore activity did. */
+export interface RestoreStepResult {
+  component: Component;
+  unit: string;
+  bytes: number;
+  rows?: number;
+  messages?: number;
+  durationMs: number;
+  /** Found already complete by a retried attempt. */
+  resumed?: boolean;
+  /** Facts worth a line in the report (clamped offsets, objects left alone, renamed databases...). */
+  notes: string[];
+}
+
+/** One comparison made by verification. */
+export interface VerifyCheck {
+  name: string;
+  expected: string | number;
+  actual: string | number;
+  ok: boolean;
+}
+
+export interface VerifyResult {
+  component: Component;
+  unit: string;
+  ok: boolean;
+  checks: VerifyCheck[];
+}
+
+/** Who answered an approval gate, and why. */
+export interface ApprovalAnswer {
+  by: string;
+  reason: string;
+}
+
+export interface ApprovalRecord {
+  required: boolean;
+  /** 'pre-approved' when the input skipped the gate (drills). */
+  outcome: 'approved' | 'rejected' | 'timed out' | 'pre-approved';
+  by?: string;
+  reason?: string;
+  via?: 'signal' | 'update' | 'input';
+  requestedAt: string;
+  answeredAt?: string;
+  waitedMs: number;
+  remindersSent: number;
+}
+
+export interface TargetVsMeasured {
+  targetMinutes: number;
+  measuredMinutes: number;
+  met: boolean;
+}
+
+/** The restore report: the workflow's result, also written to the backup bucket as JSON. */
+export interface RestoreReport {
+  workflowId: string;
+  runId: string;
+  kind: 'restore' | 'drill';
+  backupId: string;
+  environment: string;
+  requestedBy?: string;
+  incidentStartedAt: string;
+  consistencyPoint: string;
+  startedAt: string;
+  finishedAt: string;
+  targets: RestoreTargets;
+  components: Component[];
+  plan: DestructiveAction[];
+  approval: ApprovalRecord;
+  steps: RestoreStepResult[];
+  verification: VerifyResult[];
+  verified: boolean;
+  rto: TargetVsMeasured;
+  rpo: TargetVsMeasured;
+  phaseDurationsMs: Record<string, number>;
+  reportKey: string;
+}
