@@ -1,4 +1,4 @@
-import type { SystemHealth } from '../workflows/types';
+import type { CheckOptions, SystemHealth } from '../workflows/types';
 import { runCheck } from './checks';
 import { checkTimeoutMs, type ActivityDeps } from './deps';
 
@@ -7,7 +7,7 @@ export function createClickHouseActivities(deps: ActivityDeps) {
 
   return {
     /** Pings the HTTP interface, reads the server version, and checks the configured databases exist. */
-    async checkClickHouse(timeoutSeconds?: number): Promise<SystemHealth> {
+    async checkClickHouse(timeoutSeconds?: number, options: CheckOptions = {}): Promise<SystemHealth> {
       const timeoutMs = checkTimeoutMs(deps, timeoutSeconds);
       return runCheck('clickhouse', timeoutMs, async (figures) => {
         const client = connections.clickhouse(timeoutMs);
@@ -23,7 +23,7 @@ export function createClickHouseActivities(deps: ActivityDeps) {
           const missing = wanted.filter((name) => !present.has(name));
           figures.databases = wanted.length;
           figures.missingDatabases = missing;
-          return missing.length ? [`configured database(s) missing: ${missing.join(', ')}`] : [];
+          return missing.length && !options.allowMissingDatabases ? [`configured database(s) missing: ${missing.join(', ')}`] : [];
         } finally {
           await client.close().catch(() => undefined);
         }

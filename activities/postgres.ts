@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { SystemHealth } from '../workflows/types';
+import type { CheckOptions, SystemHealth } from '../workflows/types';
 import { runCheck } from './checks';
 import { checkTimeoutMs, type ActivityDeps } from './deps';
 
@@ -8,7 +8,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
 
   return {
     /** Connects, reads the server version, and checks every configured database exists. */
-    async checkPostgres(timeoutSeconds?: number): Promise<SystemHealth> {
+    async checkPostgres(timeoutSeconds?: number, options: CheckOptions = {}): Promise<SystemHealth> {
       const timeoutMs = checkTimeoutMs(deps, timeoutSeconds);
       return runCheck('postgres', timeoutMs, async (figures) => {
         const client = new pg.Client({ ...connections.postgres(undefined, timeoutMs), query_timeout: timeoutMs });
@@ -24,7 +24,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
           const missing = config.postgres.databases.filter((db) => !present.has(db));
           figures.databases = config.postgres.databases.length;
           figures.missingDatabases = missing;
-          return missing.length ? [`configured database(s) missing: ${missing.join(', ')}`] : [];
+          return missing.length && !options.allowMissingDatabases ? [`configured database(s) missing: ${missing.join(', ')}`] : [];
         } finally {
           await client.end().catch(() => undefined);
         }

@@ -29,6 +29,15 @@ export const SEED = {
 
 async function seedPostgres(config: Config, connections: Connections): Promise<string> {
   const database = config.postgres.databases[0]!;
+  // The database itself may be gone too (a restore test or a real incident dropped it).
+  const admin = new pg.Client(connections.postgres());
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!found.rowCount) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  } finally {
+    await admin.end();
+  }
   const client = new pg.Client(connections.postgres(database));
   await client.connect();
   try {

@@ -8,7 +8,7 @@ import {
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { parseInput } from './input';
-import { SYSTEMS, type HealthCheckInput, type HealthReport, type SystemHealth, type SystemName } from './types';
+import { SYSTEMS, type CheckOptions, type HealthCheckInput, type HealthReport, type SystemHealth, type SystemName } from './types';
 
 export type { HealthCheckInput, HealthReport } from './types';
 
@@ -20,7 +20,7 @@ const { checkPostgres, checkClickHouse, checkKafka, checkObjectStore } = proxyAc
   retry: { maximumAttempts: 1 },
 });
 
-const checkers: Record<SystemName, (timeoutSeconds?: number) => Promise<SystemHealth>> = {
+const checkers: Record<SystemName, (timeoutSeconds?: number, options?: CheckOptions) => Promise<SystemHealth>> = {
   postgres: checkPostgres,
   clickhouse: checkClickHouse,
   kafka: checkKafka,
@@ -30,6 +30,8 @@ const checkers: Record<SystemName, (timeoutSeconds?: number) => Promise<SystemHe
 const inputSchema = z.strictObject({
   systems: z.array(z.enum(SYSTEMS)).min(1).optional(),
   timeoutSeconds: z.number().positive().max(600).optional(),
+  /** Servers only: a configured database that is missing does not count as unhealthy (restore targets). */
+  allowMissingDatabases: z.boolean().optional(),
 });
 
 export type CheckState = 'pending' | 'healthy' | 'unhealthy';
@@ -65,7 +67,7 @@ export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthR
 
   const results = await Promise.all(
     systems.map(async (system) => {
-      const health = await runSystemCheck(system, request.timeoutSeconds);
+      const health = await runSystemCheck(system, request.timeoutSeconds, request.allowMissingDatabases ? { allowMissingDatabases: true } : undefined);
       states[system] = health.healthy ? 'healthy' : 'unhealthy';
       return health;
     }),
@@ -85,10 +87,12 @@ export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthR
   return report;
 }
 
-async function runSystemCheck(system: SystemName, timeoutSeconds?: number): Promise<SystemHealth> {
+async function runSystemCheck(system: SystemName, timeoutSeconds?: number, options?: CheckOptions): Promise<SystemHealth> {
   const started = new Date();
   try {
-    return await checkers[system](timeoutSeconds);
+    // Without options the activity is called exactly as before they existed, so recorded
+    // histories replay unchanged.
+    return await (options ? checkers[system](timeoutSeconds, options) : checkers[system](timeoutSeconds));
   } catch (err) {
     // The activity itself could not run to the end (worker lost, activity timeout): still a report.
     const cause = err instanceof ActivityFailure && err.cause ? `: ${err.cause.message}` : '';

@@ -31,7 +31,7 @@ const { restoreSettings, planRestore, writeRestoreReport, notify } = proxyActivi
 // retried, finding or discarding its own earlier work.
 const steps = proxyActivities<Activities>({
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '60 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
@@ -153,7 +153,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   status.tasks = plan.tasks.length;
   status.bytesTotal = plan.totalBytes;
   const systems = [...new Set<SystemName>([...plan.components, 'objectStore'])];
-  const health = await executeChild(healthCheck, { workflowId: `${workflowId}-targets`, args: [{ systems }] });
+  const health = await executeChild(healthCheck, { workflowId: `${workflowId}-targets`, args: [{ systems, allowMissingDatabases: true }] });
   if (!health.healthy) {
     enter('refused', 'Refused at plan: a target does not answer. Nothing was touched.');
     throw ApplicationFailure.nonRetryable(

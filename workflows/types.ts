@@ -25,6 +25,8 @@ export interface HealthCheckInput {
   systems?: SystemName[];
   /** Per-check timeout in seconds; the config's healthCheck.timeoutSeconds when absent. */
   timeoutSeconds?: number;
+  /** Servers only: missing configured databases do not count as unhealthy (restore targets). */
+  allowMissingDatabases?: boolean;
 }
 
 export interface HealthReport {
@@ -35,4 +37,12 @@ export interface HealthReport {
   systems: SystemHealth[];
   /** One line per system, for people reading the result in the Temporal UI. */
   summary: string[];
+}
+
+export interface CheckOptions {
+  /**
+   * A configured database that is missing is reported in the figures but does not make the
+   * system unhealthy: a restore's target check, where the database is what will be restored.
+   */
+  allowMissingDatabases?: boolean;
 }

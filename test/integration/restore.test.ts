@@ -1,0 +1,285 @@
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import pg from 'pg';
+import { listBucket } from '../../activities/objectStoreBackup';
+import { tableChecksums, tableRowCounts } from '../../activities/postgresTables';
+import { createConnections, type Connections } from '../../workers/connections';
+import type { LoadedConfig } from '../../workers/config';
+import { temporalConnectionOptions } from '../../workers/temporal';
+import { approveSignal, approveUpdate, rejectSignal } from '../../workflows/approval';
+import type { drDrill } from '../../workflows/drDrill';
+import type { platformBackup } from '../../workflows/platformBackup';
+import { restoreStatusQuery, type restore } from '../../workflows/restore';
+import type { RestoreReport } from '../../workflows/restoreTypes';
+import { listAllKeys, objectBytes } from '../helpers/backupBucket';
+import { eventually } from '../helpers/stackWorker';
+import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
+
+// Enough rows that pg_restore is still loading when the worker is killed.
+const BULK_ROWS = 1_500_000;
+
+interface PlatformState {
+  pgRows: Record<string, number>;
+  pgSums: Record<string, string>;
+  chPartitions: Record<string, number>;
+  ordersMessages: number;
+  billingOffsets: Record<string, string>;
+  objects: Record<string, string>;
+}
+
+describe('restore and drDrill on the real stack', () => {
+  let loaded: LoadedConfig;
+  let connections: Connections;
+  let s3: S3Client;
+  let client: Client;
+  let connection: Connection;
+  let worker: WorkerProcess | undefined;
+  let backupId: string;
+  let before_: PlatformState;
+  const dataBucket = 'platform-data';
+
+  const pgQuery = async <T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []) => {
+    const db = new pg.Client(connections.postgres(database));
+    await db.connect();
+    try {
+      return (await db.query<T>(sql, params)).rows;
+    } finally {
+      await db.end();
+    }
+  };
+  const chRows = async <T>(query: string): Promise<T[]> => {
+    const ch = connections.clickhouse();
+    try {
+      return await (await ch.query({ query, format: 'JSONEachRow' })).json<T>();
+    } finally {
+      await ch.close();
+    }
+  };
+  const databases = async () => (await pgQuery<{ datname: string }>('postgres', 'SELECT datname FROM pg_database')).map((r) => r.datname).sort();
+
+  async function platformState(): Promise<PlatformState> {
+    const db = new pg.Client(connections.postgres('shop'));
+    await db.connect();
+    let pgRows: Record<string, number>;
+    let pgSums: Record<string, string>;
+    try {
+      pgRows = await tableRowCounts(db);
+      pgSums = await tableChecksums(db, Object.keys(pgRows));
+    } finally {
+      await db.end();
+    }
+    const chPartitions = Object.fromEntries(
+      (await chRows<{ p: string; n: string }>(`SELECT partition_id AS p, toString(sum(rows)) AS n FROM system.parts WHERE database = 'analytics' AND table = 'events' AND active GROUP BY p ORDER BY p`)).map((r) => [r.p, Number(r.n)]),
+    );
+    const admin = connections.kafka().admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      const ordersMessages = topics.includes('orders') ? (await admin.fetchTopicOffsets('orders')).reduce((n, p) => n + Number(p.high) - Number(p.low), 0) : -1;
+      const billing = await admin.fetchOffsets({ groupId: 'billing', topics: topics.includes('orders') ? ['orders'] : [] });
+      const billingOffsets = Object.fromEntries(billing.flatMap((t) => t.partitions.map((p) => [`${t.topic}/${p.partition}`, p.offset])));
+      const objects = Object.fromEntries((await listBucket(s3, dataBucket).catch(() => [])).map((o) => [o.key, o.etag]));
+      return { pgRows, pgSums, chPartitions, ordersMessages, billingOffsets, objects };
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async function startRestore(input: Parameters<typeof restore>[0], workflowId = `test-restore-${randomUUID()}`) {
+    return client.workflow.start<typeof restore>('restore', { taskQueue: loaded.config.temporal.taskQueue, workflowId, args: [input] });
+  }
+  const awaitingApproval = (handle: Awaited<ReturnType<typeof startRestore>>) =>
+    eventually('the restore to wait for approval', async () => ((await handle.query(restoreStatusQuery)).phase === 'awaiting approval' ? true : undefined), 90_000);
+  const failure = (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    return err.cause as ApplicationFailure;
+  };
+
+  before(async () => {
+    loaded = writeTestConfig({ restore: { approval: { approvers: ['alice', 'bob'], fourEyes: true, reminderAfterMinutes: 10, timeoutMinutes: 20 } } });
+    connections = createConnections(loaded.config, loaded.path);
+    s3 = connections.s3();
+    connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
+    client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+    await pgQuery('shop', 'DROP TABLE IF EXISTS restore_bulk');
+    await pgQuery('shop', `CREATE TABLE restore_bulk AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, ${BULK_ROWS}) g`);
+    worker = await spawnWorker(loaded.path);
+    const backup = await client.workflow.execute<typeof platformBackup>('platformBackup', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-restore-backup-${randomUUID()}`,
+      args: [{ retention: false }],
+    });
+    backupId = backup.backupId;
+    before_ = await platformState();
+    assert.ok(before_.ordersMessages > 0 && Object.keys(before_.billingOffsets).length > 0 && Object.keys(before_.objects).length > 0);
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await pgQuery('shop', 'DROP TABLE IF EXISTS restore_bulk').catch(() => undefined);
+    for (const name of await databases().catch(() => [])) {
+      if (name.startsWith('shop_before_')) await pgQuery('postgres', `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`).catch(() => undefined);
+    }
+    s3?.destroy();
+    await connection?.close();
+  });
+
+  it('refuses at plan, touching nothing, a backup with a corrupted object or a missing one', async () => {
+    const bucket = loaded.config.objectStore.backupBucket;
+    const small = await client.workflow.execute<typeof platformBackup>('platformBackup', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-restore-small-${randomUUID()}`,
+      args: [{ components: ['clickhouse'], retention: false }],
+    });
+    const dataKey = `backups/${small.backupId}/clickhouse/analytics/events/`;
+    const manifest = JSON.parse((await objectBytes(s3, bucket, small.manifestKey)).toString()) as { pieces: { key: string; size: number }[] };
+    const partition = manifest.pieces.find((p) => p.key.startsWith(dataKey) && p.key.endsWith('.native'))!;
+    const original = await objectBytes(s3, bucket, partition.key);
+    const corrupted = Buffer.from(original);
+    corrupted[corrupted.length - 1] = corrupted.at(-1)! ^ 0xff;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: partition.key, Body: corrupted }));
+    const stateBefore = await platformState();
+
+    await assert.rejects(client.workflow.execute<typeof restore>('restore', { taskQueue: loaded.config.temporal.taskQueue, workflowId: `test-restore-corrupt-${randomUUID()}`, args: [{ backupId: small.backupId }] }), (err) => {
+      const cause = failure(err);
+      assert.equal(cause.type, 'BackupUnusable');
+      assert.match(cause.message, /fails its checksum/);
+      assert.match(cause.message, /nothing was touched/);
+      return true;
+    });
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: partition.key }] } }));
+    await assert.rejects(client.workflow.execute<typeof restore>('restore', { taskQueue: loaded.config.temporal.taskQueue, workflowId: `test-restore-missing-${randomUUID()}`, args: [{ backupId: small.backupId }] }), (err) => {
+      assert.match(failure(err).message, new RegExp(`${partition.key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is missing`));
+      return true;
+    });
+    await assert.rejects(client.workflow.execute<typeof restore>('restore', { taskQueue: loaded.config.temporal.taskQueue, workflowId: `test-restore-none-${randomUUID()}`, args: [{ backupId: '2020-01-01T00-00-00Z-000000' }] }), (err) => {
+      assert.equal(failure(err).type, 'BackupIncomplete');
+      return true;
+    });
+    assert.deepEqual(await platformState(), stateBefore, 'nothing changed');
+    // A broken backup newer than the test's main one would be what "latest" finds.
+    const broken = await listAllKeys(s3, bucket, `backups/${small.backupId}/`);
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: broken.map((Key) => ({ Key })) } }));
+  });
+
+  it('refuses approvals from a non-approver and from the requester (four-eyes), then stops on a rejection with nothing changed', async () => {
+    const handle = await startRestore({ backupId, requestedBy: 'alice', verifyChecksums: false });
+    await awaitingApproval(handle);
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', reason: 'trust me' }] }), (err) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError);
+      assert.match(String(err.cause?.message), /mallory is not an approver/);
+      return true;
+    });
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', reason: 'my own' }] }), (err) => {
+      assert.match(String((err as WorkflowUpdateFailedError).cause?.message), /alice requested this run and cannot approve it too/);
+      return true;
+    });
+    assert.equal((await handle.query(restoreStatusQuery)).phase, 'awaiting approval', 'refused approvals leave it waiting');
+    await handle.signal(rejectSignal, { by: 'bob', reason: 'wrong backup' });
+    await assert.rejects(handle.result(), (err) => {
+      const cause = failure(err);
+      assert.equal(cause.type, 'Rejected');
+      assert.match(cause.message, /rejected by bob: wrong backup/);
+      return true;
+    });
+    assert.deepEqual(await platformState(), before_, 'nothing changed');
+    assert.ok(!(await databases()).some((d) => d.startsWith('shop_before_') || d.endsWith('__ballast_loading')));
+  });
+
+  it('fails closed after the approval timeout, with a reminder sent and nothing changed', async () => {
+    const quick = writeTestConfig({ restore: { approval: { approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 0.05, timeoutMinutes: 0.15 } } });
+    const quickWorker = await spawnWorker(quick.path);
+    try {
+      const handle = await client.workflow.start<typeof restore>('restore', {
+        taskQueue: quick.config.temporal.taskQueue,
+        workflowId: `test-restore-timeout-${randomUUID()}`,
+        args: [{ backupId, verifyChecksums: false }],
+      });
+      await assert.rejects(handle.result(), (err) => {
+        const cause = failure(err);
+        assert.equal(cause.type, 'ApprovalTimedOut');
+        const report = cause.details?.[0] as RestoreReport;
+        assert.equal(report.approval.outcome, 'timed out');
+        assert.equal(report.approval.remindersSent, 1);
+        assert.ok(report.approval.waitedMs >= 9_000, `waited ${report.approval.waitedMs} ms`);
+        return true;
+      });
+      assert.match(quickWorker.output(), /REMINDER: approval needed/);
+    } finally {
+      await quickWorker.stop();
+    }
+    assert.deepEqual(await platformState(), before_, 'nothing changed');
+  });
+
+  it('restores a destroyed platform after approval, surviving a worker killed mid pg_restore, and everything equals what was backed up', async () => {
+    // Destroy: drop the database, truncate the table, delete the topic and the group, empty the bucket.
+    await pgQuery('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'shop'");
+    await pgQuery('postgres', 'DROP DATABASE shop');
+    const ch = connections.clickhouse();
+    await ch.command({ query: 'TRUNCATE TABLE analytics.events' }).finally(() => ch.close());
+    const admin = connections.kafka().admin();
+    await admin.connect();
+    await admin.deleteGroups(['billing']).catch(() => undefined);
+    await admin.deleteTopics({ topics: ['orders'], timeout: 30_000 });
+    await admin.disconnect();
+    const keys = (await listBucket(s3, dataBucket)).map((o) => ({ Key: o.key }));
+    await s3.send(new DeleteObjectsCommand({ Bucket: dataBucket, Delete: { Objects: keys } }));
+
+    const handle = await startRestore({ backupId, requestedBy: 'alice', incidentStartedAt: new Date(Date.now() - 5 * 60_000).toISOString() });
+    await awaitingApproval(handle);
+    await handle.signal(approveSignal, { by: 'bob', reason: 'incident 42: platform lost' });
+    await eventually('pg_restore to be loading', async () => {
+      const rows = await pgQuery<{ n: string }>('postgres', "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'shop__ballast_loading' AND state = 'active'");
+      return Number(rows[0]!.n) > 0 ? true : undefined;
+    }, 120_000, 100);
+    await worker?.kill();
+    worker = await spawnWorker(loaded.path);
+
+    const report = await handle.result();
+    assert.equal(report.verified, true);
+    assert.equal(report.approval.outcome, 'approved');
+    assert.equal(report.approval.by, 'bob');
+    assert.ok(report.rto.measuredMinutes >= 5 && report.rto.targetMinutes === loaded.config.restore.rtoTargetMinutes);
+    assert.ok(report.rpo.measuredMinutes > 0);
+    assert.ok(report.verification.length >= 4 && report.verification.every((v) => v.ok));
+    assert.ok(report.phaseDurationsMs['awaiting approval']! > 0);
+    const after_ = await platformState();
+    assert.deepEqual(after_.pgRows, before_.pgRows);
+    assert.deepEqual(after_.pgSums, before_.pgSums);
+    assert.deepEqual(after_.chPartitions, before_.chPartitions);
+    assert.equal(after_.ordersMessages, before_.ordersMessages);
+    assert.deepEqual(after_.billingOffsets, before_.billingOffsets);
+    assert.deepEqual(after_.objects, before_.objects);
+    const stored = JSON.parse((await objectBytes(s3, loaded.config.objectStore.backupBucket, report.reportKey)).toString()) as RestoreReport;
+    assert.equal(stored.rto.measuredMinutes, report.rto.measuredMinutes);
+  });
+
+  it('runs a drill into scratch targets, reports RTO and RPO, and leaves no scratch target behind', async () => {
+    const result = await client.workflow.execute<typeof drDrill>('drDrill', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-drill-${randomUUID()}`,
+      args: [{ preApproved: { by: 'test', reason: 'drill test' } }],
+    });
+    assert.equal(result.report.verified, true);
+    assert.equal(result.report.kind, 'drill');
+    assert.equal(result.report.approval.outcome, 'pre-approved');
+    assert.ok(result.report.rto.measuredMinutes > 0 && result.report.rpo.measuredMinutes > 0);
+    assert.deepEqual(result.teardown.failed, []);
+    assert.ok(result.rtoTrend.some((t) => t.startedAt === result.report.startedAt));
+    assert.ok(!(await databases()).includes('shop_drill'));
+    assert.equal((await chRows<{ n: string }>("SELECT toString(count()) AS n FROM system.databases WHERE name = 'analytics_drill'"))[0]!.n, '0');
+    const admin = connections.kafka().admin();
+    await admin.connect();
+    try {
+      assert.ok(!(await admin.listTopics()).some((t) => t.endsWith('_drill')));
+    } finally {
+      await admin.disconnect();
+    }
+    await assert.rejects(s3.send(new PutObjectCommand({ Bucket: 'platform-data-drill', Key: 'x', Body: 'x' })), 'the scratch bucket is gone');
+    assert.deepEqual(await platformState(), before_, 'production untouched by the drill');
+  });
+});
