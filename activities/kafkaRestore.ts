@@ -188,7 +188,7 @@ function checkSuffix(activity: string, suffix: unknown): string {
 }
 
 /** The backup folder a metadata piece must be in: backups/<backupId>/ when the id is given. */
-function checkMetadataPiece(activity: string, metadata: unknown, backupId?: string): BackupPiece {
+function checkMetadataPiece(activity: string, metadata: unknown, backupId?: string): { piece: BackupPiece; prefix: string } {
   const piece = metadata as BackupPiece | undefined;
   if (!piece || typeof piece !== 'object' || typeof piece.key !== 'string') {
     throw invalid(activity, 'metadata: a backup piece with a key is required');
@@ -211,7 +211,7 @@ function checkMetadataPiece(activity: string, metadata: unknown, backupId?: stri
   if (piece.component !== undefined && piece.component !== 'kafka') {
     throw invalid(activity, `metadata: piece of component ${JSON.stringify(piece.component)}, not kafka`);
   }
-  return piece;
+  return { piece, prefix };
 }
 
 function checkTopicSelection(activity: string, topics: unknown): Set<string> | undefined {
@@ -303,20 +303,20 @@ function makePlan(
   return { topics, groups, notes };
 }
 
-async function loadPlan(
-  activity: string,
-  s3: S3Client,
-  bucket: string,
-  req: KafkaRestoreRequest,
-): Promise<Plan> {
+/**
+ * Validates a request and reads its metadata. With `idFromKey` (verification only reads) an empty
+ * backupId is allowed: the backup folder is then the metadata piece's own.
+ */
+async function loadPlan(activity: string, s3: S3Client, bucket: string, req: KafkaRestoreRequest, idFromKey = false): Promise<Plan> {
   const r = (req ?? {}) as Partial<KafkaRestoreRequest>;
-  if (typeof r.backupId !== 'string') throw invalid(activity, 'backupId: required');
-  const metadata = checkMetadataPiece(activity, r.metadata, r.backupId);
+  const fromKey = idFromKey && (r.backupId === undefined || r.backupId === '');
+  if (!fromKey && typeof r.backupId !== 'string') throw invalid(activity, 'backupId: required');
+  const { piece, prefix } = checkMetadataPiece(activity, r.metadata, fromKey ? undefined : r.backupId);
   const suffix = checkSuffix(activity, r.suffix);
   if (!Array.isArray(r.topicPieces)) throw invalid(activity, 'topicPieces: a list of backup pieces is required');
   const selection = checkTopicSelection(activity, r.topics);
-  const { doc, bytes } = await readMetadata(activity, s3, bucket, metadata);
-  return { ...makePlan(activity, doc, suffix, selection, r.topicPieces, backupPrefix(r.backupId)), metadataBytes: bytes };
+  const { doc, bytes } = await readMetadata(activity, s3, bucket, piece);
+  return { ...makePlan(activity, doc, suffix, selection, r.topicPieces, prefix), metadataBytes: bytes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,7 +564,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
       const s3 = connections.s3(300_000);
       const admin = connections.kafka(60_000).admin();
       try {
-        const plan = await loadPlan(activity, s3, bucket, req);
+        const plan = await loadPlan(activity, s3, bucket, req, true);
         const checks: VerifyCheck[] = [];
         await admin.connect();
         const existing = new Set(await admin.listTopics());
@@ -627,7 +627,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
       const r = (req ?? {}) as Partial<KafkaRestoreTargetsRequest>;
       const suffix = checkSuffix(activity, r.suffix);
       if (suffix === '') throw invalid(activity, "suffix: refusing to delete with an empty suffix: the targets would be the production topics and groups");
-      const metadata = checkMetadataPiece(activity, r.metadata);
+      const { piece: metadata } = checkMetadataPiece(activity, r.metadata);
       const selection = checkTopicSelection(activity, r.topics);
       const s3 = connections.s3();
       const admin = connections.kafka(60_000).admin();

@@ -57,7 +57,7 @@ export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: nu
   const seen = found.length ? found.map((t) => `${t.path} (${t.version})`).join(', ') : 'none found';
   throw ApplicationFailure.nonRetryable(
     `${tool} must be at least the server's major version ${serverMajor}; available: ${seen}. ` +
-      `Install postgresql-client-${serverMajor} or set backup.pgDumpPath.`,
+      `Install postgresql-client-${serverMajor} or set ${tool === 'pg_dump' ? 'backup.pgDumpPath' : 'restore.pgRestorePath'}.`,
     'PgToolTooOld',
   );
 }

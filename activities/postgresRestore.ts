@@ -84,7 +84,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
         await disconnect(client, scratch);
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(scratch)}`);
         await client.query(`CREATE DATABASE ${pg.escapeIdentifier(scratch)} TEMPLATE template0`);
-        const { rows } = await client.query<{ v: string }>('SHOW server_version_num');
+        const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
         return Math.floor(Number(rows[0]!.v) / 10_000);
       });
       const pgRestore = await findPgTool('pg_restore', serverMajor, config.restore.pgRestorePath);

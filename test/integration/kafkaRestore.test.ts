@@ -386,6 +386,7 @@ describe('kafka restore activities on the real stack', () => {
         /metadata: key .* is not under backups\/test-krestore-/,
       );
       await rejectsInvalid(mockEnv().run(restores.restoreKafka, { ...request('_x'), backupId: '../x' }), /backupId/);
+      await rejectsInvalid(mockEnv().run(restores.restoreKafka, { ...request('_x'), backupId: '' }), /backupId/);
       await rejectsInvalid(mockEnv().run(restores.restoreKafka, request('_x', [`no-such-topic-${run}`])), /topics: "no-such-topic-/);
       await rejectsInvalid(mockEnv().run(restores.verifyKafka, request('bad/suffix')), /suffix/);
       assert.deepEqual(await myTopics(), before, 'no topic created');
@@ -533,6 +534,9 @@ describe('kafka restore activities on the real stack', () => {
       assert.equal(v.ok, true, JSON.stringify(v.checks.filter((c) => !c.ok)));
       const nodata = v.checks.find((c) => c.name === `group ${GROUP}${suffix} topic ${NODATA_TOPIC}${suffix} partition 0: committed offset`);
       assert.deepEqual(nodata && [nodata.expected, nodata.actual, nodata.ok], ['0', '0', true]);
+      // The restore workflow verifies with the metadata piece alone (no backupId): same checks.
+      const fromKey: VerifyResult = await mockEnv().run(restores.verifyKafka, { ...request(suffix), backupId: '' });
+      assert.deepEqual(fromKey, v);
     });
 
     it('teardown deletes exactly the suffixed topics and group', async () => {
