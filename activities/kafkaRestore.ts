@@ -656,6 +656,17 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
             if (left.length) await admin.deleteTopics({ topics: left, timeout: 30_000 });
           }
         }
+        // Deletion is asynchronous in Kafka: a drill reports its scratch topics gone only once
+        // the cluster no longer lists them.
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          const left = new Set(await admin.listTopics());
+          const remaining = topics.filter((t) => left.has(t));
+          if (remaining.length === 0) break;
+          if (Date.now() > deadline) throw new Error(`${activity}: topics still listed 120 s after deletion: ${remaining.join(', ')}`);
+          Context.current().heartbeat({ waitingForDeletion: remaining });
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
         return { topics, groups: deletedGroups.sort() };
       } finally {
         await admin.disconnect().catch(() => undefined);

@@ -304,7 +304,8 @@ function finishReport(
 ): RestoreReport {
   const finished = new Date();
   const rtoMinutes = round(((verifiedAt ?? finished).getTime() - incident.getTime()) / 60_000);
-  const rpoMinutes = round((incident.getTime() - new Date(consistencyPoint).getTime()) / 60_000);
+  // An incident that began before the backup's consistency point lost nothing the backup holds.
+  const rpoMinutes = Math.max(0, round((incident.getTime() - new Date(consistencyPoint).getTime()) / 60_000));
   const verified = verifiedAt !== undefined && verification.every((v) => v.ok);
   return {
     ...base,
