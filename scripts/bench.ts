@@ -1,16 +1,21 @@
 /**
- * npm run bench: the backup's speed and memory against the raw tools, measured in the same run.
+ * npm run bench: backup and restore speed and worker memory against the raw tools, measured in
+ * the same run.
  *
  * - Postgres: platformBackup of one database (pgbench data) against `pg_dump -Fc` to a local file.
  * - ClickHouse: platformBackup of one table (10 M rows) against
  *   `clickhouse-client --query "SELECT * FROM <table> FORMAT Native" > /dev/null`.
+ * - Restore: the restore workflow of that Postgres dump (into a new database, pre-approved,
+ *   verified) against plain `pg_restore` of the same dump from a local file; and its measured RTO.
  * - The worker's peak RSS (VmHWM of a fresh worker process per data size), at two data sizes.
  *
  * Each measurement runs BENCH_REPEATS times (default 2), alternating ballast and the raw tool;
  * the best of each is compared, since these machines are noisy.
  */
 import { execFile, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +27,7 @@ import type { LoadedConfig } from '../workers/config';
 import { createConnections } from '../workers/connections';
 import { temporalConnectionOptions } from '../workers/temporal';
 import type { PlatformBackupInput, PlatformBackupResult } from '../workflows/platformBackup';
+import type { RestoreReport } from '../workflows/restoreTypes';
 import { writeDerivedConfig } from './derivedConfig';
 
 const run = promisify(execFile);
@@ -157,6 +163,44 @@ const cpuText = (cpu: Record<string, number>) =>
     .map(([name, s]) => `${name} ${s.toFixed(2)} s`)
     .join(', ');
 
+async function dropDatabase(loaded: LoadedConfig, name: string): Promise<void> {
+  const admin = new pg.Client(createConnections(loaded.config, loaded.path).postgres());
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Plain pg_restore of the backed-up dump from a local file into a fresh database. */
+async function rawPgRestore(loaded: LoadedConfig, dumpKey: string): Promise<number> {
+  const connections = createConnections(loaded.config, loaded.path);
+  const file = path.join(tmpdir(), 'ballast-bench-restore.dump');
+  const s3 = connections.s3(600_000);
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: loaded.config.objectStore.backupBucket, Key: dumpKey }));
+    await pipeline(object.Body as NodeJS.ReadableStream, createWriteStream(file));
+  } finally {
+    s3.destroy();
+  }
+  const target = `${DB}_raw_restore`;
+  await dropDatabase(loaded, target);
+  const admin = new pg.Client(connections.postgres());
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${target} TEMPLATE template0`).finally(() => admin.end());
+  const c = connections.postgres(target);
+  const pgRestore = await findPgTool('pg_restore', 15);
+  const { ms } = await timed(() =>
+    run(pgRestore.path, ['--exit-on-error', '-h', c.host, '-p', String(c.port), '-U', c.user, '-d', target, file], {
+      env: { ...process.env, PGPASSWORD: c.password ?? '' },
+    }),
+  );
+  rmSync(file, { force: true });
+  await dropDatabase(loaded, target);
+  return ms;
+}
+
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
@@ -216,6 +260,28 @@ async function main(): Promise<void> {
           chRuns.push(chRun.ms);
           chPieces.push(pieceMs(chRun.value));
         }
+        // Restore of the same dump: the restore workflow (plan with sha256 check, pre-approved,
+        // pg_restore streamed from the bucket, verification) against pg_restore from local disk.
+        const restoreRuns: number[] = [];
+        const restoreRaw: number[] = [];
+        const rtoSeconds: number[] = [];
+        const restoredName = `${DB}_restored`;
+        for (let i = 0; i < REPEATS; i++) {
+          restoreRaw.push(await rawPgRestore(loaded, `backups/${pgResult!.backupId}/postgres/${DB}.dump`));
+          await dropDatabase(loaded, restoredName);
+          const run = await timed(
+            () =>
+              client.workflow.execute('restore', {
+                taskQueue: loaded.config.temporal.taskQueue,
+                workflowId: `bench-restore-${size.label}-${Date.now()}`,
+                args: [{ backupId: pgResult!.backupId, components: ['postgres'], targets: { postgres: { [DB]: restoredName } }, preApproved: { by: 'bench', reason: 'npm run bench' } }],
+              }) as Promise<RestoreReport>,
+          );
+          if (!run.value.verified) throw new Error('the benchmark restore did not verify');
+          restoreRuns.push(run.ms);
+          rtoSeconds.push(run.value.rto.measuredMinutes * 60);
+          await dropDatabase(loaded, restoredName);
+        }
         const rss = peakRssMb(worker.child.pid!);
         const best = (xs: number[]) => Math.min(...xs);
         const dumpBytes = pgResult!.totals.bytes;
@@ -227,6 +293,8 @@ async function main(): Promise<void> {
         say(`[${size.label}]   of which the table piece itself: ${fmt(best(chPieces))}   ratio ${(best(chPieces) / best(chRaw)).toFixed(3)}`);
         say(`[${size.label}]   CPU during the raw export: ${cpuText(chRawCpu)} (plus clickhouse-client)`);
         say(`[${size.label}]   CPU during the backup: ${cpuText(chRunCpu)} (on ${cpus().length} cores)`);
+        say(`[${size.label}] restore of the ${(dumpBytes / 1024 ** 2).toFixed(0)} MiB dump: pg_restore from a local file: ${fmt(best(restoreRaw))}   restore workflow (wall): ${fmt(best(restoreRuns))}   ratio ${(best(restoreRuns) / best(restoreRaw)).toFixed(3)} (target <= 1.15)`);
+        say(`[${size.label}]   measured RTO (incident = workflow start, to verified): ${Math.min(...rtoSeconds).toFixed(1)} s`);
         say(`[${size.label}] worker peak RSS (VmHWM): ${rss.toFixed(0)} MB (target < 300 MB)`);
       } finally {
         await worker.stop();
