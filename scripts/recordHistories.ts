@@ -13,6 +13,10 @@ import { Worker } from '@temporalio/worker';
 import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../workflows/backupTypes';
 import type { healthCheck } from '../workflows/healthCheck';
 import type { platformBackup } from '../workflows/platformBackup';
+import { approveSignal } from '../workflows/approval';
+import type { drDrill } from '../workflows/drDrill';
+import { restoreStatusQuery, type restore } from '../workflows/restore';
+import type { RestoreTargets } from '../workflows/restoreTypes';
 import type { SystemName } from '../workflows/types';
 import { createTestEnvironment, workflowBundle } from '../test/helpers/workflowEnv';
 
@@ -88,6 +92,50 @@ const backupActivities = {
   }),
 };
 
+// Fake restore activities, for the same reason.
+const restorePiece = (component: BackupPiece['component'], name: string) => piece(component, name);
+const restoreActivities = {
+  restoreSettings: async () => ({
+    environment: 'demo',
+    rtoTargetMinutes: 60,
+    rpoTargetMinutes: 1440,
+    approval: { approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
+    concurrency: 2,
+    drill: { suffix: '_drill', bucketSuffix: '-drill' },
+    postgresDatabases: ['shop'],
+    clickhouseDatabases: ['analytics'],
+    buckets: ['platform-data'],
+    backupBucket: 'ballast-backups',
+  }),
+  planRestore: async (req: { targets: RestoreTargets }) => ({
+    backupId: 'recorded',
+    environment: 'demo',
+    consistencyPoint: '2026-11-22T02:00:01.000Z',
+    backupStartedAt: '2026-11-22T02:00:00.000Z',
+    components: ['postgres', 'objectStore'],
+    notInBackup: [],
+    tasks: [
+      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.targets.postgres.shop ?? 'shop', piece: restorePiece('postgres', 'shop') },
+      { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.targets.buckets['platform-data'] ?? 'platform-data', listing: restorePiece('objectStore', 'platform-data/listing') },
+    ],
+    actions: [],
+    totalBytes: 200,
+    checkedObjects: 2,
+    checksumsVerified: true,
+  }),
+  restorePostgresDatabase: async () => ({ component: 'postgres', unit: 'postgres shop', bytes: 100, durationMs: 5, notes: [] }),
+  restoreBucket: async () => ({ component: 'objectStore', unit: 'bucket platform-data', bytes: 100, durationMs: 5, notes: [] }),
+  verifyPostgresDatabase: async () => ({ component: 'postgres', unit: 'postgres shop', ok: true, checks: [] }),
+  verifyBucket: async () => ({ component: 'objectStore', unit: 'bucket platform-data', ok: true, checks: [] }),
+  writeRestoreReport: async (report: { reportKey: string }) => report.reportKey,
+  notify: async () => ({ delivered: 'log' }),
+  listDrillReports: async () => [],
+  dropPostgresDatabase: async () => ({ dropped: true }),
+  dropClickHouseDatabase: async () => ({ dropped: true }),
+  deleteScratchBucket: async () => ({ deletedObjects: 1 }),
+  deleteKafkaRestoreTargets: async () => ({ topics: [], groups: [] }),
+};
+
 async function main(): Promise<void> {
   const env = await createTestEnvironment();
   try {
@@ -116,6 +164,7 @@ async function main(): Promise<void> {
         checkKafka: check('kafka', true),
         checkObjectStore: check('objectStore', true),
         ...backupActivities,
+        ...restoreActivities,
       },
     });
     const recordings: { name: string; input: object }[] = [
@@ -145,6 +194,27 @@ async function main(): Promise<void> {
       const file = path.join(historiesDir, 'platformBackup-all.json');
       writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
       console.log(`recorded ${file}`);
+
+      // A restore approved by signal at the gate.
+      const restoreHandle = await env.client.workflow.start<typeof restore>('restore', {
+        taskQueue: `${taskQueue}-healthy`,
+        workflowId: 'restore-approved',
+        args: [{ requestedBy: 'alice', incidentStartedAt: '2026-11-22T03:00:00.000Z' }],
+      });
+      while ((await restoreHandle.query(restoreStatusQuery)).phase !== 'awaiting approval') await new Promise((r) => setTimeout(r, 50));
+      await restoreHandle.signal(approveSignal, { by: 'bob', reason: 'recorded' });
+      await restoreHandle.result();
+      const drillHandle = await env.client.workflow.start<typeof drDrill>('drDrill', {
+        taskQueue: `${taskQueue}-healthy`,
+        workflowId: 'drDrill-preapproved',
+        args: [{ preApproved: { by: 'schedule', reason: 'recorded' } }],
+      });
+      await drillHandle.result();
+      for (const h of [restoreHandle, drillHandle]) {
+        const out = path.join(historiesDir, `${h.workflowId}.json`);
+        writeFileSync(out, `${historyToJSON(await h.fetchHistory())}\n`);
+        console.log(`recorded ${out}`);
+      }
     });
   } finally {
     await env.teardown();
