@@ -656,16 +656,17 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
             if (left.length) await admin.deleteTopics({ topics: left, timeout: 30_000 });
           }
         }
-        // Deletion is asynchronous in Kafka: a drill reports its scratch topics gone only once
-        // the cluster no longer lists them.
+        // Deletion is asynchronous in Kafka, and each broker learns of it in its own time: a
+        // drill reports its scratch topics gone only once several metadata reads in a row (from
+        // whichever broker answers) no longer list them.
         const deadline = Date.now() + 120_000;
-        for (;;) {
+        for (let clean = 0; clean < 3; ) {
           const left = new Set(await admin.listTopics());
           const remaining = topics.filter((t) => left.has(t));
-          if (remaining.length === 0) break;
-          if (Date.now() > deadline) throw new Error(`${activity}: topics still listed 120 s after deletion: ${remaining.join(', ')}`);
+          clean = remaining.length === 0 ? clean + 1 : 0;
+          if (remaining.length > 0 && Date.now() > deadline) throw new Error(`${activity}: topics still listed 120 s after deletion: ${remaining.join(', ')}`);
           Context.current().heartbeat({ waitingForDeletion: remaining });
-          await new Promise((resolve) => setTimeout(resolve, 500));
+          await new Promise((resolve) => setTimeout(resolve, 300));
         }
         return { topics, groups: deletedGroups.sort() };
       } finally {

@@ -206,20 +206,30 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   // 3. Restore.
   enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
   executeStarted = Date.now();
-  const results: RestoreStepResult[] = await mapBounded(plan.tasks, settings.concurrency, async (task) => {
-    const label = taskLabel(task);
-    status.running.push(label);
-    setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
-    const result = await surfacedAwait(runStep(task, plan.backupId, workflowId));
-    status.running = status.running.filter((r) => r !== label);
-    status.tasksDone++;
-    status.bytesDone += taskBytes(task);
-    return result;
-  });
+  let results: RestoreStepResult[];
+  try {
+    results = await mapBounded(plan.tasks, settings.concurrency, async (task) => {
+      const label = taskLabel(task);
+      status.running.push(label);
+      setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
+      const result = await surfacedAwait(runStep(task, plan.backupId, workflowId));
+      status.running = status.running.filter((r) => r !== label);
+      status.tasksDone++;
+      status.bytesDone += taskBytes(task);
+      return result;
+    });
+  } catch (err) {
+    // A step that gave up: the targets may be half-restored. Say so loudly, with a report.
+    enter('done', `RESTORE FAILED while running ${status.running.join(', ')}: ${causeMessage(err)}`);
+    const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
+    await writeRestoreReport(report);
+    await notify({ kind: 'failure', title: `${kind} of ${plan.backupId} failed`, text: `${causeMessage(err)}\nstill running: ${status.running.join(', ')}; steps done: ${status.tasksDone}/${status.tasks}. Report: ${report.reportKey}`, workflowId });
+    throw err;
+  }
 
   // 4. Verify.
   enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
-  const verification: VerifyResult[] = await mapBounded(plan.tasks, settings.concurrency, (task) => verifyStep(task));
+  const verification: VerifyResult[] = await mapBounded(plan.tasks, settings.concurrency, (task) => verifyStep(task, plan.backupId));
   const verifiedAt = new Date();
 
   // 5. Report.
@@ -253,14 +263,14 @@ function runStep(task: RestoreTask, backupId: string, restoreId: string): Promis
   }
 }
 
-function verifyStep(task: RestoreTask): Promise<VerifyResult> {
+function verifyStep(task: RestoreTask, backupId: string): Promise<VerifyResult> {
   switch (task.kind) {
     case 'postgresDatabase':
       return steps.verifyPostgresDatabase({ target: task.target, piece: task.piece });
     case 'clickhouseTable':
       return steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces });
     case 'kafka':
-      return steps.verifyKafka({ backupId: '', metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
+      return steps.verifyKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
     case 'bucket':
       return steps.verifyBucket({ bucket: task.bucket, target: task.target, listing: task.listing });
   }

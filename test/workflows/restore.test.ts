@@ -277,6 +277,8 @@ describe('restore and drDrill workflows (fake activities)', () => {
       });
     });
     assert.ok(journal.calls.includes('restore bucket data-drill'), 'the restore targeted the scratch bucket');
+    assert.ok(journal.notifications.some((n) => n.kind === 'failure' && /failed/.test(n.title)), 'the failed restore notified');
+    assert.equal(journal.reports[0]?.verified, false, 'and left a report');
     for (const expected of ['drop postgres shop_drill', 'drop clickhouse analytics_drill', 'delete bucket data-drill']) {
       assert.ok(journal.calls.includes(expected), `${expected} in ${journal.calls.join(', ')}`);
     }
