@@ -78,13 +78,53 @@ const kafkaSchema = z
   .strictObject({
     clientId: z.string().min(1).default('ballast'),
     brokers: z.array(brokerSchema).min(1),
+    /** How one broker is restarted (kafkaRollingRestart). */
     restart: z
       .strictObject({
-        backend: z.enum(['local']).default('local'),
+        /**
+         * local: the stack's own broker control (scripts/stack); command: `command` run per broker;
+         * kubernetes: the broker's pod deleted and waited for.
+         */
+        backend: z.enum(['local', 'command', 'kubernetes']).default('local'),
+        /** Program and arguments, run without a shell; {id} and {host} are replaced per broker. */
+        command: z.array(z.string().min(1)).min(1).optional(),
+        kubernetes: z
+          .strictObject({
+            kubectl: z.string().min(1).default('kubectl'),
+            namespace: z.string().min(1).default('kafka'),
+            /** {id} is replaced with the broker id. */
+            podName: z.string().min(1).default('kafka-{id}'),
+            context: z.string().min(1).optional(),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** Kafka's bin directory (kafka-metadata-quorum.sh, kafka-leader-election.sh); absent: the local stack's jars. */
+    toolsDir: z.string().min(1).optional(),
+    roll: z
+      .strictObject({
+        /** How long a broker may stay unsafe to restart (ISR at min.insync.replicas) before the roll stops. */
+        safetyTimeoutSeconds: z.number().positive().default(300),
+        safetyBackoffSeconds: z.number().positive().default(2),
+        safetyBackoffMaxSeconds: z.number().positive().default(30),
+        /** After the restart is asked for: the broker leaves the cluster... */
+        brokerGoneTimeoutSeconds: z.number().positive().default(120),
+        /** ...comes back... */
+        brokerBackTimeoutSeconds: z.number().positive().default(300),
+        /** ...and every partition is fully replicated again. */
+        replicationTimeoutSeconds: z.number().positive().default(600),
+        preferredLeaderElection: z.boolean().default(true),
+        approvalPerBroker: z.boolean().default(false),
+        canaryTopic: z.string().min(1).default('ballast-canary'),
+        /** Gap between canary messages. */
+        canaryIntervalMs: z.number().int().min(1).default(20),
       })
       .prefault({}),
   })
   .superRefine((kafka, ctx) => {
+    if (kafka.restart.backend === 'command' && !kafka.restart.command) {
+      ctx.addIssue({ code: 'custom', path: ['restart', 'command'], message: 'required when restart.backend is command, e.g. [ssh, "{host}", sudo, systemctl, restart, kafka]' });
+    }
     const ids = kafka.brokers.map((b) => b.id);
     ids.forEach((id, i) => {
       if (ids.indexOf(id) !== i) {
