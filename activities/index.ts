@@ -12,6 +12,9 @@ import { createPostgresActivities } from './postgres';
 import { createPostgresBackupActivities } from './postgresBackup';
 import { createClickHouseRestoreActivities } from './clickhouseRestore';
 import { createKafkaRestoreActivities } from './kafkaRestore';
+import { createKafkaBrokerActivities } from './kafkaBrokers';
+import { createKafkaCanaryActivities } from './kafkaCanary';
+import { createKafkaRollActivities } from './kafkaRoll';
 import { createNotifyActivities } from './notify';
 import { createObjectStoreRestoreActivities } from './objectStoreRestore';
 import { createPostgresRestoreActivities } from './postgresRestore';
@@ -41,6 +44,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createKafkaRestoreActivities(deps),
     ...createObjectStoreRestoreActivities(deps),
     ...createNotifyActivities(deps),
+    ...createKafkaBrokerActivities(deps),
+    ...createKafkaRollActivities(deps),
+    ...createKafkaCanaryActivities(deps),
   };
 }
 

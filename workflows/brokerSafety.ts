@@ -27,9 +27,9 @@ export interface SafetyVerdict {
   /** Partitions that forbid the restart now; waiting (for the ISR to grow back) may clear them. */
   blocking: PartitionConcern[];
   /**
-   * Partitions whose replication factor is at most min.insync.replicas: any restart of one of
-   * their replicas stops acks=all writes. They can never become safe, so they are reported and
-   * do not block (a roll would otherwise wait forever); the report says so.
+   * Partitions whose replication factor is at most min.insync.replicas (and whose ISR is full):
+   * any restart of one of their replicas stops acks=all writes. They can never become safe, so
+   * they are reported and do not block (a roll would otherwise wait forever).
    */
   neverSafe: PartitionConcern[];
 }
@@ -47,12 +47,12 @@ export function restartSafety(brokerId: number, partitions: PartitionState[]): S
   for (const p of partitions) {
     if (!p.replicas.includes(brokerId)) continue;
     const concern = (why: string): PartitionConcern => ({ topic: p.topic, partition: p.partition, replicas: p.replicas, isr: p.isr, minIsr: p.minIsr, why });
-    if (p.replicas.length <= p.minIsr) {
-      neverSafe.push(concern(`replication factor ${p.replicas.length} <= min.insync.replicas ${p.minIsr}: a restart of any replica stops acks=all writes`));
-      continue;
-    }
+    // Already short of in-sync replicas: a restart could take the partition offline. This blocks
+    // whatever the replication factor, until the ISR grows back or the roll's timeout stops it.
     if (p.isr.length < p.minIsr) {
       blocking.push(concern(`ISR ${p.isr.length} is already below min.insync.replicas ${p.minIsr}`));
+    } else if (p.replicas.length <= p.minIsr) {
+      neverSafe.push(concern(`replication factor ${p.replicas.length} <= min.insync.replicas ${p.minIsr}: a restart of any replica stops acks=all writes`));
     } else if (p.isr.length === p.minIsr && p.isr.includes(brokerId)) {
       blocking.push(concern(`ISR ${p.isr.length} equals min.insync.replicas ${p.minIsr} and broker ${brokerId} is in it`));
     }

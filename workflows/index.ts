@@ -3,3 +3,4 @@ export { healthCheck } from './healthCheck';
 export { platformBackup } from './platformBackup';
 export { restore } from './restore';
 export { drDrill } from './drDrill';
+export { kafkaRollingRestart } from './kafkaRollingRestart';

@@ -38,6 +38,13 @@ describe('restartSafety', () => {
     assert.match(verdict.neverSafe[0]!.why, /replication factor 3 <= min\.insync\.replicas 3/);
   });
 
+  it('still refuses a never-safe partition whose ISR is below min.insync.replicas (a broker is down)', () => {
+    const verdict = restartSafety(1, [p(0, [1, 2, 3], [1, 2], 3, 'strict')]);
+    assert.equal(verdict.safe, false);
+    assert.match(verdict.blocking[0]!.why, /ISR 2 is already below min\.insync\.replicas 3/);
+    assert.deepEqual(verdict.neverSafe, []);
+  });
+
   it('lists every blocking partition, not just the first', () => {
     const verdict = restartSafety(2, [p(0, [1, 2, 3], [2]), p(1, [1, 2, 3], [2, 3]), p(2, [1, 2, 3], [1, 2, 3])]);
     assert.deepEqual(verdict.blocking.map((c) => c.partition), [0, 1]);

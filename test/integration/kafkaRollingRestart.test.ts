@@ -1,0 +1,170 @@
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createKafkaBrokerActivities, type KafkaClusterState } from '../../activities/kafkaBrokers';
+import { startBroker, stopBroker } from '../../scripts/localStack';
+import { createConnections, type Connections } from '../../workers/connections';
+import type { LoadedConfig } from '../../workers/config';
+import { temporalConnectionOptions } from '../../workers/temporal';
+import { restartSafety } from '../../workflows/brokerSafety';
+import type { kafkaRollingRestart } from '../../workflows/kafkaRollingRestart';
+import type { RollReport } from '../../workflows/rollTypes';
+import { eventually } from '../helpers/stackWorker';
+import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
+
+const repoRoot = path.resolve(__dirname, '../..');
+
+describe('kafkaRollingRestart on the real three-node cluster', () => {
+  let loaded: LoadedConfig;
+  let connections: Connections;
+  let client: Client;
+  let connection: Connection;
+  let worker: WorkerProcess | undefined;
+
+  const onlineBrokers = async (): Promise<number[]> => {
+    const admin = connections.kafka(5_000).admin();
+    await admin.connect();
+    try {
+      return (await admin.describeCluster()).brokers.map((b) => b.nodeId).sort();
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  const underReplicated = async (): Promise<number> => {
+    const admin = connections.kafka().admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata();
+      return topics.flatMap((t) => t.partitions).filter((p) => p.isr.length < p.replicas.length).length;
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  const settled = () =>
+    eventually('all three brokers in sync', async () => ((await onlineBrokers()).length === 3 && (await underReplicated()) === 0 ? true : undefined), 180_000, 500);
+  const roll = (input: Parameters<typeof kafkaRollingRestart>[0]) =>
+    client.workflow.execute<typeof kafkaRollingRestart>('kafkaRollingRestart', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-roll-${randomUUID()}`,
+      args: [input],
+    });
+
+  before(async () => {
+    loaded = writeTestConfig();
+    connections = createConnections(loaded.config, loaded.path);
+    connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
+    client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+    await settled();
+    worker = await spawnWorker(loaded.path);
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await connection?.close();
+  });
+
+  it('restarts every broker exactly once, the controller last, never two down at once, losing no acknowledged message', async () => {
+    // A watcher samples the cluster all along: how many brokers are out of the metadata at once.
+    let watching = true;
+    let worstDown = 0;
+    let samples = 0;
+    const watcher = (async () => {
+      while (watching) {
+        const online = await onlineBrokers().catch(() => undefined);
+        if (online) {
+          samples++;
+          worstDown = Math.max(worstDown, 3 - online.length);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    let report: RollReport;
+    try {
+      report = await roll({});
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    assert.equal(report.outcome, 'completed');
+    assert.deepEqual([...report.order].sort(), [1, 2, 3], 'every broker exactly once');
+    assert.equal(report.restarted.length, 3);
+    assert.equal(report.restarted.at(-1)!.wasQuorumLeader, true, 'the active controller went last');
+    assert.ok(report.restarted.slice(0, 2).every((s) => !s.wasQuorumLeader));
+    assert.ok(samples > 20, `the watcher sampled ${samples} times`);
+    assert.equal(worstDown, 1, 'one broker down at a time, and each was seen down');
+    assert.ok(report.canary, 'the canary ran');
+    assert.ok(report.canary!.acknowledged > 100, `${report.canary!.acknowledged} acknowledged`);
+    assert.equal(report.canary!.ackedMissing, 0, 'no acknowledged message lost');
+    assert.equal(report.finalUnderReplicated, 0);
+    assert.equal(await underReplicated(), 0);
+  });
+
+  it('halts after a broker that cannot start, touching none of the others, and names it', async () => {
+    const before_ = (await new MockActivityEnvironment().run(createKafkaBrokerActivities({ config: loaded.config, connections }).kafkaClusterState)) as KafkaClusterState;
+    const victim = [1, 2, 3].find((id) => id !== before_.quorumLeader)!;
+    const meta = path.join(repoRoot, '.stack', 'kafka', `node-${victim}`, 'data', 'meta.properties');
+    const original = readFileSync(meta, 'utf8');
+    // A wrong cluster id: the broker refuses to start, as after a botched config change.
+    writeFileSync(meta, original.replace(/cluster\.id=.*/, 'cluster.id=AAAAAAAAAAAAAAAAAAAAAA'));
+    try {
+      await assert.rejects(roll({ brokers: [victim, ...[1, 2, 3].filter((id) => id !== victim)], canary: false }), (err) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        const cause = err.cause as ApplicationFailure;
+        assert.equal(cause.type, 'RollHalted');
+        const report = cause.details?.[0] as RollReport;
+        assert.equal(report.haltedBroker, victim);
+        assert.match(report.haltedReason ?? '', new RegExp(`broker ${victim} did not come back: waited for it to start and rejoin the cluster for \\d+ s`));
+        assert.equal(report.restarted.length, 0);
+        assert.deepEqual([...report.untouched].sort(), [1, 2, 3].filter((id) => id !== victim));
+        return true;
+      });
+      const online = await onlineBrokers();
+      assert.deepEqual(online, [1, 2, 3].filter((id) => id !== victim), 'the other brokers were not touched');
+    } finally {
+      writeFileSync(meta, original);
+      await startBroker(victim).catch(() => undefined);
+      await settled();
+    }
+  });
+
+  it('refuses while a broker is down: pre-flight names it, and the safety check names the strict topic', async () => {
+    const topic = `ballast-test-strict-${randomUUID().slice(0, 8)}`;
+    const admin = connections.kafka().admin();
+    await admin.connect();
+    await stopBroker(3);
+    try {
+      // Created while broker 3 is down: replication factor 3, min.insync.replicas 3.
+      await admin.createTopics({
+        topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [1, 2, 3] }], configEntries: [{ name: 'min.insync.replicas', value: '3' }] }],
+      });
+      await assert.rejects(roll({ brokers: [1], canary: false }), (err) => {
+        assert.match(String((err as WorkflowFailedError).cause?.message), /pre-flight failed, no broker was touched: broker\(s\) offline: 3/);
+        return true;
+      });
+      const state = await eventually(
+        'the strict topic in the metadata',
+        async () => {
+          const s = (await new MockActivityEnvironment().run(createKafkaBrokerActivities({ config: loaded.config, connections }).kafkaClusterState)) as KafkaClusterState;
+          return s.partitions.some((p) => p.topic === topic) ? s : undefined;
+        },
+        30_000,
+      );
+      const verdict = restartSafety(1, state.partitions);
+      assert.equal(verdict.safe, false);
+      const strict = verdict.blocking.find((c) => c.topic === topic);
+      assert.ok(strict, 'the strict topic blocks the restart of broker 1');
+      assert.equal(strict.minIsr, 3);
+      assert.match(strict.why, /ISR 2 is already below min\.insync\.replicas 3/);
+    } finally {
+      await startBroker(3);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+      await settled();
+    }
+  });
+});

@@ -1,0 +1,233 @@
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import type { PartitionState } from '../../workflows/brokerSafety';
+import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type KafkaRollingRestartInput } from '../../workflows/kafkaRollingRestart';
+import type { RollReport, RollSettings } from '../../workflows/rollTypes';
+import { eventually } from '../helpers/stackWorker';
+import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
+
+// Fake activities stand in for the cluster: the point is the workflow's order, safety waits,
+// halts, and operator controls. The integration test rolls the real three-node cluster.
+
+interface Cluster {
+  online: Set<number>;
+  quorumLeader: number;
+  partitions: PartitionState[];
+  events: string[];
+  /** Broker ids that never come back after a restart. */
+  broken: Set<number>;
+  /** The partitions every read after the pre-flight sees (the cluster degrading mid-roll). */
+  afterPreflight?: PartitionState[];
+  reads: number;
+  /** Restarts that wait until released (pause/abort tests). */
+  holds: Map<number, Promise<void>>;
+  canaryStopped: boolean;
+  notifications: string[];
+}
+
+const settings: RollSettings = {
+  brokers: [1, 2, 3],
+  backend: 'local',
+  approvers: ['bob'],
+  safetyTimeoutSeconds: 2,
+  safetyBackoffSeconds: 0.2,
+  safetyBackoffMaxSeconds: 0.5,
+  brokerGoneTimeoutSeconds: 5,
+  brokerBackTimeoutSeconds: 5,
+  replicationTimeoutSeconds: 5,
+  preferredLeaderElection: true,
+  approvalPerBroker: false,
+  canaryTopic: 'canary',
+  canaryIntervalMs: 20,
+};
+
+const healthyPartitions = (): PartitionState[] => [
+  { topic: 'orders', partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], minIsr: 2 },
+  { topic: 'orders', partition: 1, replicas: [2, 3, 1], isr: [2, 3, 1], minIsr: 2 },
+];
+const withLeaders = (partitions: PartitionState[]) => partitions.map((p) => ({ ...p, leader: p.isr[0] ?? -1 }));
+
+function fakes(cluster: Cluster): Partial<Activities> {
+  const brokerCall = (name: string) => async ({ brokerId }: { brokerId: number }) => {
+    cluster.events.push(`${name} ${brokerId}`);
+  };
+  return {
+    kafkaRollSettings: async () => settings,
+    kafkaClusterState: async () => {
+      const partitions = cluster.reads++ > 0 && cluster.afterPreflight ? cluster.afterPreflight : cluster.partitions;
+      return {
+        clusterId: 'fake',
+        brokersOnline: [...cluster.online].sort(),
+        brokersConfigured: [1, 2, 3],
+        partitions: withLeaders(partitions),
+        underReplicated: partitions.filter((p) => p.isr.length < p.replicas.length).length,
+        offline: 0,
+        quorumLeader: cluster.quorumLeader,
+      };
+    },
+    stopKafkaBroker: (async ({ brokerId }: { brokerId: number }) => {
+      cluster.events.push(`restart ${brokerId}`);
+      await cluster.holds.get(brokerId);
+      cluster.online.delete(brokerId);
+      return { backend: 'local', action: 'processStopped', durationMs: 1, goneObserved: true };
+    }) as never,
+    startKafkaBroker: (async ({ brokerId }: { brokerId: number }) => {
+      if (cluster.broken.has(brokerId)) throw new Error(`broker ${brokerId} exited while starting`);
+      cluster.online.add(brokerId);
+      return { backend: 'local', action: 'processStarted', durationMs: 1 };
+    }) as never,
+    waitBrokerBack: (async ({ brokerId }: { brokerId: number }) => {
+      if (!cluster.online.has(brokerId)) throw new Error(`broker ${brokerId} not back after 5 s`);
+      cluster.events.push(`back ${brokerId}`);
+    }) as never,
+    waitReplicationRestored: brokerCall('in sync') as never,
+    electPreferredLeaders: (async () => {
+      cluster.events.push('elect');
+      return { durationMs: 1 };
+    }) as never,
+    runKafkaCanary: (async () => {
+      while (!cluster.canaryStopped) await new Promise((r) => setTimeout(r, 20));
+      return { canaryId: 'c', topic: 'canary', sent: 100, acknowledged: 100, produceErrors: 0, retries: 2, maxLatencyMs: 40, p99LatencyMs: 30, consumed: 100, ackedMissing: 0, missingSample: [], duplicates: 0, startedAt: '', stoppedAt: '' };
+    }) as never,
+    stopKafkaCanary: (async () => {
+      cluster.canaryStopped = true;
+    }) as never,
+    writeRollReport: (async (r: RollReport) => r.reportKey) as never,
+    notify: (async (n: { title: string }) => {
+      cluster.notifications.push(n.title);
+      return { delivered: 'log' };
+    }) as never,
+  };
+}
+
+const newCluster = (overrides: Partial<Cluster> = {}): Cluster => ({
+  online: new Set([1, 2, 3]),
+  quorumLeader: 1,
+  partitions: healthyPartitions(),
+  events: [],
+  broken: new Set(),
+  canaryStopped: false,
+  notifications: [],
+  holds: new Map(),
+  reads: 0,
+  ...overrides,
+});
+
+describe('kafkaRollingRestart workflow (fake activities)', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await createTestEnvironment();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  async function withWorker<T>(cluster: Cluster, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fakes(cluster) });
+    return worker.runUntil(fn(taskQueue));
+  }
+  const start = (taskQueue: string, input: KafkaRollingRestartInput = {}) =>
+    env.client.workflow.start('kafkaRollingRestart', { taskQueue, workflowId: `roll-${randomUUID()}`, args: [input] });
+
+  it('restarts every broker once, the quorum leader last, each back and in sync before the next', async () => {
+    const cluster = newCluster({ quorumLeader: 2 });
+    const report = (await withWorker(cluster, async (tq) => (await start(tq)).result())) as RollReport;
+    assert.equal(report.outcome, 'completed');
+    assert.deepEqual(report.order, [1, 3, 2]);
+    assert.deepEqual(
+      cluster.events.filter((e) => !e.startsWith('elect')),
+      ['restart 1', 'back 1', 'in sync 1', 'restart 3', 'back 3', 'in sync 3', 'restart 2', 'back 2', 'in sync 2'],
+    );
+    assert.equal(report.restarted.find((s) => s.brokerId === 2)?.wasQuorumLeader, true);
+    assert.equal(report.canary?.ackedMissing, 0);
+    assert.equal(cluster.canaryStopped, true);
+  });
+
+  it('halts at a broker that does not come back, touching no other, and notifies', async () => {
+    const cluster = newCluster({ broken: new Set([3]), quorumLeader: 1 });
+    await withWorker(cluster, async (tq) => {
+      await assert.rejects((await start(tq)).result(), (err) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        const cause = err.cause as ApplicationFailure;
+        assert.equal(cause.type, 'RollHalted');
+        assert.match(cause.message, /broker 3 did not come back: waited for it to start and rejoin the cluster for \d+ s: .*broker 3 exited while starting/);
+        assert.match(cause.message, /brokers not touched: 1/);
+        const report = cause.details?.[0] as RollReport;
+        assert.equal(report.haltedBroker, 3);
+        assert.deepEqual(report.untouched, [1]);
+        return true;
+      });
+    });
+    assert.deepEqual(cluster.events.filter((e) => e.startsWith('restart')), ['restart 2', 'restart 3']);
+    assert.ok(cluster.notifications.some((n) => /halted at broker 3/.test(n)));
+    assert.equal(cluster.canaryStopped, true, 'the canary is stopped on a halt too');
+  });
+
+  it('waits while a broker is unsafe, then stops with a report naming the partitions', async () => {
+    const cluster = newCluster({ afterPreflight: [{ topic: 'strict', partition: 0, replicas: [1, 2, 3], isr: [1, 2], minIsr: 2 }], quorumLeader: 3 });
+    await withWorker(cluster, async (tq) => {
+      await assert.rejects((await start(tq, { brokers: [1] })).result(), (err) => {
+        const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+        assert.match(cause.message, /broker 1 was not safe to restart for \d+ s \(limit 2 s\).*strict-0 \(ISR 2 equals min\.insync\.replicas 2 and broker 1 is in it\)/);
+        return true;
+      });
+    });
+    assert.deepEqual(cluster.events.filter((e) => e.startsWith('restart')), [], 'no broker restarted');
+  });
+
+  it('reports never-safe partitions without blocking on them', async () => {
+    const cluster = newCluster({ partitions: [{ topic: 'rf1', partition: 0, replicas: [1], isr: [1], minIsr: 1 }] });
+    const report = (await withWorker(cluster, async (tq) => (await start(tq, { brokers: [1], canary: false })).result())) as RollReport;
+    assert.equal(report.outcome, 'completed');
+    assert.deepEqual(report.neverSafe.map((c) => `${c.topic}-${c.partition}`), ['rf1-0']);
+  });
+
+  it('pauses before the next broker, resumes, and an abort stops before the next broker, never mid-restart', async () => {
+    const releases = new Map<number, () => void>();
+    const cluster = newCluster({ quorumLeader: 3 });
+    for (const id of [1, 2]) cluster.holds.set(id, new Promise<void>((r) => releases.set(id, r)));
+    await withWorker(cluster, async (tq) => {
+      const handle = await start(tq);
+      await eventually('the first restart', async () => (cluster.events.includes('restart 1') ? true : undefined), 10_000, 20);
+      await handle.signal(pauseSignal, { by: 'alice' });
+      releases.get(1)!();
+      await eventually('the pause', async () => ((await handle.query(rollStatusQuery)).phase === 'paused' ? true : undefined), 10_000, 50);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(cluster.events.filter((e) => e.startsWith('restart')), ['restart 1'], 'paused before broker 2');
+      await handle.signal(resumeSignal, { by: 'alice' });
+      await eventually('the second restart', async () => (cluster.events.includes('restart 2') ? true : undefined), 10_000, 20);
+      // Abort while broker 2 is being restarted: it is finished, then the roll stops.
+      await handle.signal(abortSignal, { by: 'alice', reason: 'change window over' });
+      releases.get(2)!();
+      const report = (await handle.result()) as RollReport;
+      assert.equal(report.outcome, 'aborted');
+      assert.equal(report.abortedBy, 'alice: change window over');
+      assert.deepEqual(report.restarted.map((r) => r.brokerId), [1, 2]);
+      assert.deepEqual(report.untouched, [3]);
+    });
+    assert.ok(!cluster.events.includes('restart 3'));
+    assert.ok(cluster.events.includes('in sync 2'), 'the broker in hand was finished, not cut off');
+  });
+
+  it('refuses an unknown broker and a pre-flight with a broker offline, before touching anything', async () => {
+    const cluster = newCluster({ online: new Set([1, 2]) });
+    await withWorker(cluster, async (tq) => {
+      await assert.rejects((await start(tq, { brokers: [7] })).result(), (err) => {
+        assert.match(String((err as WorkflowFailedError).cause?.message), /input\.brokers: not configured: 7/);
+        return true;
+      });
+      await assert.rejects((await start(tq)).result(), (err) => {
+        assert.match(String((err as WorkflowFailedError).cause?.message), /pre-flight failed, no broker was touched: broker\(s\) offline: 3/);
+        return true;
+      });
+    });
+    assert.deepEqual(cluster.events, []);
+  });
+});

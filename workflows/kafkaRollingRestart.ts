@@ -1,0 +1,276 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities';
+import { createApprovalGate } from './approval';
+import { nextBroker, restartSafety, type PartitionConcern } from './brokerSafety';
+import { parseInput } from './input';
+import type { BrokerStep, RollCanary, RollReport, RollSettings } from './rollTypes';
+
+const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidInput', 'BrokerTimeout'] },
+});
+// Restarting and waiting are never retried by Temporal: a broker that did not come back must stop
+// the roll, not be restarted again behind the operator's back.
+const brokers = proxyActivities<Activities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+const canary = proxyActivities<Activities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+const inputSchema = z.strictObject({
+  /** Brokers to restart; every configured broker by default. */
+  brokers: z.array(z.number().int().min(0)).min(1).optional(),
+  approvalPerBroker: z.boolean().optional(),
+  preferredLeaderElection: z.boolean().optional(),
+  /** Write and check numbered acks=all messages during the roll (default true). */
+  canary: z.boolean().default(true),
+  requestedBy: z.string().trim().min(1).optional(),
+});
+export type KafkaRollingRestartInput = z.input<typeof inputSchema>;
+
+const controlSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().optional() });
+export const pauseSignal = defineSignal<[{ by: string; reason?: string }]>('pause');
+export const resumeSignal = defineSignal<[{ by: string; reason?: string }]>('resume');
+export const abortSignal = defineSignal<[{ by: string; reason?: string }]>('abort');
+
+export interface RollStatus {
+  phase: 'pre-flight' | 'checking safety' | 'awaiting approval' | 'restarting' | 'waiting for replication' | 'electing leaders' | 'paused' | 'done';
+  broker?: number;
+  waitingFor?: string;
+  done: number[];
+  remaining: number[];
+  paused: boolean;
+  abortRequested: boolean;
+  elapsedMs: number;
+}
+export const rollStatusQuery = defineQuery<RollStatus>('status');
+
+/**
+ * Runbook: "rolling restart of the Kafka cluster".
+ * Pre-flight: every broker online, no offline or under-replicated partition. Then one broker at a
+ * time, the active controller last (asked of the cluster before every step): wait until the
+ * broker is safe to restart (no partition it hosts would drop below min.insync.replicas),
+ * optionally ask a person, restart it, wait until it is back and fully in sync, optionally elect
+ * preferred leaders. A canary producer checks that no acknowledged message is lost.
+ */
+export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}): Promise<RollReport> {
+  const request = parseInput('kafkaRollingRestart', inputSchema, input);
+  const started = new Date();
+  const { workflowId } = workflowInfo();
+  const settings: RollSettings = await kafkaRollSettings();
+  const unknown = (request.brokers ?? []).filter((id) => !settings.brokers.includes(id));
+  if (unknown.length) {
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: invalid input: input.brokers: not configured: ${unknown.join(', ')}`, 'InvalidInput');
+  }
+  const remaining = [...new Set(request.brokers ?? settings.brokers)];
+  const order: number[] = [];
+  const restarted: BrokerStep[] = [];
+  let neverSafe: PartitionConcern[] = [];
+  let paused = false;
+  let abortedBy: string | undefined;
+  const status: RollStatus = { phase: 'pre-flight', done: [], remaining, paused: false, abortRequested: false, elapsedMs: 0 };
+  const show = (phase: RollStatus['phase'], details: string, broker?: number, waitingFor?: string) => {
+    Object.assign(status, { phase, broker, waitingFor });
+    setCurrentDetails(details);
+  };
+  setHandler(rollStatusQuery, () => ({ ...status, paused, abortRequested: abortedBy !== undefined, remaining: [...remaining], done: restarted.map((s) => s.brokerId), elapsedMs: Date.now() - started.getTime() }));
+  setHandler(pauseSignal, (who) => {
+    if (controlSchema.safeParse(who).success) paused = true;
+  });
+  setHandler(resumeSignal, (who) => {
+    if (controlSchema.safeParse(who).success) paused = false;
+  });
+  setHandler(abortSignal, (who) => {
+    if (controlSchema.safeParse(who).success) abortedBy = `${who.by}${who.reason ? `: ${who.reason}` : ''}`;
+  });
+  const gate = createApprovalGate();
+  const reportKey = `reports/kafka-rolls/${started.toISOString().replace(/[:.]/g, '-')}-${workflowId.replace(/[^A-Za-z0-9._=-]/g, '_')}.json`;
+
+  // Pre-flight.
+  show('pre-flight', 'Pre-flight: every broker online, no offline or under-replicated partition.');
+  const before = await kafkaClusterState();
+  const missing = settings.brokers.filter((id) => !before.brokersOnline.includes(id));
+  if (missing.length || before.offline > 0 || before.underReplicated > 0) {
+    const why = [missing.length ? `broker(s) offline: ${missing.join(', ')}` : '', before.offline ? `${before.offline} offline partition(s)` : '', before.underReplicated ? `${before.underReplicated} under-replicated partition(s)` : ''].filter(Boolean).join('; ');
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: pre-flight failed, no broker was touched: ${why}`, 'PreflightFailed');
+  }
+
+  const canaryId = `${workflowId}`;
+  const canaryScope = new CancellationScope();
+  const canaryRun = request.canary ? canaryScope.run(() => canary.runKafkaCanary({ canaryId, topic: settings.canaryTopic })) : undefined;
+  // The canary's outcome is read after the roll; a failure before then must not go unhandled.
+  canaryRun?.catch(() => undefined);
+
+  let haltedReason: string | undefined;
+  let haltedBroker: number | undefined;
+  try {
+    while (remaining.length > 0) {
+      if (paused) {
+        show('paused', `PAUSED before the next broker (${remaining.join(', ')} left). Send signal "resume" or "abort" with {"by": "<name>"}.`);
+        await condition(() => !paused || abortedBy !== undefined);
+      }
+      if (abortedBy) break;
+
+      const state = await kafkaClusterState();
+      const brokerId = nextBroker(remaining, state.quorumLeader)!;
+      const stepStarted = Date.now();
+
+      // Safety, re-checked with backoff until the timeout.
+      let backoff = settings.safetyBackoffSeconds;
+      let current = state;
+      let verdict = restartSafety(brokerId, current.partitions);
+      while (!verdict.safe) {
+        const waited = (Date.now() - stepStarted) / 1000;
+        const blockers = verdict.blocking.slice(0, 5).map((c) => `${c.topic}-${c.partition} (${c.why})`).join('; ');
+        if (waited >= settings.safetyTimeoutSeconds) {
+          haltedBroker = brokerId;
+          haltedReason = `broker ${brokerId} was not safe to restart for ${Math.round(waited)} s (limit ${settings.safetyTimeoutSeconds} s): ${verdict.blocking.length} partition(s) blocking, e.g. ${blockers}`;
+          break;
+        }
+        show('checking safety', `Broker ${brokerId} is not safe to restart yet: ${blockers}. Re-checking in ${backoff} s.`, brokerId, 'in-sync replicas');
+        await sleep(backoff * 1000);
+        backoff = Math.min(backoff * 2, settings.safetyBackoffMaxSeconds);
+        current = await kafkaClusterState();
+        verdict = restartSafety(brokerId, current.partitions);
+      }
+      if (haltedReason) break;
+      neverSafe = mergeConcerns(neverSafe, verdict.neverSafe);
+      const safetyWaitMs = Date.now() - stepStarted;
+
+      let approvalWaitMs = 0;
+      if (request.approvalPerBroker ?? settings.approvalPerBroker) {
+        show('awaiting approval', `Waiting for approval to restart broker ${brokerId}.`, brokerId, 'approval');
+        const approval = await gate.wait({
+          what: `the restart of Kafka broker ${brokerId}`,
+          requestedBy: request.requestedBy,
+          policy: { approvers: settings.approvers, fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
+          show: setCurrentDetails,
+          remind: async (text) => {
+            await notify({ kind: 'reminder', title: `approval needed: restart of broker ${brokerId}`, text, workflowId });
+          },
+        });
+        approvalWaitMs = approval.waitedMs;
+        if (approval.outcome !== 'approved') {
+          abortedBy = `${approval.outcome}${approval.by ? ` by ${approval.by}` : ''} at broker ${brokerId}`;
+          break;
+        }
+      }
+
+      // Never cancelled half-way: an abort or a cancellation waits for the broker in hand.
+      const step = await CancellationScope.nonCancellable(async () => {
+        const restartStarted = Date.now();
+        show('restarting', `Restarting broker ${brokerId}${brokerId === current.quorumLeader ? ' (the active controller, last)' : ''}: waiting for it to leave and rejoin the cluster.`, brokerId, 'the broker to leave and rejoin');
+        let waitingFor = 'it to stop';
+        try {
+          const stopped = await brokers.stopKafkaBroker({ brokerId });
+          waitingFor = 'it to leave the cluster';
+          if (!stopped.goneObserved) await brokers.waitBrokerGone({ brokerId, timeoutSeconds: settings.brokerGoneTimeoutSeconds });
+          waitingFor = 'it to start and rejoin the cluster';
+          status.waitingFor = waitingFor;
+          await brokers.startKafkaBroker({ brokerId });
+          await brokers.waitBrokerBack({ brokerId, timeoutSeconds: settings.brokerBackTimeoutSeconds });
+        } catch (err) {
+          return { failed: `broker ${brokerId} did not come back: waited for ${waitingFor} for ${Math.round((Date.now() - restartStarted) / 1000)} s: ${causeOf(err)}` };
+        }
+        const restartMs = Date.now() - restartStarted;
+        const replicationStarted = Date.now();
+        show('waiting for replication', `Broker ${brokerId} is back; waiting until no partition is under-replicated and its ISRs are restored.`, brokerId, 'under-replicated partitions = 0');
+        try {
+          await brokers.waitReplicationRestored({ brokerId, timeoutSeconds: settings.replicationTimeoutSeconds });
+        } catch (err) {
+          return { failed: `broker ${brokerId} came back but replication was not restored: waited ${Math.round((Date.now() - replicationStarted) / 1000)} s (limit ${settings.replicationTimeoutSeconds} s): ${causeOf(err)}` };
+        }
+        const replicationMs = Date.now() - replicationStarted;
+        let electionMs: number | undefined;
+        if (request.preferredLeaderElection ?? settings.preferredLeaderElection) {
+          show('electing leaders', `Broker ${brokerId} is in sync; electing preferred leaders.`, brokerId, 'preferred leader election');
+          electionMs = (await electPreferredLeaders()).durationMs;
+        }
+        return { restartMs, replicationMs, electionMs };
+      });
+      order.push(brokerId);
+      if ('failed' in step) {
+        haltedBroker = brokerId;
+        haltedReason = step.failed;
+        break;
+      }
+      remaining.splice(remaining.indexOf(brokerId), 1);
+      restarted.push({
+        brokerId,
+        wasQuorumLeader: brokerId === current.quorumLeader,
+        safetyWaitMs,
+        approvalWaitMs,
+        ...step,
+        startedAt: new Date(stepStarted).toISOString(),
+        finishedAt: new Date().toISOString(),
+      });
+    }
+  } finally {
+    if (canaryRun) {
+      await CancellationScope.nonCancellable(() => stopKafkaCanary({ canaryId, topic: settings.canaryTopic }));
+    }
+  }
+
+  let canaryReport: RollCanary | undefined;
+  if (canaryRun) {
+    const c = await canaryRun;
+    canaryReport = { sent: c.sent, acknowledged: c.acknowledged, produceErrors: c.produceErrors, retries: c.retries, maxLatencyMs: c.maxLatencyMs, ackedMissing: c.ackedMissing, duplicates: c.duplicates };
+  }
+  const after = await kafkaClusterState();
+  const finished = new Date();
+  const report: RollReport = {
+    workflowId,
+    outcome: haltedReason ? 'halted' : abortedBy ? 'aborted' : 'completed',
+    haltedReason,
+    haltedBroker,
+    order,
+    restarted,
+    untouched: remaining.filter((id) => id !== haltedBroker),
+    neverSafe,
+    canary: canaryReport,
+    finalUnderReplicated: after.underReplicated,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+    reportKey,
+    abortedBy,
+  };
+  await writeRollReport(report);
+  show('done', `Roll ${report.outcome}: restarted ${restarted.map((s) => s.brokerId).join(', ') || 'none'}${haltedReason ? `; HALTED: ${haltedReason}` : ''}${abortedBy ? `; aborted (${abortedBy})` : ''}.`);
+  if (haltedReason) {
+    await notify({ kind: 'failure', title: `Kafka rolling restart halted at broker ${haltedBroker}`, text: `${haltedReason}\nuntouched: ${report.untouched.join(', ') || 'none'}`, workflowId });
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart halted: ${haltedReason}; brokers not touched: ${report.untouched.join(', ') || 'none'}`, 'RollHalted', report);
+  }
+  if (canaryReport && canaryReport.ackedMissing > 0) {
+    await notify({ kind: 'failure', title: 'Kafka rolling restart lost acknowledged messages', text: `${canaryReport.ackedMissing} acknowledged canary message(s) missing`, workflowId });
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: ${canaryReport.ackedMissing} acknowledged canary message(s) missing after the roll`, 'AcknowledgedMessagesLost', report);
+  }
+  return report;
+}
+
+function mergeConcerns(a: PartitionConcern[], b: PartitionConcern[]): PartitionConcern[] {
+  const seen = new Set(a.map((c) => `${c.topic}-${c.partition}`));
+  return [...a, ...b.filter((c) => !seen.has(`${c.topic}-${c.partition}`))];
+}
+
+function causeOf(err: unknown): string {
+  const e = err as { cause?: { message?: string }; message?: string };
+  return e.cause?.message ?? e.message ?? String(err);
+}

@@ -1,0 +1,59 @@
+/** Types of the rolling restart, shared by its workflow and activities (types only). */
+import type { PartitionConcern } from './brokerSafety';
+
+export interface RollSettings {
+  brokers: number[];
+  backend: 'local' | 'command' | 'kubernetes';
+  approvers: string[];
+  safetyTimeoutSeconds: number;
+  safetyBackoffSeconds: number;
+  safetyBackoffMaxSeconds: number;
+  brokerGoneTimeoutSeconds: number;
+  brokerBackTimeoutSeconds: number;
+  replicationTimeoutSeconds: number;
+  preferredLeaderElection: boolean;
+  approvalPerBroker: boolean;
+  canaryTopic: string;
+  canaryIntervalMs: number;
+}
+
+export interface BrokerStep {
+  brokerId: number;
+  wasQuorumLeader: boolean;
+  safetyWaitMs: number;
+  approvalWaitMs: number;
+  restartMs: number;
+  replicationMs: number;
+  electionMs?: number;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface RollCanary {
+  sent: number;
+  acknowledged: number;
+  produceErrors: number;
+  retries: number;
+  maxLatencyMs: number;
+  ackedMissing: number;
+  duplicates: number;
+}
+
+export interface RollReport {
+  workflowId: string;
+  outcome: 'completed' | 'aborted' | 'halted';
+  /** Why the roll stopped early: which broker, what it waited for, for how long. */
+  haltedReason?: string;
+  haltedBroker?: number;
+  order: number[];
+  restarted: BrokerStep[];
+  untouched: number[];
+  neverSafe: PartitionConcern[];
+  canary?: RollCanary;
+  finalUnderReplicated?: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  reportKey: string;
+  abortedBy?: string;
+}
