@@ -229,9 +229,21 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   }
 
   let canaryReport: RollCanary | undefined;
+  let canaryProblem: string | undefined;
   if (canaryRun) {
-    const c = await canaryRun;
-    canaryReport = { sent: c.sent, acknowledged: c.acknowledged, produceErrors: c.produceErrors, retries: c.retries, maxLatencyMs: c.maxLatencyMs, ackedMissing: c.ackedMissing, duplicates: c.duplicates };
+    // The canary ends once it has read its stop marker back; a canary that cannot is cancelled.
+    let settledCanary = false;
+    void canaryRun.then(
+      () => (settledCanary = true),
+      () => (settledCanary = true),
+    );
+    if (!(await condition(() => settledCanary, '3 minutes'))) canaryScope.cancel();
+    try {
+      const c = await canaryRun;
+      canaryReport = { sent: c.sent, acknowledged: c.acknowledged, produceErrors: c.produceErrors, retries: c.retries, maxLatencyMs: c.maxLatencyMs, ackedMissing: c.ackedMissing, duplicates: c.duplicates };
+    } catch (err) {
+      canaryProblem = `the canary did not report: ${causeOf(err)}`;
+    }
   }
   const after = await kafkaClusterState();
   const finished = new Date();
@@ -251,6 +263,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     durationMs: finished.getTime() - started.getTime(),
     reportKey,
     abortedBy,
+    canaryProblem,
   };
   await writeRollReport(report);
   show('done', `Roll ${report.outcome}: restarted ${restarted.map((s) => s.brokerId).join(', ') || 'none'}${haltedReason ? `; HALTED: ${haltedReason}` : ''}${abortedBy ? `; aborted (${abortedBy})` : ''}.`);

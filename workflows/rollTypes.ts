@@ -50,6 +50,8 @@ export interface RollReport {
   untouched: number[];
   neverSafe: PartitionConcern[];
   canary?: RollCanary;
+  /** Set when the canary could not report: the roll then proves nothing about lost messages. */
+  canaryProblem?: string;
   finalUnderReplicated?: number;
   startedAt: string;
   finishedAt: string;
