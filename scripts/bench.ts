@@ -8,6 +8,8 @@
  * - Restore: the restore workflow of that Postgres dump (into a new database, pre-approved,
  *   verified) against plain `pg_restore` of the same dump from a local file; and its measured RTO.
  * - The worker's peak RSS (VmHWM of a fresh worker process per data size), at two data sizes.
+ * - Rolling restart: kafkaRollingRestart of the three brokers against a plain loop that restarts
+ *   the same brokers in the same order and polls `kafka-topics --under-replicated-partitions`.
  *
  * Each measurement runs BENCH_REPEATS times (default 2), alternating ballast and the raw tool;
  * the best of each is compared, since these machines are noisy.
@@ -28,10 +30,14 @@ import { createConnections } from '../workers/connections';
 import { temporalConnectionOptions } from '../workers/temporal';
 import type { PlatformBackupInput, PlatformBackupResult } from '../workflows/platformBackup';
 import type { RestoreReport } from '../workflows/restoreTypes';
+import type { RollReport } from '../workflows/rollTypes';
+import { runKafkaTool } from './localStack';
 import { writeDerivedConfig } from './derivedConfig';
 
 const run = promisify(execFile);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
+/** BENCH_ONLY=roll runs only the rolling-restart comparison. */
+const ONLY = process.env.BENCH_ONLY;
 const SIZES = [
   { label: 'small', pgbenchScale: 10, clickhouseRows: 2_000_000 },
   { label: 'large', pgbenchScale: 70, clickhouseRows: 10_000_000 },
@@ -201,6 +207,55 @@ async function rawPgRestore(loaded: LoadedConfig, dumpKey: string): Promise<numb
   return ms;
 }
 
+/** Under-replicated partitions as Kafka's own tool lists them (one line each). */
+async function urpByKafkaTool(loaded: LoadedConfig): Promise<number> {
+  const bootstrap = loaded.config.kafka.brokers.map((b) => `${b.host}:${b.port}`).join(',');
+  const out = await runKafkaTool('org.apache.kafka.tools.TopicCommand', ['--bootstrap-server', bootstrap, '--describe', '--under-replicated-partitions']);
+  return out.split('\n').filter((l) => l.trim()).length;
+}
+
+/**
+ * The plain loop an operator would script: for each broker, restart it, then poll Kafka's own
+ * topic tool until no partition is under-replicated.
+ */
+async function shellLoopRoll(loaded: LoadedConfig, order: number[]): Promise<number> {
+  const { ms } = await timed(async () => {
+    for (const id of order) {
+      await run('bash', ['scripts/stack', 'broker', 'restart', String(id)], { env: { ...process.env, BALLAST_CONFIG: loaded.path } });
+      while ((await urpByKafkaTool(loaded)) > 0) await new Promise((r) => setTimeout(r, 1000));
+    }
+  });
+  return ms;
+}
+
+async function benchRoll(loaded: LoadedConfig, client: Client, say: (line: string) => void): Promise<void> {
+  console.log('\n[roll] rolling restart of the three brokers ...');
+  const worker = await spawnWorker(loaded.path);
+  try {
+    const rollRuns: { ms: number; report: RollReport }[] = [];
+    const loops: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const r = await timed(
+        () =>
+          client.workflow.execute('kafkaRollingRestart', {
+            taskQueue: loaded.config.temporal.taskQueue,
+            workflowId: `bench-roll-${Date.now()}`,
+            args: [{}],
+          }) as Promise<RollReport>,
+      );
+      rollRuns.push({ ms: r.ms, report: r.value });
+      loops.push(await shellLoopRoll(loaded, r.value.order));
+    }
+    const best = rollRuns.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const lost = rollRuns.reduce((n, r) => n + (r.report.canary?.ackedMissing ?? 0), 0);
+    const election = best.report.restarted.reduce((n, s) => n + (s.electionMs ?? 0), 0);
+    say(`[roll] order ${best.report.order.join(', ')} (controller last); shell loop (restart + kafka-topics --under-replicated-partitions until empty): ${fmt(Math.min(...loops))}   kafkaRollingRestart (wall): ${fmt(best.ms)}   ratio ${(best.ms / Math.min(...loops)).toFixed(3)} (target <= 1.2)`);
+    say(`[roll]   of which preferred leader elections: ${fmt(election)}; canary: ${best.report.canary?.acknowledged ?? 0} acknowledged, max produce latency ${best.report.canary?.maxLatencyMs ?? '-'} ms, ${best.report.canary?.retries ?? 0} retried, acknowledged messages lost over all runs: ${lost}`);
+  } finally {
+    await worker.stop();
+  }
+}
+
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
@@ -218,7 +273,7 @@ async function main(): Promise<void> {
     console.log(line);
   };
   try {
-    for (const size of SIZES) {
+    for (const size of ONLY === 'roll' ? [] : SIZES) {
       console.log(`\n[${size.label}] preparing: pgbench -i -s ${size.pgbenchScale}, ${size.clickhouseRows} ClickHouse rows ...`);
       const pgBytes = await preparePostgres(loaded, size.pgbenchScale);
       await prepareClickHouse(loaded, size.clickhouseRows);
@@ -300,6 +355,7 @@ async function main(): Promise<void> {
         await worker.stop();
       }
     }
+    if (!ONLY || ONLY === 'roll') await benchRoll(loaded, client, say);
   } finally {
     await connection.close();
   }
