@@ -633,8 +633,12 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
 
   return {
     /** Brokers, every partition with its effective min.insync.replicas, URP/offline counts and the quorum leader. */
-    async kafkaClusterState(): Promise<KafkaClusterState> {
-      const leader = quorumLeader();
+    /**
+     * `withQuorumLeader: false` skips asking for the quorum leader (a JVM tool start, ~2 s) where
+     * the caller does not need it: the pre-flight and the final read of a roll.
+     */
+    async kafkaClusterState(options: { withQuorumLeader?: boolean } = {}): Promise<KafkaClusterState> {
+      const leader = options.withQuorumLeader === false ? Promise.resolve(undefined) : quorumLeader();
       leader.catch(() => undefined);
       let state: Omit<KafkaClusterState, 'quorumLeader'> | undefined;
       // A topic deleted by someone else between the metadata and the configs read fails the

@@ -15,6 +15,7 @@ import type { healthCheck } from '../workflows/healthCheck';
 import type { platformBackup } from '../workflows/platformBackup';
 import { approveSignal } from '../workflows/approval';
 import type { drDrill } from '../workflows/drDrill';
+import type { kafkaRollingRestart } from '../workflows/kafkaRollingRestart';
 import { restoreStatusQuery, type restore } from '../workflows/restore';
 import type { RestoreTargets } from '../workflows/restoreTypes';
 import type { SystemName } from '../workflows/types';
@@ -136,6 +137,41 @@ const restoreActivities = {
   deleteKafkaRestoreTargets: async () => ({ topics: [], groups: [] }),
 };
 
+// Fake broker activities, for the same reason: three brokers, broker 2 the quorum leader.
+const rollActivities = {
+  kafkaRollSettings: async () => ({
+    brokers: [1, 2, 3],
+    backend: 'local',
+    approvers: [],
+    safetyTimeoutSeconds: 60,
+    safetyBackoffSeconds: 1,
+    safetyBackoffMaxSeconds: 5,
+    brokerGoneTimeoutSeconds: 60,
+    brokerBackTimeoutSeconds: 60,
+    replicationTimeoutSeconds: 60,
+    preferredLeaderElection: true,
+    approvalPerBroker: false,
+    canaryTopic: 'ballast-canary',
+    canaryIntervalMs: 20,
+  }),
+  kafkaClusterState: async () => ({
+    clusterId: 'recorded',
+    brokersOnline: [1, 2, 3],
+    brokersConfigured: [1, 2, 3],
+    partitions: [{ topic: 'orders', partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], minIsr: 2, leader: 1 }],
+    underReplicated: 0,
+    offline: 0,
+    quorumLeader: 2,
+  }),
+  stopKafkaBroker: async () => ({ backend: 'local', action: 'processStopped', durationMs: 5, goneObserved: true }),
+  waitBrokerGone: async ({ brokerId }: { brokerId: number }) => ({ brokerId, durationMs: 1 }),
+  startKafkaBroker: async () => ({ backend: 'local', action: 'processStarted', durationMs: 5 }),
+  waitBrokerBack: async ({ brokerId }: { brokerId: number }) => ({ brokerId, durationMs: 1 }),
+  waitReplicationRestored: async ({ brokerId }: { brokerId: number }) => ({ brokerId, durationMs: 1, partitions: 1, brokerPartitions: 1 }),
+  electPreferredLeaders: async () => ({ durationMs: 5, elected: 0, alreadyElected: 1 }),
+  writeRollReport: async (report: { reportKey: string }) => report.reportKey,
+};
+
 async function main(): Promise<void> {
   const env = await createTestEnvironment();
   try {
@@ -165,6 +201,7 @@ async function main(): Promise<void> {
         checkObjectStore: check('objectStore', true),
         ...backupActivities,
         ...restoreActivities,
+        ...rollActivities,
       },
     });
     const recordings: { name: string; input: object }[] = [
@@ -210,7 +247,13 @@ async function main(): Promise<void> {
         args: [{ preApproved: { by: 'schedule', reason: 'recorded' } }],
       });
       await drillHandle.result();
-      for (const h of [restoreHandle, drillHandle]) {
+      const rollHandle = await env.client.workflow.start<typeof kafkaRollingRestart>('kafkaRollingRestart', {
+        taskQueue: `${taskQueue}-healthy`,
+        workflowId: 'kafkaRollingRestart-all',
+        args: [{ canary: false }],
+      });
+      await rollHandle.result();
+      for (const h of [restoreHandle, drillHandle, rollHandle]) {
         const out = path.join(historiesDir, `${h.workflowId}.json`);
         writeFileSync(out, `${historyToJSON(await h.fetchHistory())}\n`);
         console.log(`recorded ${out}`);

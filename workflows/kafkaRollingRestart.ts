@@ -105,7 +105,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
 
   // Pre-flight.
   show('pre-flight', 'Pre-flight: every broker online, no offline or under-replicated partition.');
-  const before = await kafkaClusterState();
+  const before = await kafkaClusterState({ withQuorumLeader: false });
   const missing = settings.brokers.filter((id) => !before.brokersOnline.includes(id));
   if (missing.length || before.offline > 0 || before.underReplicated > 0) {
     const why = [missing.length ? `broker(s) offline: ${missing.join(', ')}` : '', before.offline ? `${before.offline} offline partition(s)` : '', before.underReplicated ? `${before.underReplicated} under-replicated partition(s)` : ''].filter(Boolean).join('; ');
@@ -147,7 +147,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         show('checking safety', `Broker ${brokerId} is not safe to restart yet: ${blockers}. Re-checking in ${backoff} s.`, brokerId, 'in-sync replicas');
         await sleep(backoff * 1000);
         backoff = Math.min(backoff * 2, settings.safetyBackoffMaxSeconds);
-        current = await kafkaClusterState();
+        current = await kafkaClusterState({ withQuorumLeader: false });
         verdict = restartSafety(brokerId, current.partitions);
       }
       if (haltedReason) break;
@@ -176,7 +176,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       // Never cancelled half-way: an abort or a cancellation waits for the broker in hand.
       const step = await CancellationScope.nonCancellable(async () => {
         const restartStarted = Date.now();
-        show('restarting', `Restarting broker ${brokerId}${brokerId === current.quorumLeader ? ' (the active controller, last)' : ''}: waiting for it to leave and rejoin the cluster.`, brokerId, 'the broker to leave and rejoin');
+        show('restarting', `Restarting broker ${brokerId}${brokerId === state.quorumLeader ? ' (the active controller, last)' : ''}: waiting for it to leave and rejoin the cluster.`, brokerId, 'the broker to leave and rejoin');
         let waitingFor = 'it to stop';
         try {
           const stopped = await brokers.stopKafkaBroker({ brokerId });
@@ -214,7 +214,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       remaining.splice(remaining.indexOf(brokerId), 1);
       restarted.push({
         brokerId,
-        wasQuorumLeader: brokerId === current.quorumLeader,
+        wasQuorumLeader: brokerId === state.quorumLeader,
         safetyWaitMs,
         approvalWaitMs,
         ...step,
@@ -245,7 +245,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       canaryProblem = `the canary did not report: ${causeOf(err)}`;
     }
   }
-  const after = await kafkaClusterState();
+  const after = await kafkaClusterState({ withQuorumLeader: false });
   const finished = new Date();
   const report: RollReport = {
     workflowId,

@@ -12,7 +12,7 @@ import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
 import { restartSafety } from '../../workflows/brokerSafety';
-import type { kafkaRollingRestart } from '../../workflows/kafkaRollingRestart';
+import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type kafkaRollingRestart } from '../../workflows/kafkaRollingRestart';
 import type { RollReport } from '../../workflows/rollTypes';
 import { eventually } from '../helpers/stackWorker';
 import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
@@ -102,6 +102,31 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     assert.equal(report.canary!.ackedMissing, 0, 'no acknowledged message lost');
     assert.equal(report.finalUnderReplicated, 0);
     assert.equal(await underReplicated(), 0);
+  });
+
+  it('pauses before a broker, resumes, and an abort stops before the next broker with the cluster whole', async () => {
+    const handle = await client.workflow.start<typeof kafkaRollingRestart>('kafkaRollingRestart', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-roll-control-${randomUUID()}`,
+      args: [{ canary: false, preferredLeaderElection: false }],
+    });
+    await handle.signal(pauseSignal, { by: 'alice', reason: 'wait for the change window' });
+    await eventually('the pause', async () => ((await handle.query(rollStatusQuery)).phase === 'paused' ? true : undefined), 60_000, 200);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const paused = await handle.query(rollStatusQuery);
+    assert.equal(paused.phase, 'paused');
+    assert.deepEqual(paused.done, [], 'no broker restarted while paused');
+    assert.deepEqual(await onlineBrokers(), [1, 2, 3]);
+    await handle.signal(resumeSignal, { by: 'alice' });
+    await eventually('the first broker done', async () => ((await handle.query(rollStatusQuery)).done.length >= 1 ? true : undefined), 180_000, 200);
+    await handle.signal(abortSignal, { by: 'alice', reason: 'enough for today' });
+    const report = await handle.result();
+    assert.equal(report.outcome, 'aborted');
+    assert.equal(report.abortedBy, 'alice: enough for today');
+    assert.ok(report.restarted.length >= 1 && report.restarted.length < 3, `restarted ${report.order.join(', ')}`);
+    assert.equal(report.restarted.length + report.untouched.length, 3, 'every broker either restarted whole or untouched');
+    assert.deepEqual(await onlineBrokers(), [1, 2, 3]);
+    assert.equal(report.finalUnderReplicated, 0, 'the broker in hand was finished, not cut off');
   });
 
   it('halts after a broker that cannot start, touching none of the others, and names it', async () => {
