@@ -14,6 +14,8 @@ import {
   type StreamedObject,
 } from './backupObjects';
 import type { ActivityDeps } from './deps';
+import { deleteConsumerGroup } from './kafkaTopics';
+import { mapLimit } from './mapLimit';
 import {
   BACKUP_GROUP_PREFIX,
   KAFKA_DATA_FORMAT,
@@ -572,24 +574,10 @@ async function copyPartitions(req: CopyRequest): Promise<void> {
     if (failure !== undefined) for (const a of active.values()) a.writer.abort(failure);
     await consumer.disconnect().catch(() => undefined);
     await Promise.allSettled([...finishing]);
-    await deleteThrowAwayGroup(admin, groupId);
+    await deleteConsumerGroup(admin, groupId);
   }
 }
 
-/** Deletes the backup's consumer group; it may take a moment to become empty after the consumer leaves. */
-async function deleteThrowAwayGroup(admin: Admin, groupId: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      await admin.deleteGroups([groupId]);
-      return;
-    } catch (err) {
-      const groups = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
-      const type = groups[0]?.error?.type ?? (err as { type?: string }).type;
-      if (type === 'GROUP_ID_NOT_FOUND') return;
-      await sleep(250);
-    }
-  }
-}
 
 /**
  * One partition's object: a gzip stream piped into a streamed upload. `write` waits while the
@@ -794,24 +782,3 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Runs `fn` over `items`, `limit` at a time; on the first failure starts nothing more, waits for the running ones, and throws it. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  let firstError: unknown;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!, i);
-      } catch (err) {
-        if (!failed) firstError = err;
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw firstError;
-  return results;
-}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Admin, Consumer, Kafka, Producer, RetryOptions } from 'kafkajs';
 import type { ActivityDeps } from './deps';
-import { createTopicsAndWait, retryOnLeaderChange } from './kafkaTopics';
+import { createTopicsAndWait, deleteConsumerGroup, retryOnLeaderChange } from './kafkaTopics';
 
 /**
  * The canary of a rolling restart: an idempotent acks=all producer writes numbered messages to a
@@ -354,7 +354,7 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
         if (heartbeat) clearInterval(heartbeat);
         await producer?.disconnect().catch(() => undefined);
         await consumer?.disconnect().catch(() => undefined);
-        if (consumer) await deleteGroup(admin, groupId);
+        if (consumer) await deleteConsumerGroup(admin, groupId);
         await admin.disconnect().catch(() => undefined);
       }
     },
@@ -494,19 +494,6 @@ export async function ensureCanaryTopic(admin: Admin, topic: string, replication
   }
 }
 
-async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      await admin.deleteGroups([groupId]);
-      return;
-    } catch (err) {
-      const groups = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
-      const type = groups[0]?.error?.type ?? (err as { type?: string }).type;
-      if (type === 'GROUP_ID_NOT_FOUND') return;
-      await sleep(250);
-    }
-  }
-}
 
 function needsNewProducer(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {

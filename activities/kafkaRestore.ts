@@ -18,6 +18,7 @@ import {
   type KafkaTopicMetadata,
 } from './kafkaBackupFormat';
 import { retryOnLeaderChange, waitForLeaders } from './kafkaTopics';
+import { mapLimit } from './mapLimit';
 
 /**
  * Restores a Kafka backup (activities/kafkaBackup.ts): topics with their partition counts and
@@ -902,24 +903,3 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Runs `fn` over `items`, `limit` at a time; on the first failure starts nothing more and throws it. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  let firstError: unknown;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (err) {
-        if (!failed) firstError = err;
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw firstError;
-  return results;
-}

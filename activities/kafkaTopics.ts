@@ -47,3 +47,18 @@ export async function retryOnLeaderChange<T>(admin: Admin, topics: string[], cal
     }
   }
 }
+
+/** Deletes a consumer group of ballast's own; it may take a moment to become empty after its consumer leaves. */
+export async function deleteConsumerGroup(admin: Admin, groupId: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      await admin.deleteGroups([groupId]);
+      return;
+    } catch (err) {
+      const groups = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
+      const type = groups[0]?.error?.type ?? (err as { type?: string }).type;
+      if (type === 'GROUP_ID_NOT_FOUND') return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

@@ -254,7 +254,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     haltedBroker,
     order,
     restarted,
-    untouched: remaining.filter((id) => id !== haltedBroker),
+    untouched: remaining.filter((id) => !order.includes(id)),
     neverSafe,
     canary: canaryReport,
     finalUnderReplicated: after.underReplicated,

@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   defineQuery,
   executeChild,
@@ -25,6 +24,7 @@ import {
   type SkippedComponent,
 } from './backupTypes';
 import { mapBounded } from './concurrency';
+import { surfaceNonRetryable } from './failures';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { backupIdKey, environmentKey } from './searchAttributes';
@@ -232,27 +232,6 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     retention,
     phaseDurationsMs,
   };
-}
-
-/**
- * An activity's non-retryable failure (bad input, an incomplete backup) becomes the workflow's
- * own failure, so the UI and the caller see its message first instead of "activity task failed".
- */
-async function surfaceNonRetryable<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (err) {
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
-      throw ApplicationFailure.create({
-        message: err.cause.message,
-        type: err.cause.type ?? undefined,
-        nonRetryable: true,
-        details: err.cause.details ?? undefined,
-        cause: err,
-      });
-    }
-    throw err;
-  }
 }
 
 function runTask(task: BackupTask, backupId: string, previousBackupId: string | undefined): Promise<ComponentResult> {

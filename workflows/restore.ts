@@ -14,6 +14,7 @@ import type { RestoreSettings } from '../activities/restoreReport';
 import { createApprovalGate } from './approval';
 import { COMPONENTS } from './backupTypes';
 import { mapBounded } from './concurrency';
+import { surfacedFailure, surfaceNonRetryable } from './failures';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from './restoreTypes';
@@ -147,7 +148,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     plan = await planRestore({ restoreId: workflowId, backupId: request.backupId, components: request.components, targets, verifyChecksums: request.verifyChecksums });
   } catch (err) {
     enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
-    throw surfaced(err);
+    throw surfacedFailure(err);
   }
   status.backupId = plan.backupId;
   status.tasks = plan.tasks.length;
@@ -212,7 +213,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
       const label = taskLabel(task);
       status.running.push(label);
       setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
-      const result = await surfacedAwait(runStep(task, plan.backupId, workflowId));
+      const result = await surfaceNonRetryable(runStep(task, plan.backupId, workflowId));
       status.running = status.running.filter((r) => r !== label);
       status.tasksDone++;
       status.bytesDone += taskBytes(task);
@@ -341,20 +342,4 @@ function causeMessage(err: unknown): string {
   return e.cause?.message ?? e.message ?? String(err);
 }
 
-/** An activity's non-retryable failure becomes the workflow's own, with its message first. */
-function surfaced(err: unknown): unknown {
-  const e = err as { cause?: unknown };
-  if (e.cause instanceof ApplicationFailure && e.cause.nonRetryable) {
-    return ApplicationFailure.create({ message: e.cause.message, type: e.cause.type ?? undefined, nonRetryable: true, details: e.cause.details ?? undefined, cause: err as Error });
-  }
-  return err;
-}
-
-async function surfacedAwait<T>(promise: Promise<T>): Promise<T> {
-  try {
-    return await promise;
-  } catch (err) {
-    throw surfaced(err);
-  }
-}
 

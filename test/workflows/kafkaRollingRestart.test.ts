@@ -176,6 +176,7 @@ describe('kafkaRollingRestart workflow (fake activities)', () => {
       await assert.rejects((await start(tq, { brokers: [1] })).result(), (err) => {
         const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
         assert.match(cause.message, /broker 1 was not safe to restart for \d+ s \(limit 2 s\).*strict-0 \(ISR 2 equals min\.insync\.replicas 2 and broker 1 is in it\)/);
+        assert.deepEqual((cause.details?.[0] as RollReport).untouched, [1], 'the unsafe broker was never touched');
         return true;
       });
     });
