@@ -39,6 +39,10 @@ async function main(): Promise<void> {
     await connection.close();
   }
   console.log('ballast worker: shut down cleanly');
+  // Every task has finished or been handed back to Temporal by now. A library handle left open
+  // (a Kafka client an activity did not close) must not keep a stopped worker alive: a fresh
+  // clone's test run once hung for minutes on exactly that, with the worker already shut down.
+  process.exit(0);
 }
 
 main().catch((err) => {

@@ -25,8 +25,8 @@ export interface WorkerProcess {
   output(): string;
   /** Kills the worker process outright, as a crash or an OOM kill would. */
   kill(): Promise<void>;
-  /** Asks for a graceful shutdown (SIGTERM) and waits for the exit. */
-  stop(): Promise<number | null>;
+  /** Asks for a graceful shutdown (SIGTERM) and waits for the exit; fails if it takes longer than timeoutMs. */
+  stop(timeoutMs?: number): Promise<number | null>;
 }
 
 /**
@@ -65,9 +65,18 @@ export async function spawnWorker(configFile: string): Promise<WorkerProcess> {
       child.kill('SIGKILL');
       await exited;
     },
-    async stop() {
+    async stop(timeoutMs = 60_000) {
       child.kill('SIGTERM');
-      return exited;
+      let forced = false;
+      const timer = setTimeout(() => {
+        forced = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      // A worker that ignores SIGTERM would hang every deploy: fail loudly, with its last words.
+      if (forced) throw new Error(`the worker did not exit within ${timeoutMs / 1000} s of SIGTERM; its output ends:\n${output.slice(-4000)}`);
+      return code;
     },
   };
 }

@@ -119,7 +119,15 @@ describe('kafka backup activities on the real stack', () => {
 
     // Partition 3: transactions, one aborted, so the log has control records and aborted records:
     // offsets have gaps and the partition ends in a commit marker.
-    const tx = kafka.producer({ transactionalId: `ballast-test-kbackup-tx-${run}`, idempotent: true, maxInFlightRequests: 1 });
+    // The next transaction can be refused with CONCURRENT_TRANSACTIONS while the previous one's
+    // markers are still being written (slower on a cluster that just had a broker restarted):
+    // retry longer than the connections' default.
+    const tx = kafka.producer({
+      transactionalId: `ballast-test-kbackup-tx-${run}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: 10, initialRetryTime: 300 },
+    });
     await tx.connect();
     try {
       const batches: [number, boolean][] = [
