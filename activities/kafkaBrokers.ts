@@ -715,6 +715,9 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       const brokerId = input?.brokerId;
       brokerOf(config, brokerId);
       const timeoutSeconds = timeoutInput(input.timeoutSeconds, roll.replicationTimeoutSeconds, 'timeoutSeconds');
+      // Each read may be answered by another broker, and brokers learn of ISR changes in their
+      // own time: restored means three reads in a row say so.
+      let confirmed = 0;
       const { value, durationMs } = await pollUntil(
         brokerId,
         'to rejoin the ISR of all its partitions with 0 under-replicated partitions in the cluster',
@@ -724,7 +727,9 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
             const online = (await admin.describeCluster()).brokers.map((b) => b.nodeId);
             const partitions = await partitionReplicas(admin);
             const problems = replicationProblems(partitions, brokerId);
-            if (online.includes(brokerId) && problems.underReplicated.length === 0 && problems.brokerOutOfIsr.length === 0) {
+            const clean = online.includes(brokerId) && problems.underReplicated.length === 0 && problems.brokerOutOfIsr.length === 0;
+            confirmed = clean ? confirmed + 1 : 0;
+            if (confirmed >= 3) {
               return { done: true as const, value: { partitions: partitions.length, brokerPartitions: problems.brokerPartitions } };
             }
             const sample = (list: string[]) => `${list.length}${list.length ? ` (${list.slice(0, 5).join(', ')}${list.length > 5 ? ', ...' : ''})` : ''}`;

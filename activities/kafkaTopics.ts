@@ -16,14 +16,19 @@ export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], 
 
 export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Each broker learns of new topics in its own time, and each read may ask another broker:
+  // ready means three reads in a row say so.
+  let confirmed = 0;
   for (;;) {
     try {
       const { topics: found } = await admin.fetchTopicMetadata({ topics });
       const ready = found.every(
         (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.isr.length === p.replicas.length),
       );
-      if (found.length === topics.length && ready) return;
+      confirmed = found.length === topics.length && ready ? confirmed + 1 : 0;
+      if (confirmed >= 3) return;
     } catch (err) {
+      confirmed = 0;
       if (Date.now() > deadline) throw err;
     }
     if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leader and full ISR after ${timeoutMs / 1000} s`);

@@ -68,6 +68,20 @@ describe('healthCheck on the real stack', () => {
   it('reports the missing broker and the under-replicated partitions while a broker is stopped', async () => {
     await stopBroker(2);
     try {
+      // Brokers learn that broker 2 left in their own time: check once they all agree.
+      const kafka = createConnections(stack.loaded.config, stack.loaded.path).kafka(5_000);
+      let agreeing = 0;
+      await eventually('every broker to see broker 2 gone', async () => {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          const ids = (await admin.describeCluster()).brokers.map((b) => b.nodeId);
+          agreeing = ids.includes(2) ? 0 : agreeing + 1;
+          return agreeing >= 3 ? true : undefined;
+        } finally {
+          await admin.disconnect();
+        }
+      }, 60_000, 200);
       const report = await runHealthCheck({ systems: ['kafka'] });
       const kafka = bySystem(report).kafka!;
       assert.equal(report.healthy, false);
