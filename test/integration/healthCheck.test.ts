@@ -69,10 +69,10 @@ describe('healthCheck on the real stack', () => {
     await stopBroker(2);
     try {
       // Brokers learn that broker 2 left in their own time: check once they all agree.
-      const kafka = createConnections(stack.loaded.config, stack.loaded.path).kafka(5_000);
+      const client = createConnections(stack.loaded.config, stack.loaded.path).kafka(5_000);
       let agreeing = 0;
       await eventually('every broker to see broker 2 gone', async () => {
-        const admin = kafka.admin();
+        const admin = client.admin();
         await admin.connect();
         try {
           const ids = (await admin.describeCluster()).brokers.map((b) => b.nodeId);
