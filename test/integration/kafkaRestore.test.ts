@@ -254,6 +254,17 @@ describe('kafka restore activities on the real stack', () => {
       }),
     );
 
+    // Every broker must list the new topics before the metadata backup lists them from whichever
+    // broker answers: five fresh clients in a row (each starts from a random seed broker) agree.
+    for (let agreed = 0, deadline = Date.now() + 60_000; agreed < 5; ) {
+      const fresh = connections.kafka().admin();
+      await fresh.connect();
+      const listed = await fresh.listTopics().finally(() => fresh.disconnect());
+      agreed = [TOPIC, NODATA_TOPIC].every((t) => listed.includes(t)) ? agreed + 1 : 0;
+      if (Date.now() > deadline) throw new Error('the new topics are not listed by every broker after 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
     // The real backup activities.
     const meta: ComponentResult = await mockEnv().run(backups.backupKafkaMetadata, { backupId: BACKUP_ID });
     metadata = meta.pieces[0]!;
