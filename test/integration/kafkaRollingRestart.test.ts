@@ -164,7 +164,10 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     await stopBroker(3);
     try {
       // Created while broker 3 is down: replication factor 3, min.insync.replicas 3.
+      // kafkajs' own wait for leaders fails on KRaft while the topic reaches every broker; the
+      // cluster-state wait below is the wait.
       await admin.createTopics({
+        waitForLeaders: false,
         topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [1, 2, 3] }], configEntries: [{ name: 'min.insync.replicas', value: '3' }] }],
       });
       await assert.rejects(roll({ brokers: [1], canary: false }), (err) => {
