@@ -179,6 +179,20 @@ async function checkClusterSettled(ctx: StackContext): Promise<void> {
 }
 
 export async function startBrokerProcess(ctx: StackContext, id: number): Promise<void> {
+  // Right after a stop, the old process's listening ports can still be held for a moment: a
+  // start that dies of "Address already in use" is tried again, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startBrokerOnce(ctx, id);
+    } catch (err) {
+      if (attempt >= 4 || !/Address already in use/.test((err as Error).message)) throw err;
+      ctx.log(`kafka: broker ${id} found its port still in use; starting it again (attempt ${attempt + 1})`);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    }
+  }
+}
+
+async function startBrokerOnce(ctx: StackContext, id: number): Promise<void> {
   const broker = brokerById(ctx, id);
   const classpath = await kafkaClasspath(ctx.log);
   writeBrokerLog4j();
