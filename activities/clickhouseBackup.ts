@@ -181,7 +181,8 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         const progress: ClickHouseBackupProgress = { partitionsDone: 0, partitionsTotal: counted.length, bytes: 0, done: [] };
         const inFlight = new Map<string, number>();
         const beat = throttledHeartbeat(() => ({ ...progress, bytes: progress.bytes + [...inFlight.values()].reduce((a, b) => a + b, 0) }));
-        beat.now();
+        // No heartbeat here: the first chunk's beat goes out at once (the throttle starts open),
+        // so progress shows as soon as data moves.
         // A few partitions at once: each one's fixed cost (object store round trips, the time to
         // the first byte) would otherwise dominate a table of many small partitions.
         const partitionPieces = await mapBounded(counted, PARTITION_CONCURRENCY, async (partition) => {
