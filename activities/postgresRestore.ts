@@ -21,6 +21,11 @@ export interface PostgresRestoreRequest {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const RESTORED_MARK = 'ballast restore ';
 
+/** Where an existing target database is renamed to, and kept, when a restore replaces it. */
+export function asideName(target: string, restoreId: string): string {
+  return `${target}_before_${restoreId.replace(/[^A-Za-z0-9]/g, '').slice(-8).toLowerCase()}`;
+}
+
 /** The scratch database a restore loads before it takes the target's name. */
 export function loadingName(target: string): string {
   return `${target}__ballast_loading`;
@@ -66,7 +71,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
       const unit = `postgres ${database} -> ${target}`;
       const mark = `${RESTORED_MARK}${restoreId}`;
       const scratch = loadingName(target);
-      const aside = `${target}_before_${restoreId.replace(/[^A-Za-z0-9]/g, '').slice(-8).toLowerCase()}`;
+      const aside = asideName(target, restoreId);
 
       const done = await admin(async (client) => {
         if (!(await exists(client, target))) return false;

@@ -13,6 +13,7 @@ import type { ActivityDeps } from './deps';
 import { throttledHeartbeat } from './heartbeat';
 import { listBucket, type BucketListing } from './objectStoreBackup';
 import { quoteString } from './clickhouseSql';
+import { asideName } from './postgresRestore';
 
 export interface RestorePlanRequest {
   restoreId: string;
@@ -160,7 +161,6 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
 
   async function destructiveActions(s3: S3Client, tasks: RestoreTask[], restoreId: string): Promise<DestructiveAction[]> {
     const actions: DestructiveAction[] = [];
-    const aside = restoreId.replace(/[^A-Za-z0-9]/g, '').slice(-8).toLowerCase();
     const pgTargets = tasks.flatMap((t) => (t.kind === 'postgresDatabase' ? [t.target] : []));
     if (pgTargets.length > 0) {
       const client = new pg.Client(connections.postgres());
@@ -175,7 +175,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
             component: 'postgres',
             action: 'replace database',
             target: row.datname,
-            detail: `the existing ${row.datname} (${(Number(row.size) / 1024 ** 2).toFixed(1)} MiB) is renamed to ${row.datname}_before_${aside} and kept; its sessions are ended; the restored copy takes the name`,
+            detail: `the existing ${row.datname} (${(Number(row.size) / 1024 ** 2).toFixed(1)} MiB) is renamed to ${asideName(row.datname, restoreId)} and kept; its sessions are ended; the restored copy takes the name`,
           });
         }
       } finally {

@@ -15,6 +15,7 @@ import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
 import { nextBroker, restartSafety, type PartitionConcern } from './brokerSafety';
 import { parseInput } from './input';
+import { reportKey } from './reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from './rollTypes';
 
 const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders } = proxyActivities<Activities>({
@@ -101,7 +102,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     if (controlSchema.safeParse(who).success) abortedBy = `${who.by}${who.reason ? `: ${who.reason}` : ''}`;
   });
   const gate = createApprovalGate();
-  const reportKey = `reports/kafka-rolls/${started.toISOString().replace(/[:.]/g, '-')}-${workflowId.replace(/[^A-Za-z0-9._=-]/g, '_')}.json`;
+  const reportKeyOfRun = reportKey('kafka-rolls', started, workflowId);
 
   // Pre-flight.
   show('pre-flight', 'Pre-flight: every broker online, no offline or under-replicated partition.');
@@ -261,7 +262,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
-    reportKey,
+    reportKey: reportKeyOfRun,
     abortedBy,
     canaryProblem,
   };

@@ -17,6 +17,7 @@ import { mapBounded } from './concurrency';
 import { surfacedFailure, surfaceNonRetryable } from './failures';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
+import { reportKey } from './reportKey';
 import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from './restoreTypes';
 import type { SystemName } from './types';
 
@@ -194,7 +195,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     plan: plan.actions,
     approval,
     phaseDurationsMs,
-    reportKey: reportKeyFor(kind, started, workflowId),
+    reportKey: reportKey(kind === 'drill' ? 'drills' : 'restores', started, workflowId),
   });
   if (approval.outcome === 'rejected' || approval.outcome === 'timed out') {
     const why = approval.outcome === 'rejected' ? `rejected by ${approval.by}: ${approval.reason}` : `no approval within ${settings.approval.timeoutMinutes} min`;
@@ -327,10 +328,6 @@ function finishReport(
     rto: { targetMinutes: rtoTarget, measuredMinutes: rtoMinutes, met: verified && rtoMinutes <= rtoTarget },
     rpo: { targetMinutes: rpoTarget, measuredMinutes: rpoMinutes, met: rpoMinutes <= rpoTarget },
   };
-}
-
-function reportKeyFor(kind: RestoreReport['kind'], started: Date, workflowId: string): string {
-  return `reports/${kind === 'drill' ? 'drills' : 'restores'}/${started.toISOString().replace(/[:.]/g, '-')}-${workflowId.replace(/[^A-Za-z0-9._=-]/g, '_')}.json`;
 }
 
 function round(minutes: number): number {
