@@ -6,11 +6,12 @@ import * as localStackControl from '../scripts/localStack';
 import { configPath, type Config } from '../workers/config';
 import type { PartitionState } from '../workflows/brokerSafety';
 import type { ActivityDeps } from './deps';
+import { describeQuorumLeader, electPreferredLeadersEverywhere, supportsDescribeQuorum, type ElectionOutcome } from './kafkaControllerRequests';
 import { replicationFigures, type PartitionReplicas } from './kafkaReplication';
 
 /**
  * Broker control for the kafkaRollingRestart workflow: the cluster's state (with every topic's
- * effective min.insync.replicas and the KRaft quorum leader), one broker's stop / start / restart
+ * effective min.insync.replicas and the KRaft quorum leader, asked with DescribeQuorum), one broker's stop / start / restart
  * through the configured backend, and the waits that follow a restart.
  *
  * How the workflow drives one broker (every backend looks the same to it):
@@ -148,35 +149,6 @@ export function parseQuorumLeader(output: string): number | undefined {
   }
   const id = Number(match[1]);
   return id >= 0 ? id : undefined;
-}
-
-/** Counts of partitions in `kafka-leader-election` output: elected now, and already led by their preferred replica. */
-export function parseLeaderElection(output: string): { elected: number; alreadyElected: number } {
-  const count = (pattern: RegExp) => {
-    let total = 0;
-    for (const m of output.matchAll(pattern)) {
-      const list = (m[1] ?? '').trim();
-      if (list) total += list.split(',').filter((s) => s.trim()).length;
-    }
-    return total;
-  };
-  return {
-    elected: count(/^Successfully completed leader election \(\w+\) for partitions (.*)$/gm),
-    alreadyElected: count(/^Valid replica already elected for partitions (.*)$/gm),
-  };
-}
-
-/**
- * A failed `kafka-leader-election` run whose only failures are "election not needed" (the
- * preferred replica already leads): success for a roll.
- */
-export function onlyElectionNotNeeded(output: string): boolean {
-  if (!/ElectionNotNeeded|Election not needed|Valid replica already elected/i.test(output)) return false;
-  const failureLines = output
-    .split('\n')
-    .filter((line) => /Error completing leader election|Exception/.test(line))
-    .filter((line) => !/ElectionNotNeeded|Election not needed|AdminCommandFailedException/i.test(line));
-  return failureLines.length === 0;
 }
 
 function brokerOf(config: Config, brokerId: number): Config['kafka']['brokers'][number] {
@@ -402,7 +374,17 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     }
   }
 
-  async function quorumLeader(): Promise<number | undefined> {
+  // Asked once per worker: whether the cluster speaks DescribeQuorum v2 (Kafka 3.9+).
+  let quorumApi: Promise<boolean> | undefined;
+
+  /** The quorum leader by DescribeQuorum, or by Kafka's own tool on clusters older than 3.9. */
+  async function quorumLeader(via: 'api' | 'tool' | 'auto' = 'auto'): Promise<number | undefined> {
+    if (via === 'auto') {
+      quorumApi ??= supportsDescribeQuorum(config.kafka.brokers, pollTimeoutMs);
+      quorumApi.catch(() => (quorumApi = undefined));
+      via = (await quorumApi) ? 'api' : 'tool';
+    }
+    if (via === 'api') return describeQuorumLeader(config.kafka.brokers, pollTimeoutMs);
     const output = await kafkaTool(
       'kafka-metadata-quorum.sh',
       'org.apache.kafka.tools.MetadataQuorumCommand',
@@ -411,6 +393,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     );
     return parseQuorumLeader(output);
   }
+
 
   /** The effective min.insync.replicas of each topic: the override, else the broker's value. */
   async function minIsrByTopic(admin: Admin, topics: string[]): Promise<Map<string, number>> {
@@ -654,9 +637,13 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       return { ...state, quorumLeader: await leader };
     },
 
-    /** The KRaft active controller (quorum leader), from Kafka's own metadata-quorum tool. */
-    async describeQuorumLeader(): Promise<number> {
-      const leader = await quorumLeader();
+    /**
+     * The KRaft active controller (quorum leader). `via` forces one way of asking (the
+     * DescribeQuorum request or Kafka's kafka-metadata-quorum tool); by default the request,
+     * and the tool on clusters too old to answer it.
+     */
+    async describeQuorumLeader(input: { via?: 'api' | 'tool' } = {}): Promise<number> {
+      const leader = await quorumLeader(input?.via);
       if (leader === undefined) {
         throw ApplicationFailure.create({ message: 'the KRaft metadata quorum has no leader (LeaderId -1)', type: 'NoQuorumLeader' });
       }
@@ -748,26 +735,25 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       return { brokerId, durationMs, ...value };
     },
 
-    /** A preferred leader election on every partition; "election not needed" counts as success. */
+    /** A preferred leader election on every partition whose preferred replica does not lead. */
     async electPreferredLeaders(): Promise<LeaderElectionResult> {
       const started = Date.now();
-      let output: string;
+      let outcome: ElectionOutcome;
       try {
-        output = await kafkaTool(
-          'kafka-leader-election.sh',
-          'org.apache.kafka.tools.LeaderElectionCommand',
-          ['--bootstrap-server', bootstrap, '--election-type', 'PREFERRED', '--all-topic-partitions'],
-          () => activityContext()?.heartbeat({ waitingFor: 'kafka-leader-election', elapsedMs: Date.now() - started }),
-        );
+        outcome = await electPreferredLeadersEverywhere(config.kafka.brokers, toolTimeoutMs);
       } catch (err) {
-        const message = (err as Error).message;
-        if (!onlyElectionNotNeeded(message)) {
-          throw ApplicationFailure.create({ message: `preferred leader election failed: ${message}`, type: 'LeaderElectionFailed' });
-        }
-        output = message;
+        throw ApplicationFailure.create({ message: `preferred leader election failed: ${(err as Error).message}`, type: 'LeaderElectionFailed' });
       }
-      return { durationMs: Date.now() - started, ...parseLeaderElection(output) };
+      if (outcome.failed.length) {
+        const sample = outcome.failed.slice(0, 5).map((f) => `${f.topic}-${f.partition}: ${f.error}`).join('; ');
+        throw ApplicationFailure.create({
+          message: `preferred leader election failed for ${outcome.failed.length} partition(s), e.g. ${sample}`,
+          type: 'LeaderElectionFailed',
+        });
+      }
+      return { durationMs: Date.now() - started, elected: outcome.elected, alreadyElected: outcome.alreadyElected };
     },
+
   };
 }
 

@@ -99,7 +99,10 @@ const kafkaSchema = z
           .prefault({}),
       })
       .prefault({}),
-    /** Kafka's bin directory (kafka-metadata-quorum.sh, kafka-leader-election.sh); absent: the local stack's jars. */
+    /**
+     * Kafka's bin directory, for kafka-metadata-quorum.sh on clusters older than 3.9 (which do
+     * not answer DescribeQuorum v2); absent: the local stack's jars.
+     */
     toolsDir: z.string().min(1).optional(),
     roll: z
       .strictObject({

@@ -1,0 +1,118 @@
+/**
+ * Two requests kafkajs cannot make, sent over @platformatic/kafka's connection and protocol
+ * encoders: DescribeQuorum (which node is the KRaft active controller) and ElectLeaders (a
+ * preferred leader election). Any broker forwards both to the active controller.
+ *
+ * Kafka's own tools answer the same questions, but each call starts a JVM: ~2.5 s on a 2-core
+ * machine, three or four times per broker in a roll. These requests take milliseconds.
+ */
+import type { Connection } from '@platformatic/kafka' with { 'resolution-mode': 'import' };
+
+export interface KafkaAddress {
+  host: string;
+  port: number;
+}
+
+const DESCRIBE_QUORUM = 55;
+const ELECT_LEADERS = 43;
+const ELECT_LEADERS_VERSION = 2;
+const PREFERRED_ELECTION = 0;
+const ELECTION_NOT_NEEDED = 84;
+const METADATA_TOPIC = '__cluster_metadata';
+
+// The package is ESM-only and this project compiles to CommonJS: loaded with import().
+const protocol = () => import('@platformatic/kafka');
+
+export interface ElectionOutcome {
+  /** Partitions whose leadership moved to the preferred replica. */
+  elected: number;
+  /** Partitions whose preferred replica already led. */
+  alreadyElected: number;
+  /** Partitions the controller could not elect for, with Kafka's error. */
+  failed: { topic: string; partition: number; error: string }[];
+}
+
+/**
+ * Runs `request` on the first broker that accepts a connection, in the order given: a stopped
+ * broker (mid-roll) must not fail the question.
+ */
+async function onAnyBroker<T>(brokers: KafkaAddress[], timeoutMs: number, request: (c: Connection) => Promise<T>): Promise<T> {
+  const { Connection } = await protocol();
+  const refused: string[] = [];
+  for (const broker of brokers) {
+    const connection = new Connection('ballast', { connectTimeout: Math.min(timeoutMs, 5_000), requestTimeout: timeoutMs });
+    try {
+      await connection.connect(broker.host, broker.port);
+    } catch (err) {
+      refused.push(`${broker.host}:${broker.port}: ${(err as Error).message}`);
+      await connection.close().catch(() => undefined);
+      continue;
+    }
+    try {
+      return await request(connection);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+  }
+  throw new Error(`no Kafka broker accepted a connection: ${refused.join('; ')}`);
+}
+
+/**
+ * Whether the cluster answers DescribeQuorum v2 (Kafka 3.9 and later), the only version the
+ * protocol library speaks. Older clusters are asked through Kafka's own tool instead.
+ */
+export async function supportsDescribeQuorum(brokers: KafkaAddress[], timeoutMs: number): Promise<boolean> {
+  const { apiVersionsV3 } = await protocol();
+  return onAnyBroker(brokers, timeoutMs, async (connection) => {
+    const { apiKeys } = await apiVersionsV3.api.async(connection, 'ballast', '1');
+    const entry = apiKeys.find((a) => a.apiKey === DESCRIBE_QUORUM);
+    return entry !== undefined && entry.minVersion <= 2 && entry.maxVersion >= 2;
+  });
+}
+
+/** The KRaft quorum leader (active controller); undefined while the quorum has none. */
+export async function describeQuorumLeader(brokers: KafkaAddress[], timeoutMs: number): Promise<number | undefined> {
+  const { describeQuorumV2 } = await protocol();
+  return onAnyBroker(brokers, timeoutMs, async (connection) => {
+    const response = await describeQuorumV2.api.async(connection, [{ topicName: METADATA_TOPIC, partitions: [{ partitionIndex: 0 }] }]);
+    const partition = response.topics.find((t) => t.topicName === METADATA_TOPIC)?.partitions[0];
+    if (!partition) throw new Error(`DescribeQuorum answered without the ${METADATA_TOPIC} partition`);
+    return partition.leaderId >= 0 ? partition.leaderId : undefined;
+  });
+}
+
+/** A preferred leader election on every partition whose preferred replica does not lead. */
+export async function electPreferredLeadersEverywhere(brokers: KafkaAddress[], timeoutMs: number): Promise<ElectionOutcome> {
+  const { createAPI, Writer, ResponseError } = await protocol();
+  // ElectLeaders v2 (KIP-460, flexible encoding): a null topic list means every partition.
+  const electLeaders = createAPI<[number], ElectionOutcome>(
+    ELECT_LEADERS,
+    ELECT_LEADERS_VERSION,
+    (electionTimeoutMs: number) =>
+      Writer.create()
+        .appendInt8(PREFERRED_ELECTION)
+        .appendArray(null, () => undefined)
+        .appendInt32(electionTimeoutMs)
+        .appendTaggedFields(),
+    (_correlationId, apiKey, apiVersion, reader) => {
+      reader.readInt32(); // throttle_time_ms
+      const errorCode = reader.readInt16();
+      const outcome: ElectionOutcome = { elected: 0, alreadyElected: 0, failed: [] };
+      reader.readArray((r) => {
+        const topic = r.readString();
+        r.readArray((p) => {
+          const partition = p.readInt32();
+          const code = p.readInt16();
+          const message = p.readNullableString();
+          if (code === 0) outcome.elected++;
+          else if (code === ELECTION_NOT_NEEDED) outcome.alreadyElected++;
+          else outcome.failed.push({ topic, partition, error: message || `error code ${code}` });
+        });
+      });
+      reader.readTaggedFields();
+      if (errorCode !== 0) throw new ResponseError(apiKey, apiVersion, { '': [errorCode, null] }, outcome);
+      return outcome;
+    },
+  );
+  return onAnyBroker(brokers, timeoutMs, (connection) => electLeaders.async(connection, timeoutMs));
+}
