@@ -32,7 +32,7 @@ import { replicationFigures, type PartitionReplicas } from './kafkaReplication';
  * command returns, so a separate waitBrokerGone could never see it gone. restartKafkaBroker is
  * stop + start in one activity, for callers that need no observation in between.
  *
- * Every wait polls about once a second, heartbeats, and gives up after its timeout with a
+ * Every wait polls twice a second, heartbeats, and gives up after its timeout with a
  * non-retryable ApplicationFailure of type 'BrokerTimeout' naming the broker, what was waited
  * for and for how long.
  */
@@ -130,7 +130,13 @@ export interface RestartArgv {
   start?: string[];
 }
 
+/** How often heartbeats go out while a command runs. */
 const POLL_MS = 1_000;
+/**
+ * How often a wait reads the cluster metadata: a read costs a few milliseconds, and every
+ * broker's wait ends up to one interval after the fact.
+ */
+const WAIT_POLL_MS = 500;
 const NO_CHECK = 'no check has run';
 /** Output kept from a command, for error messages (the end of it). */
 const OUTPUT_LIMIT = 64 * 1024;
@@ -473,7 +479,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       const elapsedMs = Date.now() - started;
       ctx.heartbeat({ brokerId, waitingFor, elapsedMs, last } satisfies BrokerWaitHeartbeat);
       if (Date.now() >= deadline) throw brokerTimeout(brokerId, waitingFor, timeoutSeconds, elapsedMs, last);
-      await ctx.sleep(Math.min(POLL_MS, Math.max(deadline - Date.now(), 0)));
+      await ctx.sleep(Math.min(WAIT_POLL_MS, Math.max(deadline - Date.now(), 0)));
     }
   }
 
@@ -491,7 +497,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
         } catch {
           // A refused connection mid-shutdown says nothing about the metadata.
         }
-        if (!finished && !goneObserved) await new Promise((r) => setTimeout(r, POLL_MS));
+        if (!finished && !goneObserved) await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
       }
     })();
     try {

@@ -250,6 +250,7 @@ async function benchRoll(loaded: LoadedConfig, client: Client, say: (line: strin
     const lost = rollRuns.reduce((n, r) => n + (r.report.canary?.ackedMissing ?? 0), 0);
     const election = best.report.restarted.reduce((n, s) => n + (s.electionMs ?? 0), 0);
     say(`[roll] order ${best.report.order.join(', ')} (controller last); shell loop (restart + kafka-topics --under-replicated-partitions until empty): ${fmt(Math.min(...loops))}   kafkaRollingRestart (wall): ${fmt(best.ms)}   ratio ${(best.ms / Math.min(...loops)).toFixed(3)} (target <= 1.2)`);
+    say(`[roll]   every run: kafkaRollingRestart ${rollRuns.map((r) => fmt(r.ms)).join(', ')}; shell loop ${loops.map(fmt).join(', ')}`);
     const steps = best.report.restarted.map((s) => `${s.brokerId}: safety ${fmt(s.safetyWaitMs)}, restart ${fmt(s.restartMs)}, replication ${fmt(s.replicationMs)}, election ${s.electionMs === undefined ? '-' : fmt(s.electionMs)}`);
     const inSteps = best.report.restarted.reduce((n, s) => n + Date.parse(s.finishedAt) - Date.parse(s.startedAt), 0);
     say(`[roll]   per broker: ${steps.join('; ')}; outside the broker steps (pre-flight, canary, report): ${fmt(best.ms - inSteps)}`);
