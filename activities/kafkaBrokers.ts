@@ -11,8 +11,9 @@ import { replicationFigures, type PartitionReplicas } from './kafkaReplication';
 
 /**
  * Broker control for the kafkaRollingRestart workflow: the cluster's state (with every topic's
- * effective min.insync.replicas and the KRaft quorum leader, asked with DescribeQuorum), one broker's stop / start / restart
- * through the configured backend, and the waits that follow a restart.
+ * effective min.insync.replicas and the KRaft quorum leader, asked with DescribeQuorum), one
+ * broker's stop / start / restart through the configured backend, and the waits that follow a
+ * restart.
  *
  * How the workflow drives one broker (every backend looks the same to it):
  *
@@ -386,8 +387,11 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
   /** The quorum leader by DescribeQuorum, or by Kafka's own tool on clusters older than 3.9. */
   async function quorumLeader(via: 'api' | 'tool' | 'auto' = 'auto'): Promise<number | undefined> {
     if (via === 'auto') {
-      quorumApi ??= supportsDescribeQuorum(config.kafka.brokers, pollTimeoutMs);
-      quorumApi.catch(() => (quorumApi = undefined));
+      if (!quorumApi) {
+        quorumApi = supportsDescribeQuorum(config.kafka.brokers, pollTimeoutMs);
+        // A cluster that could not be asked is asked again next time.
+        quorumApi.catch(() => (quorumApi = undefined));
+      }
       via = (await quorumApi) ? 'api' : 'tool';
     }
     if (via === 'api') return describeQuorumLeader(config.kafka.brokers, pollTimeoutMs);
@@ -399,7 +403,6 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     );
     return parseQuorumLeader(output);
   }
-
 
   /** The effective min.insync.replicas of each topic: the override, else the broker's value. */
   async function minIsrByTopic(admin: Admin, topics: string[]): Promise<Map<string, number>> {

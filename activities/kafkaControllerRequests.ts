@@ -33,28 +33,25 @@ export interface ElectionOutcome {
 }
 
 /**
- * Runs `request` on the first broker that accepts a connection, in the order given: a stopped
- * broker (mid-roll) must not fail the question.
+ * Runs `request` on the brokers in the order given until one answers: a broker stopped or
+ * stopping mid-roll must not fail the question. An error the cluster answered with is final.
  */
 async function onAnyBroker<T>(brokers: KafkaAddress[], timeoutMs: number, request: (c: Connection) => Promise<T>): Promise<T> {
-  const { Connection } = await protocol();
-  const refused: string[] = [];
+  const { Connection, ResponseError } = await protocol();
+  const failures: string[] = [];
   for (const broker of brokers) {
     const connection = new Connection('ballast', { connectTimeout: Math.min(timeoutMs, 5_000), requestTimeout: timeoutMs });
     try {
       await connection.connect(broker.host, broker.port);
-    } catch (err) {
-      refused.push(`${broker.host}:${broker.port}: ${(err as Error).message}`);
-      await connection.close().catch(() => undefined);
-      continue;
-    }
-    try {
       return await request(connection);
+    } catch (err) {
+      if (err instanceof ResponseError) throw err;
+      failures.push(`${broker.host}:${broker.port}: ${(err as Error).message}`);
     } finally {
       await connection.close().catch(() => undefined);
     }
   }
-  throw new Error(`no Kafka broker accepted a connection: ${refused.join('; ')}`);
+  throw new Error(`no Kafka broker answered: ${failures.join('; ')}`);
 }
 
 /**
