@@ -4,7 +4,7 @@
  * preferred leader election). Any broker forwards both to the active controller.
  *
  * Kafka's own tools answer the same questions, but each call starts a JVM: ~2.5 s on a 2-core
- * machine, three or four times per broker in a roll. These requests take milliseconds.
+ * machine, once or twice per broker in a roll. These requests take milliseconds.
  */
 import type { Connection } from '@platformatic/kafka' with { 'resolution-mode': 'import' };
 
@@ -111,5 +111,8 @@ export async function electPreferredLeadersEverywhere(brokers: KafkaAddress[], t
       return outcome;
     },
   );
-  return onAnyBroker(brokers, timeoutMs, (connection) => electLeaders.async(connection, timeoutMs));
+  // The controller answers once the election is done or its own timeout passed: it gets less
+  // time than the request, so its answer arrives before the request gives up.
+  const electionTimeoutMs = Math.max(timeoutMs - 5_000, 1_000);
+  return onAnyBroker(brokers, timeoutMs, (connection) => electLeaders.async(connection, electionTimeoutMs));
 }
