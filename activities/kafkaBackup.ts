@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGzip, type Gzip } from 'node:zlib';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigResourceTypes, type Admin, type Consumer, type Kafka, type KafkaMessage } from 'kafkajs';
 import type { BackupPiece, ComponentResult } from '../workflows/backupTypes';
@@ -13,6 +14,8 @@ import {
   uploadStream,
   type StreamedObject,
 } from './backupObjects';
+import { cancellationReason } from './cancellation';
+import { chunks } from './chunks';
 import type { ActivityDeps } from './deps';
 import { deleteConsumerGroup } from './kafkaTopics';
 import { mapLimit } from './mapLimit';
@@ -664,11 +667,6 @@ function partitionOf(piece: BackupPiece): number {
   return Number((piece.details as { partition?: number } | undefined)?.partition ?? piece.name.split('/').pop());
 }
 
-function cancellationReason(ctx: Context): unknown {
-  const reason: unknown = ctx.cancellationSignal.reason;
-  return reason instanceof Error ? reason : new CancelledFailure(typeof reason === 'string' ? reason : 'activity cancelled');
-}
-
 function checkBackupId(activity: string, backupId: unknown): void {
   // backupKey escapes unusual characters; only what could not name one folder is refused.
   if (typeof backupId !== 'string' || backupId.length === 0 || backupId.length > 200 || backupId.includes('/') || /^\.\.?$/.test(backupId)) {
@@ -771,14 +769,3 @@ class RenewableAdmin {
     await Promise.all(this.opened.map((a) => a.disconnect().catch(() => undefined)));
   }
 }
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-

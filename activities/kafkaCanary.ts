@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Admin, Consumer, Kafka, Producer, RetryOptions } from 'kafkajs';
+import { cancellationReason } from './cancellation';
 import type { ActivityDeps } from './deps';
 import { createTopicsAndWait, deleteConsumerGroup, retryOnLeaderChange } from './kafkaTopics';
 
@@ -520,13 +522,4 @@ function parseJson(text: string): { canaryId?: unknown; seq?: unknown; stop?: un
   } catch {
     return undefined;
   }
-}
-
-function cancellationReason(ctx: Context): unknown {
-  const reason: unknown = ctx.cancellationSignal.reason;
-  return reason instanceof Error ? reason : new CancelledFailure(typeof reason === 'string' ? reason : 'activity cancelled');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

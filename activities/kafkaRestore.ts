@@ -1,12 +1,15 @@
 import { StringDecoder } from 'node:string_decoder';
 import { pipeline, Transform, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Admin, IHeaders, Message, Producer } from 'kafkajs';
 import type { BackupPiece } from '../workflows/backupTypes';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../workflows/restoreTypes';
 import { backupPrefix, getJson } from './backupObjects';
+import { cancellationReason } from './cancellation';
+import { chunks } from './chunks';
 import type { ActivityDeps } from './deps';
 import {
   BACKUP_GROUP_PREFIX,
@@ -887,19 +890,3 @@ function readHeartbeat(details: unknown): KafkaRestoreHeartbeat | undefined {
     bytes: typeof d.bytes === 'number' ? d.bytes : 0,
   };
 }
-
-function cancellationReason(ctx: Context): unknown {
-  const reason: unknown = ctx.cancellationSignal.reason;
-  return reason instanceof Error ? reason : new CancelledFailure(typeof reason === 'string' ? reason : 'activity cancelled');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-

@@ -17,7 +17,7 @@ import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import { backupPrefix, markerKey } from '../../activities/backupObjects';
 import { createKafkaBackupActivities, type KafkaTopicHeartbeat } from '../../activities/kafkaBackup';
 import { BACKUP_GROUP_PREFIX, decodeMessageLine, type KafkaMetadataBackup } from '../../activities/kafkaBackupFormat';
-import { waitForLeaders } from '../../activities/kafkaTopics';
+import { createTopicsAndWait } from '../../activities/kafkaTopics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
@@ -66,24 +66,18 @@ describe('kafka backup activities on the real stack', () => {
     admin = kafka.admin();
     s3 = connections.s3();
     await admin.connect();
-    // kafkajs' own wait for leaders fails fast on UNKNOWN_TOPIC_OR_PARTITION while the new
-    // topic's metadata reaches every broker: wait here instead.
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: [
-        {
-          topic: TOPIC,
-          numPartitions: PARTITIONS,
-          replicationFactor: 3,
-          configEntries: [
-            { name: 'retention.ms', value: RETENTION_MS },
-            { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
-          ],
-        },
-        { topic: BIG_TOPIC, numPartitions: 1, replicationFactor: 3 },
-      ],
-    });
-    await waitForLeaders(admin, [TOPIC, BIG_TOPIC]);
+    await createTopicsAndWait(admin, [
+      {
+        topic: TOPIC,
+        numPartitions: PARTITIONS,
+        replicationFactor: 3,
+        configEntries: [
+          { name: 'retention.ms', value: RETENTION_MS },
+          { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
+        ],
+      },
+      { topic: BIG_TOPIC, numPartitions: 1, replicationFactor: 3 },
+    ]);
     for (let p = 0; p < PARTITIONS; p++) expected.set(p, []);
 
     // Partitions 0 and 1: plain messages with keys, null keys, null values, binary bytes, and

@@ -17,7 +17,7 @@ import {
   type KafkaRestoreHeartbeat,
   type KafkaRestoreRequest,
 } from '../../activities/kafkaRestore';
-import { retryOnLeaderChange, waitForLeaders } from '../../activities/kafkaTopics';
+import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafkaTopics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
@@ -150,22 +150,18 @@ describe('kafka restore activities on the real stack', () => {
   before(async () => {
     kafka = connections.kafka();
     s3 = connections.s3();
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: [
-        {
-          topic: TOPIC,
-          numPartitions: PARTITIONS,
-          replicationFactor: 3,
-          configEntries: [
-            { name: 'retention.ms', value: RETENTION_MS },
-            { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
-          ],
-        },
-        { topic: NODATA_TOPIC, numPartitions: 2, replicationFactor: 3 },
-      ],
-    });
-    await waitForLeaders(admin, [TOPIC, NODATA_TOPIC]);
+    await createTopicsAndWait(admin, [
+      {
+        topic: TOPIC,
+        numPartitions: PARTITIONS,
+        replicationFactor: 3,
+        configEntries: [
+          { name: 'retention.ms', value: RETENTION_MS },
+          { name: 'max.message.bytes', value: MAX_MESSAGE_BYTES },
+        ],
+      },
+      { topic: NODATA_TOPIC, numPartitions: 2, replicationFactor: 3 },
+    ]);
     for (let p = 0; p < PARTITIONS; p++) expected.set(p, []);
 
     const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -571,8 +567,7 @@ describe('kafka restore activities on the real stack', () => {
     let result: RestoreStepResult;
 
     before(async () => {
-      await admin.createTopics({ waitForLeaders: false, topics: [{ topic: target, numPartitions: PARTITIONS, replicationFactor: 3 }] });
-      await waitForLeaders(admin, [target]);
+      await createTopicsAndWait(admin, [{ topic: target, numPartitions: PARTITIONS, replicationFactor: 3 }]);
       // The first attempt got K messages of partition 1 in before its worker died; partition 2
       // has someone else's messages, which the restore must not append to.
       const piece = topicPieces[1]!;
