@@ -23,8 +23,9 @@ export function createBackupRetentionActivities(deps: ActivityDeps) {
         const entries: BackupEntry[] = [];
         for (const id of await listBackupIds(s3, bucket)) {
           const startedAt = backupIdTime(id)!;
-          const complete = id === currentBackupId || (await headObject(s3, bucket, manifestKey(id))) !== undefined;
-          entries.push({ id, startedAt, complete });
+          const current = id === currentBackupId;
+          const complete = current || (await headObject(s3, bucket, manifestKey(id))) !== undefined;
+          entries.push({ id, startedAt, complete, current });
         }
         const policy = config.backup.retention;
         const decision = selectRetention(entries, policy, new Date());

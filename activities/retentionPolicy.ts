@@ -21,6 +21,11 @@ export interface BackupEntry {
   /** When the backup started (from its id). */
   startedAt: Date;
   complete: boolean;
+  /**
+   * The backup applying retention. Ids name the second a backup started, so two backups can
+   * tie; the running one is the newer of them.
+   */
+  current?: boolean;
 }
 
 export interface RetentionDecision {
@@ -49,7 +54,9 @@ export function isoWeekKey(d: Date): string {
 }
 
 export function selectRetention(backups: BackupEntry[], policy: RetentionPolicy, now: Date): RetentionDecision {
-  const complete = backups.filter((b) => b.complete).sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime());
+  const complete = backups
+    .filter((b) => b.complete)
+    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || Number(b.current ?? false) - Number(a.current ?? false));
   const reasons = new Map<string, string[]>();
   const keepFor = (id: string, reason: string) => reasons.set(id, [...(reasons.get(id) ?? []), reason]);
 

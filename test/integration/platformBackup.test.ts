@@ -244,9 +244,11 @@ describe('platformBackup on the real stack', () => {
     const deleted = retention.deleted.map((d) => d.id);
     assert.ok(deleted.includes(old[0]!) && deleted.includes(old[1]!), `deleted: ${deleted.join(', ')}`);
     assert.ok(!deleted.includes(old[2]!), 'the newest of 2020-01 is kept by the monthly rule');
-    // The whole report on failure: this once failed in CI and could not be explained afterwards.
     assert.ok(deleted.includes(stale), `the stale incomplete folder ${stale} is deleted; report: ${JSON.stringify(retention)}`);
-    assert.ok(retention.kept.some((k) => k.id === latest.backupId && k.reasons.includes('newest complete backup')));
+    assert.ok(
+      retention.kept.some((k) => k.id === latest.backupId && k.reasons.includes('newest complete backup')),
+      `${latest.backupId} is kept as the newest; report: ${JSON.stringify(retention)}`,
+    );
     const folders = await backupFolders();
     for (const id of [old[0]!, old[1]!, stale]) assert.ok(!folders.includes(id), `${id} is gone`);
     assert.ok(folders.includes(old[2]!) && folders.includes(latest.backupId));

@@ -62,6 +62,17 @@ describe('retention selection', () => {
     assert.deepEqual(decision.delete.map((d) => d.id), ['2026-11-21T02:00:00Z']);
   });
 
+  it('takes the running backup as the newest when another started in the same second', () => {
+    // Ids have one-second resolution; the tie was once broken by the ids' random suffix.
+    for (const [first, second] of [['a', 'b'], ['b', 'a']]) {
+      const earlier = { id: first!, startedAt: new Date('2026-11-22T02:00:00Z'), complete: true };
+      const running = { id: second!, startedAt: new Date('2026-11-22T02:00:00Z'), complete: true, current: true };
+      const decision = selectRetention([earlier, running], policy({}), new Date('2026-11-22T02:00:01Z'));
+      assert.deepEqual(decision.keep, [{ id: second, reasons: ['newest complete backup'] }]);
+      assert.deepEqual(decision.delete.map((d) => d.id), [first]);
+    }
+  });
+
   it('never counts an incomplete backup as the newest, and deletes it only after the grace period', () => {
     const backups = [at('2026-11-20T02:00:00Z'), at('2026-11-21T02:00:00Z', false), at('2026-11-22T02:00:00Z', false)];
     const decision = selectRetention(backups, policy({ incompleteGraceHours: 12 }), new Date('2026-11-22T06:00:00Z'));
