@@ -17,6 +17,7 @@ import {
 import { cancellationReason } from './cancellation';
 import { chunks } from './chunks';
 import type { ActivityDeps } from './deps';
+import { settledTopics } from './kafkaControllerRequests';
 import { deleteConsumerGroup } from './kafkaTopics';
 import { mapLimit } from './mapLimit';
 import {
@@ -63,6 +64,8 @@ const IDLE_CHECK_MS = 5_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 /** Admin requests run this many at once (per group, per topic). */
 const ADMIN_CONCURRENCY = 8;
+/** How long the metadata backup waits for the brokers to agree on the topic list. */
+const TOPIC_SETTLE_MS = 10_000;
 
 export function createKafkaBackupActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -93,10 +96,16 @@ export function createKafkaBackupActivities(deps: ActivityDeps) {
           // Other people create and delete topics while this runs: a topic deleted between the
           // listing and a later read is left out (and named in vanishedTopics), not an error.
           const vanished = new Set<string>();
-          const { names, metadata } = await admins.call(async (a) => {
-            const listed = (await a.listTopics()).sort();
-            return { names: listed, metadata: listed.length ? await a.fetchTopicMetadata({ topics: listed }) : { topics: [] } };
-          }, 6);
+          // Every broker is asked, until they agree: a topic created a moment before the backup may
+          // not have reached the metadata of every broker yet. kafkajs' own listing is the fallback
+          // when none answers.
+          const settled = await settledTopics(config.kafka.brokers, 10_000, TOPIC_SETTLE_MS);
+          const { names, metadata } = settled
+            ? { names: [...settled.keys()].sort(), metadata: { topics: [...settled].map(([name, partitions]) => ({ name, partitions })) } }
+            : await admins.call(async (a) => {
+                const listed = (await a.listTopics()).sort();
+                return { names: listed, metadata: listed.length ? await a.fetchTopicMetadata({ topics: listed }) : { topics: [] } };
+              }, 6);
           checkCancelled();
           const stillThere = async (name: string) => (await admins.call((a) => a.listTopics())).includes(name);
           const configs = await admins.call((a) => describeTopicConfigs(a, names, vanished));

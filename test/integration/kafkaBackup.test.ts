@@ -31,6 +31,8 @@ const BIG_TOPIC = `ballast-test-kbackup-big-${run}`;
 const GROUP = `ballast-test-kbackup-group-${run}`;
 const BACKUP_ID = `test-kbackup-${run}`;
 const CANCEL_BACKUP_ID = `test-kbackup-cancel-${run}`;
+const FRESH_TOPIC = `ballast-test-kbackup-fresh-${run}`;
+const FRESH_BACKUP_ID = `test-kbackup-fresh-${run}`;
 const PARTITIONS = 5;
 const EMPTY_PARTITION = 2;
 const TX_PARTITION = 3;
@@ -171,8 +173,8 @@ describe('kafka backup activities on the real stack', () => {
   after(async () => {
     try {
       await admin.deleteGroups([GROUP]).catch(() => undefined);
-      await admin.deleteTopics({ topics: [TOPIC, BIG_TOPIC] }).catch(() => undefined);
-      for (const id of [BACKUP_ID, CANCEL_BACKUP_ID]) await deletePrefix(s3, bucket, backupPrefix(id));
+      await admin.deleteTopics({ topics: [TOPIC, BIG_TOPIC, FRESH_TOPIC] }).catch(() => undefined);
+      for (const id of [BACKUP_ID, CANCEL_BACKUP_ID, FRESH_BACKUP_ID]) await deletePrefix(s3, bucket, backupPrefix(id));
     } finally {
       await admin.disconnect();
       s3.destroy();
@@ -293,6 +295,18 @@ describe('kafka backup activities on the real stack', () => {
         ],
       );
       assert.equal(doc.groups.some((g) => g.groupId.startsWith(BACKUP_GROUP_PREFIX)), false, 'backup groups left out');
+    });
+
+    it('lists a topic created the moment before it started, whichever broker has not caught up yet', async () => {
+      await admin.createTopics({ waitForLeaders: false, topics: [{ topic: FRESH_TOPIC, numPartitions: 3, replicationFactor: 3 }] });
+      const fresh: ComponentResult = await mockEnv().run(activities.backupKafkaMetadata, { backupId: FRESH_BACKUP_ID });
+      const { bytes } = await getObject(fresh.pieces[0]!.key);
+      const freshDoc = JSON.parse(bytes.toString('utf8')) as KafkaMetadataBackup;
+      const topic = freshDoc.topics.find((t) => t.name === FRESH_TOPIC);
+      assert.ok(topic, `${FRESH_TOPIC} listed; vanished: ${freshDoc.vanishedTopics.join(', ')}`);
+      assert.equal(topic.partitions, 3);
+      assert.equal(topic.replicationFactor, 3);
+      assert.equal(topic.watermarks.length, 3);
     });
 
     it('finds its complete piece on a second call without rewriting it', async () => {

@@ -17,6 +17,7 @@ import {
   type KafkaRestoreHeartbeat,
   type KafkaRestoreRequest,
 } from '../../activities/kafkaRestore';
+import { topicsOnEachBroker } from '../../activities/kafkaControllerRequests';
 import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafkaTopics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
@@ -250,13 +251,11 @@ describe('kafka restore activities on the real stack', () => {
       }),
     );
 
-    // Every broker must list the new topics before the metadata backup lists them from whichever
-    // broker answers: five fresh clients in a row (each starts from a random seed broker) agree.
-    for (let agreed = 0, deadline = Date.now() + 60_000; agreed < 5; ) {
-      const fresh = connections.kafka().admin();
-      await fresh.connect();
-      const listed = await fresh.listTopics().finally(() => fresh.disconnect());
-      agreed = [TOPIC, NODATA_TOPIC].every((t) => listed.includes(t)) ? agreed + 1 : 0;
+    // Every broker must list the new topics before the metadata backup reads them from whichever
+    // broker answers: each broker is asked on its own until all of them do.
+    for (const deadline = Date.now() + 60_000; ; ) {
+      const lists = await topicsOnEachBroker(loaded.config.kafka.brokers, 5_000);
+      if (lists.every((list) => [TOPIC, NODATA_TOPIC].every((t) => list?.some((x) => x.name === t)))) break;
       if (Date.now() > deadline) throw new Error('the new topics are not listed by every broker after 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -9,6 +9,7 @@ import type { Activities } from '../../activities';
 import type { RestorePlan } from '../../activities/restorePlan';
 import type { RestoreSettings } from '../../activities/restoreReport';
 import { approveSignal, approveUpdate } from '../../workflows/approval';
+import { makeBackupId } from '../../workflows/backupId';
 import type { BackupPiece } from '../../workflows/backupTypes';
 import type { DrDrillResult } from '../../workflows/drDrill';
 import { restoreStatusQuery, type RestoreInput } from '../../workflows/restore';
@@ -27,16 +28,21 @@ interface Journal {
   reports: RestoreReport[];
 }
 
-const piece = (component: BackupPiece['component'], name: string, key: string): BackupPiece => ({
+// The fake backup is always two hours old by the test's own clock, inside the 1,440-minute RPO
+// target whatever today's date is.
+const backupAgeMs = 2 * 3_600_000;
+const backupTakenAt = () => new Date(Date.now() - backupAgeMs);
+
+const piece = (component: BackupPiece['component'], name: string, key: string, at: Date): BackupPiece => ({
   component,
   name,
   key,
   size: 1000,
   sha256: 'ab',
   rows: 10,
-  snapshotAt: '2026-11-22T02:00:00.000Z',
-  startedAt: '2026-11-22T02:00:00.000Z',
-  finishedAt: '2026-11-22T02:00:01.000Z',
+  snapshotAt: at.toISOString(),
+  startedAt: at.toISOString(),
+  finishedAt: new Date(at.getTime() + 1000).toISOString(),
   durationMs: 1000,
 });
 
@@ -75,16 +81,17 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
     restoreSettings: async () => restoreSettings,
     planRestore: async (req: { targets: { postgres: Record<string, string>; buckets: Record<string, string> } }): Promise<RestorePlan> => {
       journal.calls.push('plan');
+      const at = backupTakenAt();
       return {
-        backupId: '2026-11-22T02-00-00Z-abcdef',
+        backupId: makeBackupId(at, 'abcdef'),
         environment: 'test',
-        consistencyPoint: '2026-11-22T02:00:00.000Z',
-        backupStartedAt: '2026-11-22T02:00:00.000Z',
+        consistencyPoint: at.toISOString(),
+        backupStartedAt: at.toISOString(),
         components: ['postgres', 'objectStore'],
         notInBackup: [],
         tasks: [
-          { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump') },
-          { component: 'objectStore', kind: 'bucket', bucket: 'data', target: req.targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json') },
+          { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump', at) },
+          { component: 'objectStore', kind: 'bucket', bucket: 'data', target: req.targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json', at) },
         ],
         actions: [{ component: 'postgres', action: 'replace database', target: 'shop', detail: 'renamed aside' }],
         totalBytes: 2000,
@@ -149,7 +156,8 @@ describe('restore and drDrill workflows (fake activities)', () => {
     assert.deepEqual(journal.calls.slice(3).sort(), ['verify bucket', 'verify postgres']);
     assert.equal(report.rto.targetMinutes, 60);
     assert.equal(report.rto.met, true);
-    assert.ok(report.rpo.measuredMinutes > 0, 'the backup is older than the incident');
+    assert.ok(Math.abs(report.rpo.measuredMinutes - backupAgeMs / 60_000) < 5, `RPO ${report.rpo.measuredMinutes} min: the backup is two hours older than the incident`);
+    assert.equal(report.rpo.met, true);
     assert.equal(journal.reports.length, 1);
     assert.equal(journal.notifications.length, 0, 'nothing to notify about');
   });
