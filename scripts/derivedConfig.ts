@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadConfig, type LoadedConfig } from '../workers/config';
-import { stackDir } from './localStack/paths';
+import { stackDir } from '../localStack/paths';
 
 const repoRoot = path.resolve(__dirname, '..');
 

@@ -10,15 +10,15 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../workflows/backupTypes';
+import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../contracts/backupTypes';
 import type { healthCheck } from '../workflows/healthCheck';
 import type { platformBackup } from '../workflows/platformBackup';
 import { approveSignal } from '../workflows/approval';
 import type { drDrill } from '../workflows/drDrill';
 import type { kafkaRollingRestart } from '../workflows/kafkaRollingRestart';
 import { restoreStatusQuery, type restore } from '../workflows/restore';
-import type { RestoreTargets } from '../workflows/restoreTypes';
-import type { SystemName } from '../workflows/types';
+import type { RestoreTargets } from '../contracts/restoreTypes';
+import type { SystemName } from '../contracts/healthTypes';
 import { createTestEnvironment, workflowBundle } from '../test/helpers/workflowEnv';
 
 const historiesDir = path.resolve(__dirname, '../test/workflows/histories');

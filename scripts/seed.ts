@@ -7,7 +7,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { createTopicsAndWait, retryOnLeaderChange } from '../activities/kafkaTopics';
+import { createTopicsAndWait, retryOnLeaderChange } from '../activities/kafka/topics';
 import { loadConfig } from '../workers/config';
 import { createConnections, type Connections } from '../workers/connections';
 import type { Config } from '../workers/config';

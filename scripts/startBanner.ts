@@ -1,7 +1,7 @@
 /** Tells the person who ran `npm start` where the UI is and how to run the first workflow. */
 import { loadConfig } from '../workers/config';
-import { temporalBinaryPath } from './localStack/paths';
-import { stackPorts } from './localStack/ports';
+import { temporalBinaryPath } from '../localStack/paths';
+import { stackPorts } from '../localStack/ports';
 
 const { config } = loadConfig();
 const ports = stackPorts(config);

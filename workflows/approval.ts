@@ -1,5 +1,5 @@
 import { condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
-import type { ApprovalAnswer, ApprovalRecord } from './restoreTypes';
+import type { ApprovalAnswer, ApprovalRecord } from '../contracts/restoreTypes';
 
 export const approveSignal = defineSignal<[ApprovalAnswer]>('approve');
 export const rejectSignal = defineSignal<[ApprovalAnswer]>('reject');

@@ -2,10 +2,10 @@ import { CancellationScope, ApplicationFailure, executeChild, proxyActivities, s
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
-import { COMPONENTS } from './backupTypes';
+import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { restore, type RestoreInput } from './restore';
-import type { ApprovalAnswer, RestoreReport, RestoreTargets } from './restoreTypes';
+import type { ApprovalAnswer, RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 
 const { restoreSettings, planRestore, notify, listDrillReports } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',

@@ -8,9 +8,9 @@ import {
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { parseInput } from './input';
-import { SYSTEMS, type CheckOptions, type HealthCheckInput, type HealthReport, type SystemHealth, type SystemName } from './types';
+import { SYSTEMS, type CheckOptions, type HealthCheckInput, type HealthReport, type SystemHealth, type SystemName } from '../contracts/healthTypes';
 
-export type { HealthCheckInput, HealthReport } from './types';
+export type { HealthCheckInput, HealthReport } from '../contracts/healthTypes';
 
 // Each activity enforces the configured check timeout itself and reports a timeout as unhealthy.
 // This longer timeout only catches a worker that vanished mid-check. A health check reports the

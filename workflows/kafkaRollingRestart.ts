@@ -13,10 +13,10 @@ import {
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
-import { nextBroker, restartSafety, type PartitionConcern } from './brokerSafety';
+import { nextBroker, restartSafety, type PartitionConcern } from '../contracts/brokerSafety';
 import { parseInput } from './input';
-import { reportKey } from './reportKey';
-import type { BrokerStep, RollCanary, RollReport, RollSettings } from './rollTypes';
+import { reportKey } from '../contracts/reportKey';
+import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 
 const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',

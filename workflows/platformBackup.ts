@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
-import { makeBackupId } from './backupId';
+import { makeBackupId } from '../contracts/backupId';
 import {
   COMPONENTS,
   type BackupManifest,
@@ -22,13 +22,13 @@ import {
   type ComponentSummary,
   type RetentionReport,
   type SkippedComponent,
-} from './backupTypes';
+} from '../contracts/backupTypes';
 import { mapBounded } from './concurrency';
-import { surfaceNonRetryable } from './failures';
+import { surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { backupIdKey, environmentKey } from './searchAttributes';
-import type { HealthReport, SystemName } from './types';
+import type { HealthReport, SystemName } from '../contracts/healthTypes';
 
 const NON_RETRYABLE = ['InvalidInput', 'PgToolTooOld', 'ObjectTooLarge', 'BackupIncomplete'];
 

@@ -9,17 +9,17 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
-import type { RestorePlan } from '../activities/restorePlan';
-import type { RestoreSettings } from '../activities/restoreReport';
+import type { RestorePlan } from '../activities/restore/plan';
+import type { RestoreSettings } from '../activities/restore/report';
 import { createApprovalGate } from './approval';
-import { COMPONENTS } from './backupTypes';
+import { COMPONENTS } from '../contracts/backupTypes';
 import { mapBounded } from './concurrency';
-import { surfacedFailure, surfaceNonRetryable } from './failures';
+import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
-import { reportKey } from './reportKey';
-import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from './restoreTypes';
-import type { SystemName } from './types';
+import { reportKey } from '../contracts/reportKey';
+import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from '../contracts/restoreTypes';
+import type { SystemName } from '../contracts/healthTypes';
 
 const NON_RETRYABLE = ['InvalidInput', 'BackupIncomplete', 'BackupUnusable', 'PgToolTooOld'];
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { BackupManifest } from '../../workflows/backupTypes';
+import type { BackupManifest } from '../../contracts/backupTypes';
 
 export async function objectBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

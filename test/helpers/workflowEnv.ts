@@ -1,6 +1,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { temporalBinaryPath } from '../../scripts/localStack/paths';
+import { temporalBinaryPath } from '../../localStack/paths';
 import { workflowsPath } from '../../workers/workflowsPath';
 import { ballastSearchAttributes } from '../../workflows/searchAttributes';
 

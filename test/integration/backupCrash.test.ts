@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { markerKey } from '../../activities/backupObjects';
+import { markerKey } from '../../activities/storage/backupObjects';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';

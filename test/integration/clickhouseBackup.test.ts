@@ -13,16 +13,16 @@ import {
 import type { ClickHouseClient } from '@clickhouse/client';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { markerKey } from '../../activities/backupObjects';
-import { partitionExpression } from '../../activities/clickhouseSql';
+import { markerKey } from '../../activities/storage/backupObjects';
+import { partitionExpression } from '../../activities/clickhouse/sql';
 import {
   createClickHouseBackupActivities,
   type ClickHouseBackupProgress,
   type ClickHouseBackupRequest,
-} from '../../activities/clickhouseBackup';
+} from '../../activities/clickhouse/backup';
 import { loadConfig, readSecret, type Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
-import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
+import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 
 // Real ClickHouse (the stack's 18.16) and real MinIO. Everything here is the test's own: a scratch
 // database with randomly named tables, and backup ids nobody else uses; all removed afterwards.

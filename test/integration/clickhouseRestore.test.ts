@@ -6,18 +6,18 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Info } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createClickHouseBackupActivities } from '../../activities/clickhouseBackup';
+import { createClickHouseBackupActivities } from '../../activities/clickhouse/backup';
 import {
   createClickHouseRestoreActivities,
   renameCreateStatement,
   type ClickHouseRestoreProgress,
   type ClickHouseRestoreRequest,
-} from '../../activities/clickhouseRestore';
+} from '../../activities/clickhouse/restore';
 import { loadConfig, type Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
-import { makeBackupId } from '../../workflows/backupId';
-import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
-import type { RestoreStepResult, VerifyResult } from '../../workflows/restoreTypes';
+import { makeBackupId } from '../../contracts/backupId';
+import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
+import type { RestoreStepResult, VerifyResult } from '../../contracts/restoreTypes';
 import { listAllKeys } from '../helpers/backupBucket';
 
 // Real ClickHouse (the stack's 18.16) and real MinIO. Everything here is the test's own: two

@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
-import { createTopicsAndWait } from '../../activities/kafkaTopics';
+import { createTopicsAndWait } from '../../activities/kafka/topics';
 import { createConnections } from '../../workers/connections';
 import type { healthCheck } from '../../workflows/healthCheck';
-import type { HealthCheckInput, HealthReport, SystemHealth } from '../../workflows/types';
-import { startBroker, startService, stopBroker, stopService } from '../../scripts/localStack';
+import type { HealthCheckInput, HealthReport, SystemHealth } from '../../contracts/healthTypes';
+import { startBroker, startService, stopBroker, stopService } from '../../localStack';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 
 // The real stack: Temporal, Postgres, ClickHouse, three Kafka brokers and MinIO, started by

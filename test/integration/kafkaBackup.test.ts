@@ -14,13 +14,13 @@ import {
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { Admin, IHeaders, Kafka } from 'kafkajs';
-import { backupPrefix, markerKey } from '../../activities/backupObjects';
-import { createKafkaBackupActivities, type KafkaTopicHeartbeat } from '../../activities/kafkaBackup';
-import { BACKUP_GROUP_PREFIX, decodeMessageLine, type KafkaMetadataBackup } from '../../activities/kafkaBackupFormat';
-import { createTopicsAndWait } from '../../activities/kafkaTopics';
+import { backupPrefix, markerKey } from '../../activities/storage/backupObjects';
+import { createKafkaBackupActivities, type KafkaTopicHeartbeat } from '../../activities/kafka/backup';
+import { BACKUP_GROUP_PREFIX, decodeMessageLine, type KafkaMetadataBackup } from '../../activities/kafka/backupFormat';
+import { createTopicsAndWait } from '../../activities/kafka/topics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
-import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
+import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 
 // The real stack (scripts/stack): three Kafka brokers (RF 3, min.insync.replicas 2) and MinIO.
 // Everything this test creates has a unique name and is deleted at the end; the seeded topics and

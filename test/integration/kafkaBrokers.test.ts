@@ -14,9 +14,9 @@ import {
   replicationProblems,
   restartCommandFor,
   type KafkaClusterState,
-} from '../../activities/kafkaBrokers';
-import { createTopicsAndWait } from '../../activities/kafkaTopics';
-import { startBroker } from '../../scripts/localStack';
+} from '../../activities/kafka/roll/brokers';
+import { createTopicsAndWait } from '../../activities/kafka/topics';
+import { startBroker } from '../../localStack';
 import { loadConfig, type Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 

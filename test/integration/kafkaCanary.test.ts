@@ -13,9 +13,9 @@ import {
   quantile,
   type CanaryHeartbeat,
   type CanaryReport,
-} from '../../activities/kafkaCanary';
-import { retryOnLeaderChange, waitForLeaders } from '../../activities/kafkaTopics';
-import { restartBroker, startBroker } from '../../scripts/localStack';
+} from '../../activities/kafka/roll/canary';
+import { retryOnLeaderChange, waitForLeaders } from '../../activities/kafka/topics';
+import { restartBroker, startBroker } from '../../localStack';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 

@@ -6,9 +6,9 @@ import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ConfigResourceTypes, type Admin, type IHeaders, type Kafka } from 'kafkajs';
-import { backupPrefix } from '../../activities/backupObjects';
-import { createKafkaBackupActivities } from '../../activities/kafkaBackup';
-import { decodeMessageLine, topicConfigOverrides } from '../../activities/kafkaBackupFormat';
+import { backupPrefix } from '../../activities/storage/backupObjects';
+import { createKafkaBackupActivities } from '../../activities/kafka/backup';
+import { decodeMessageLine, topicConfigOverrides } from '../../activities/kafka/backupFormat';
 import {
   backupIndex,
   clampNote,
@@ -16,13 +16,13 @@ import {
   restoredGroupOffset,
   type KafkaRestoreHeartbeat,
   type KafkaRestoreRequest,
-} from '../../activities/kafkaRestore';
-import { topicsOnEachBroker } from '../../activities/kafkaControllerRequests';
-import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafkaTopics';
+} from '../../activities/kafka/restore';
+import { topicsOnEachBroker } from '../../activities/kafka/protocolRequests';
+import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafka/topics';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
-import type { BackupPiece, ComponentResult } from '../../workflows/backupTypes';
-import type { RestoreStepResult, VerifyResult } from '../../workflows/restoreTypes';
+import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
+import type { RestoreStepResult, VerifyResult } from '../../contracts/restoreTypes';
 import { listAllKeys, objectBytes } from '../helpers/backupBucket';
 
 // ---------------------------------------------------------------------------------------------

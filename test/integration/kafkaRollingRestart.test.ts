@@ -6,14 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createKafkaBrokerActivities, type KafkaClusterState } from '../../activities/kafkaBrokers';
-import { startBroker, stopBroker } from '../../scripts/localStack';
+import { createKafkaBrokerActivities, type KafkaClusterState } from '../../activities/kafka/roll/brokers';
+import { startBroker, stopBroker } from '../../localStack';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
-import { restartSafety } from '../../workflows/brokerSafety';
+import { restartSafety } from '../../contracts/brokerSafety';
 import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type kafkaRollingRestart } from '../../workflows/kafkaRollingRestart';
-import type { RollReport } from '../../workflows/rollTypes';
+import type { RollReport } from '../../contracts/rollTypes';
 import { eventually } from '../helpers/stackWorker';
 import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
 

@@ -5,8 +5,8 @@ import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
-import { listBucket } from '../../activities/objectStoreBackup';
-import { tableChecksums, tableRowCounts } from '../../activities/postgresTables';
+import { listBucket } from '../../activities/objectStore/backup';
+import { tableChecksums, tableRowCounts } from '../../activities/postgres/tables';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
@@ -14,7 +14,7 @@ import { approveSignal, approveUpdate, rejectSignal } from '../../workflows/appr
 import type { drDrill } from '../../workflows/drDrill';
 import type { platformBackup } from '../../workflows/platformBackup';
 import { restoreStatusQuery, type restore } from '../../workflows/restore';
-import type { RestoreReport } from '../../workflows/restoreTypes';
+import type { RestoreReport } from '../../contracts/restoreTypes';
 import { listAllKeys, objectBytes } from '../helpers/backupBucket';
 import { eventually } from '../helpers/stackWorker';
 import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';

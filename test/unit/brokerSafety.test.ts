@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { nextBroker, restartSafety, type PartitionState } from '../../workflows/brokerSafety';
+import { nextBroker, restartSafety, type PartitionState } from '../../contracts/brokerSafety';
 
 const p = (partition: number, replicas: number[], isr: number[], minIsr = 2, topic = 't'): PartitionState => ({ topic, partition, replicas, isr, minIsr });
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { errorText, runCheck } from '../../activities/checks';
-import { replicationFigures } from '../../activities/kafkaReplication';
+import { errorText, runCheck } from '../../activities/common/healthReport';
+import { replicationFigures } from '../../activities/kafka/replication';
 
 describe('runCheck', () => {
   it('reports healthy with the figures when there are no problems', async () => {

@@ -18,7 +18,7 @@ import {
   trailingException,
   uncompressedBlock,
   validateName,
-} from '../../activities/clickhouseSql';
+} from '../../activities/clickhouse/sql';
 
 // A real response of ClickHouse 18.16 to a compress=1 query that failed: one LZ4 block holding the
 // exception text, its checksum computed by the server.

@@ -9,7 +9,7 @@ import {
   isValidTopicName,
   topicConfigOverrides,
   type ConfigEntryLike,
-} from '../../activities/kafkaBackupFormat';
+} from '../../activities/kafka/backupFormat';
 
 describe('kafka backup message lines', () => {
   it('round-trips keys, values and headers as bytes, keeping nulls null', () => {

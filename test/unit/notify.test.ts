@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createNotifyActivities } from '../../activities/notify';
+import { createNotifyActivities } from '../../activities/notify/notify';
 import { parseConfig } from '../../workers/config';
 import type { Connections } from '../../workers/connections';
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { buildTasks } from '../../activities/restorePlan';
-import type { BackupPiece } from '../../workflows/backupTypes';
+import { buildTasks } from '../../activities/restore/plan';
+import type { BackupPiece } from '../../contracts/backupTypes';
 
 const piece = (component: BackupPiece['component'], name: string, details?: Record<string, unknown>): BackupPiece => ({
   component,

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { isoWeekKey, selectRetention, type BackupEntry, type RetentionPolicy } from '../../activities/retentionPolicy';
+import { isoWeekKey, selectRetention, type BackupEntry, type RetentionPolicy } from '../../activities/backup/retentionPolicy';
 
 const at = (iso: string, complete = true): BackupEntry => ({ id: iso, startedAt: new Date(iso), complete });
 const policy = (p: Partial<RetentionPolicy>): RetentionPolicy => ({ daily: 0, weekly: 0, monthly: 0, incompleteGraceHours: 24, ...p });

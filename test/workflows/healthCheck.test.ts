@@ -5,7 +5,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
-import type { HealthCheckInput, SystemHealth, SystemName } from '../../workflows/types';
+import type { HealthCheckInput, SystemHealth, SystemName } from '../../contracts/healthTypes';
 import { healthCheckStatusQuery, type healthCheck } from '../../workflows/healthCheck';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 

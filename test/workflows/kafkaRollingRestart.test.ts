@@ -6,9 +6,9 @@ import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
-import type { PartitionState } from '../../workflows/brokerSafety';
+import type { PartitionState } from '../../contracts/brokerSafety';
 import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type KafkaRollingRestartInput } from '../../workflows/kafkaRollingRestart';
-import type { RollReport, RollSettings } from '../../workflows/rollTypes';
+import type { RollReport, RollSettings } from '../../contracts/rollTypes';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 

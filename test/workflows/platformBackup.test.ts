@@ -14,9 +14,9 @@ import type {
   Component,
   ComponentResult,
   ManifestRequest,
-} from '../../workflows/backupTypes';
+} from '../../contracts/backupTypes';
 import type { PlatformBackupInput, PlatformBackupResult } from '../../workflows/platformBackup';
-import type { SystemHealth, SystemName } from '../../workflows/types';
+import type { SystemHealth, SystemName } from '../../contracts/healthTypes';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 
 // Fake activities: the point here is the workflow's ordering and bookkeeping (pre-flight before

@@ -1,0 +1,160 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/activity';
+import pg from 'pg';
+import type { BackupPlan, BackupPlanRequest, BackupTask } from '../../contracts/backupTypes';
+import { manifestKey } from './manifest';
+import { headObject, listBackupIds } from '../storage/backupObjects';
+import type { ActivityDeps } from '../deps';
+
+/**
+ * Resolves a backup request against the config and the live platform, before anything is
+ * written: every database, table, topic and bucket it names must exist. Problems are collected
+ * and reported together, each naming its input field, in one non-retryable failure.
+ */
+export function createBackupPlanActivities(deps: ActivityDeps) {
+  const { config, connections } = deps;
+
+  return {
+    async planBackup(request: BackupPlanRequest): Promise<BackupPlan> {
+      const problems: string[] = [];
+      const tasks: BackupTask[] = [];
+      const wanted = (component: BackupTask['component']) =>
+        request.components.includes(component) && !request.skip.some((s) => s.component === component);
+
+      if (wanted('postgres')) {
+        const databases = request.postgresDatabases ?? config.postgres.databases;
+        databases.forEach((db, i) => {
+          if (!config.postgres.databases.includes(db)) {
+            problems.push(`input.postgresDatabases.${i}: "${db}" is not a configured Postgres database (configured: ${config.postgres.databases.join(', ')})`);
+          }
+        });
+        const present = await postgresDatabasesPresent(databases);
+        for (const db of databases.filter((d) => config.postgres.databases.includes(d) && !present.has(d))) {
+          problems.push(`postgres: database "${db}" does not exist on the server`);
+        }
+        for (const database of databases) tasks.push({ component: 'postgres', kind: 'postgresDatabase', database });
+      }
+
+      if (wanted('clickhouse')) {
+        const requested = request.clickhouseTables ?? config.clickhouse.databases.map((d) => d.name);
+        const existing = await clickhouseTables();
+        requested.forEach((entry, i) => {
+          const [database, table] = entry.split('.', 2) as [string, string | undefined];
+          const configured = config.clickhouse.databases.find((d) => d.name === database);
+          if (!configured) {
+            problems.push(`input.clickhouseTables.${i}: database "${database}" is not configured (configured: ${config.clickhouse.databases.map((d) => d.name).join(', ')})`);
+            return;
+          }
+          const inDatabase = existing.filter((t) => t.database === database).map((t) => t.name);
+          const tables = table ? [table] : configured.tables.length ? configured.tables : inDatabase;
+          for (const name of tables) {
+            if (!inDatabase.includes(name)) {
+              problems.push(`${table ? `input.clickhouseTables.${i}` : `clickhouse.databases.${database}.tables`}: table "${database}.${name}" does not exist`);
+            } else {
+              tasks.push({ component: 'clickhouse', kind: 'clickhouseTable', database, table: name });
+            }
+          }
+        });
+      }
+
+      if (wanted('kafka')) {
+        tasks.push({ component: 'kafka', kind: 'kafkaMetadata' });
+        const topics = request.kafkaDataTopics ?? config.backup.kafkaDataTopics;
+        const existing = new Set(await kafkaTopics());
+        topics.forEach((topic, i) => {
+          if (!existing.has(topic)) problems.push(`${request.kafkaDataTopics ? `input.kafkaDataTopics.${i}` : 'backup.kafkaDataTopics'}: topic "${topic}" does not exist`);
+          else tasks.push({ component: 'kafka', kind: 'kafkaTopic', topic });
+        });
+      }
+
+      const s3 = connections.s3(30_000);
+      try {
+        if (wanted('objectStore')) {
+          const buckets = request.buckets ?? config.objectStore.buckets;
+          for (const [i, bucket] of buckets.entries()) {
+            const field = request.buckets ? `input.buckets.${i}` : 'objectStore.buckets';
+            if (!config.objectStore.buckets.includes(bucket)) {
+              problems.push(`${field}: "${bucket}" is not a configured bucket (configured: ${config.objectStore.buckets.join(', ') || 'none'})`);
+            } else if (!(await bucketExists(bucket))) {
+              problems.push(`${field}: bucket "${bucket}" does not exist`);
+            } else {
+              tasks.push({ component: 'objectStore', kind: 'bucket', bucket });
+            }
+          }
+        }
+        const backupBucket = config.objectStore.backupBucket;
+        if (!(await bucketExists(backupBucket))) {
+          problems.push(`objectStore.backupBucket: bucket "${backupBucket}" does not exist`);
+        }
+        if (problems.length) {
+          throw ApplicationFailure.nonRetryable(`platformBackup: invalid input: ${problems.join('; ')}`, 'InvalidInput', { problems });
+        }
+        return {
+          backupBucket,
+          concurrency: config.backup.concurrency,
+          environment: config.environment,
+          tasks,
+          previousBackupId: await newestCompleteBackup(),
+        };
+      } finally {
+        s3.destroy();
+      }
+
+      async function bucketExists(bucket: string): Promise<boolean> {
+        try {
+          await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+          return true;
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+          if (status === 404 || status === 403) return false;
+          throw err;
+        }
+      }
+
+      /** The newest backup folder with a manifest: objects unchanged since it are referenced. */
+      async function newestCompleteBackup(): Promise<string | undefined> {
+        for (const id of (await listBackupIds(s3, config.objectStore.backupBucket)).reverse()) {
+          if (await headObject(s3, config.objectStore.backupBucket, manifestKey(id))) return id;
+        }
+        return undefined;
+      }
+    },
+  };
+
+  async function postgresDatabasesPresent(databases: string[]): Promise<Set<string>> {
+    const client = new pg.Client(connections.postgres(undefined, 30_000));
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1::text[])', [databases]);
+      return new Set(rows.map((r) => r.datname));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async function clickhouseTables(): Promise<{ database: string; name: string }[]> {
+    const client = connections.clickhouse(30_000);
+    try {
+      // ClickHouse 18.16 has no query parameters; the names are config identifiers, validated by
+      // the config schema to letters, digits and underscores.
+      const names = config.clickhouse.databases.map((d) => `'${d.name}'`).join(', ');
+      const result = await client.query({
+        query: `SELECT database, name FROM system.tables WHERE database IN (${names}) AND NOT is_temporary`,
+        format: 'JSONEachRow',
+      });
+      return await result.json<{ database: string; name: string }>();
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  }
+
+  async function kafkaTopics(): Promise<string[]> {
+    const admin = connections.kafka(30_000).admin();
+    await admin.connect();
+    try {
+      return await admin.listTopics();
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { BackupPiece } from '../../contracts/backupTypes';
+import { backupIdTime } from '../../contracts/backupId';
+
+/**
+ * Every object of a backup lives under this folder of the backup bucket. The id goes into keys as
+ * is, so it must be one plain key segment: a bad one would write outside the backup's folder.
+ */
+export function backupPrefix(backupId: string): string {
+  if (typeof backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/.test(backupId)) {
+    throw new Error(`backupId ${JSON.stringify(backupId)} must be letters, digits, '.', '_', '=', '-'`);
+  }
+  return `backups/${backupId}/`;
+}
+
+export function backupKey(backupId: string, ...parts: string[]): string {
+  return `${backupPrefix(backupId)}${parts.map(encodeKeyPart).join('/')}`;
+}
+
+/** Keeps keys readable while making sure no name can climb out of its folder. */
+function encodeKeyPart(part: string): string {
+  if (part === '' || part === '.' || part === '..') throw new Error(`invalid key part ${JSON.stringify(part)}`);
+  return part.replace(/[^A-Za-z0-9._=-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** A piece's completion marker: written only after its data object is complete. */
+export function markerKey(dataKey: string): string {
+  const at = dataKey.indexOf('/', 'backups/'.length);
+  return `${dataKey.slice(0, at)}/.pieces/${dataKey.slice(at + 1)}.json`;
+}
+
+// lib-storage holds at most partSize × queueSize bytes: 16 MiB per upload, whatever the data
+// size; a few uploads run at once in one worker.
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+
+export interface StreamedObject {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Streams `source` into one object, computing size and sha256 on the way; multipart for large
+ * data, never buffered whole. `onBytes` reports progress for heartbeats.
+ */
+export async function uploadStream(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  source: Readable,
+  onBytes: (total: number) => void = () => undefined,
+): Promise<StreamedObject> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      onBytes(size);
+      done(null, chunk);
+    },
+  });
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: body },
+    partSize: PART_SIZE,
+    queueSize: QUEUE_SIZE,
+    leavePartsOnError: false,
+  });
+  const uploaded = upload.done();
+  try {
+    await Promise.all([pipeline(source, counter, body), uploaded]);
+  } catch (err) {
+    // A failed source must not complete a truncated object, and a failed upload must not leave
+    // parts behind. The body is destroyed rather than the Upload aborted: abort() rejects at once
+    // while lib-storage still cleans up in the background, so parts could outlive the caller.
+    body.destroy(err as Error);
+    await uploaded.catch(() => undefined);
+    await abortStaleUploads(s3, bucket, key).catch(() => undefined);
+    throw err;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<StreamedObject> {
+  const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }));
+  return { size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+}
+
+export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await object.Body!.transformToString()) as T;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function headObject(s3: S3Client, bucket: string, key: string): Promise<{ size: number; etag?: string } | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { size: head.ContentLength ?? 0, etag: head.ETag };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * The piece recorded by an earlier attempt of the same activity, if its data object is still there
+ * with the recorded size: a retried activity then returns it instead of writing it again.
+ */
+export async function findCompletePiece(s3: S3Client, bucket: string, dataKey: string): Promise<BackupPiece | undefined> {
+  const piece = await getJson<BackupPiece>(s3, bucket, markerKey(dataKey));
+  if (!piece) return undefined;
+  const head = await headObject(s3, bucket, dataKey);
+  return head && head.size === piece.size ? piece : undefined;
+}
+
+export async function markPieceComplete(s3: S3Client, bucket: string, piece: BackupPiece): Promise<void> {
+  await putJson(s3, bucket, markerKey(piece.key), piece);
+}
+
+/**
+ * Aborts multipart uploads left by an attempt that died (a killed worker cannot abort its own),
+ * so their parts do not linger in the bucket.
+ */
+export async function abortStaleUploads(s3: S3Client, bucket: string, key: string): Promise<number> {
+  const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  const stale = (listed.Uploads ?? []).filter((u) => u.Key === key && u.UploadId);
+  for (const upload of stale) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }));
+  }
+  return stale.length;
+}
+
+/** Whether anything (data or a completion marker) is stored under a backup folder's `dataPrefix`. */
+export async function hasObjectsUnder(s3: S3Client, bucket: string, dataPrefix: string): Promise<boolean> {
+  const markers = markerKey(`${dataPrefix}x`).slice(0, -'x.json'.length);
+  const pages = await Promise.all(
+    [dataPrefix, markers].map((prefix) => s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }))),
+  );
+  return pages.some((page) => (page.KeyCount ?? page.Contents?.length ?? 0) > 0);
+}
+
+/** Ids of the backup folders in the bucket, oldest first; folders not named like a backup are ignored. */
+export async function listBackupIds(s3: S3Client, bucket: string): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'backups/', Delimiter: '/', ContinuationToken: token }));
+    for (const p of page.CommonPrefixes ?? []) {
+      const id = p.Prefix!.slice('backups/'.length, -1);
+      if (backupIdTime(id)) ids.push(id);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return ids.sort();
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) keys.push(o.Key!);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
