@@ -4,7 +4,9 @@ import { createGzip, type Gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigResourceTypes, type Admin, type Consumer, type Kafka, type KafkaMessage } from 'kafkajs';
+import { backupIdProblem } from '../../contracts/backupId';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
+import { Failure } from '../../contracts/failures';
 import {
   abortStaleUploads,
   backupKey,
@@ -17,9 +19,9 @@ import {
 import { cancellationReason } from '../common/cancellation';
 import { chunks } from '../common/chunks';
 import type { ActivityDeps } from '../deps';
-import { settledTopics } from './protocolRequests';
+import { settledTopicNames } from './protocolRequests';
 import { deleteConsumerGroup } from './topics';
-import { mapLimit } from '../common/concurrency';
+import { mapLimit } from '../../contracts/concurrency';
 import {
   BACKUP_GROUP_PREFIX,
   KAFKA_DATA_FORMAT,
@@ -99,13 +101,11 @@ export function createKafkaBackupActivities(deps: ActivityDeps) {
           // Every broker is asked, until they agree: a topic created a moment before the backup may
           // not have reached the metadata of every broker yet. kafkajs' own listing is the fallback
           // when none answers.
-          const settled = await settledTopics(config.kafka.brokers, 10_000, TOPIC_SETTLE_MS);
-          const { names, metadata } = settled
-            ? { names: [...settled.keys()].sort(), metadata: { topics: [...settled].map(([name, partitions]) => ({ name, partitions })) } }
-            : await admins.call(async (a) => {
-                const listed = (await a.listTopics()).sort();
-                return { names: listed, metadata: listed.length ? await a.fetchTopicMetadata({ topics: listed }) : { topics: [] } };
-              }, 6);
+          const settled = await settledTopicNames(config.kafka.brokers, 10_000, TOPIC_SETTLE_MS);
+          const { names, metadata } = await admins.call(async (a) => {
+            const listed = settled ?? (await a.listTopics()).sort();
+            return { names: listed, metadata: listed.length ? await a.fetchTopicMetadata({ topics: listed }) : { topics: [] } };
+          }, 6);
           checkCancelled();
           const stillThere = async (name: string) => (await admins.call((a) => a.listTopics())).includes(name);
           const configs = await admins.call((a) => describeTopicConfigs(a, names, vanished));
@@ -150,7 +150,7 @@ export function createKafkaBackupActivities(deps: ActivityDeps) {
           const watermarks = await mapLimit(names, ADMIN_CONCURRENCY, async (name) => {
             checkCancelled();
             if (vanished.has(name)) return undefined;
-            const offsets = await admins.callUnlessGone((a) => a.fetchTopicOffsets(name), () => stillThere(name));
+            const offsets = await admins.callUnlessGone((a) => a.fetchTopicOffsets(name), async () => !(await stillThere(name)));
             ctx.heartbeat({ phase: 'watermarks', topic: name });
             if (!offsets) {
               vanished.add(name);
@@ -246,7 +246,7 @@ export function createKafkaBackupActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       checkBackupId('backupKafkaTopicData', backupId);
       if (typeof topic !== 'string' || !isValidTopicName(topic)) {
-        throw ApplicationFailure.nonRetryable(`backupKafkaTopicData: topic: invalid Kafka topic name ${JSON.stringify(topic)}`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`backupKafkaTopicData: topic: invalid Kafka topic name ${JSON.stringify(topic)}`, Failure.InvalidInput);
       }
       const unit = `kafka topic ${topic}`;
       const kafka = connections.kafka(60_000);
@@ -255,7 +255,7 @@ export function createKafkaBackupActivities(deps: ActivityDeps) {
       try {
         await admin.connect();
         if (!(await admin.listTopics()).includes(topic)) {
-          throw ApplicationFailure.nonRetryable(`backupKafkaTopicData: topic ${JSON.stringify(topic)} does not exist`, 'UnknownTopic', {
+          throw ApplicationFailure.nonRetryable(`backupKafkaTopicData: topic ${JSON.stringify(topic)} does not exist`, Failure.UnknownTopic, {
             topic,
           });
         }
@@ -677,10 +677,8 @@ function partitionOf(piece: BackupPiece): number {
 }
 
 function checkBackupId(activity: string, backupId: unknown): void {
-  // backupKey escapes unusual characters; only what could not name one folder is refused.
-  if (typeof backupId !== 'string' || backupId.length === 0 || backupId.length > 200 || backupId.includes('/') || /^\.\.?$/.test(backupId)) {
-    throw ApplicationFailure.nonRetryable(`${activity}: backupId: invalid backup id ${JSON.stringify(backupId)}`, 'InvalidInput');
-  }
+  const problem = backupIdProblem(backupId);
+  if (problem) throw ApplicationFailure.nonRetryable(`${activity}: backupId: ${problem}`, Failure.InvalidInput);
 }
 
 function throwIfCancelled(ctx: Context): void {

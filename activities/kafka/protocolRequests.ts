@@ -117,61 +117,33 @@ export async function electPreferredLeadersEverywhere(brokers: KafkaAddress[], t
   return onAnyBroker(brokers, timeoutMs, (connection) => electLeaders.async(connection, electionTimeoutMs));
 }
 
-/** One partition as a broker's metadata describes it (the shape kafkajs' fetchTopicMetadata gives). */
-export interface PartitionMetadata {
-  partitionId: number;
-  leader: number;
-  replicas: number[];
-  isr: number[];
-}
-
-type MetadataTopic = { name: string; partitions: PartitionMetadata[] };
-
-/** Each broker's own metadata of every topic, asked of that broker alone; undefined where it did not answer. */
-export async function topicsOnEachBroker(brokers: KafkaAddress[], timeoutMs: number): Promise<(MetadataTopic[] | undefined)[]> {
+/** Each broker's own list of topic names, asked of that broker alone; undefined where it did not answer. */
+export async function topicsOnEachBroker(brokers: KafkaAddress[], timeoutMs: number): Promise<(string[] | undefined)[]> {
   const { metadataV12 } = await protocol();
   return Promise.all(
     brokers.map(async (broker) => {
       const answer = await onAnyBroker([broker], timeoutMs, (connection) => metadataV12.api.async(connection, null, false, false)).catch(
         () => undefined,
       );
-      return answer?.topics.flatMap((t) =>
-        t.errorCode === 0 && t.name
-          ? [
-              {
-                name: t.name,
-                partitions: t.partitions.map((p) => ({ partitionId: p.partitionIndex, leader: p.leaderId, replicas: p.replicaNodes, isr: p.isrNodes })),
-              },
-            ]
-          : [],
-      );
+      return answer?.topics.flatMap((t) => (t.errorCode === 0 && t.name ? [t.name] : []));
     }),
   );
 }
 
 /**
- * Every topic in the metadata of the reachable brokers, once they agree. A topic created or
- * deleted a moment ago reaches each broker's metadata in its own time, so one broker's listing
- * can miss a new topic, and a later read from a broker that has not caught up would call it
- * gone. This asks every broker until all that answer list the same topics (at most `settleMs`;
- * after that, the union), each topic's partitions as the first broker listing it describes them.
- * Undefined when no broker answered.
+ * Every topic name the reachable brokers list, once they agree. A topic created or deleted a
+ * moment ago reaches each broker's metadata in its own time, so one broker's listing can miss a
+ * new topic, and a later read from a broker that has not caught up would call it gone. This asks
+ * every broker until all that answer list the same topics (at most `settleMs`; after that, the
+ * union). Undefined when no broker answered.
  */
-export async function settledTopics(
-  brokers: KafkaAddress[],
-  timeoutMs: number,
-  settleMs: number,
-): Promise<Map<string, PartitionMetadata[]> | undefined> {
+export async function settledTopicNames(brokers: KafkaAddress[], timeoutMs: number, settleMs: number): Promise<string[] | undefined> {
   const deadline = Date.now() + settleMs;
-  const listing = (topics: MetadataTopic[]) => topics.map((t) => t.name).sort().join('\n');
   for (;;) {
-    const answers = (await topicsOnEachBroker(brokers, timeoutMs)).filter((a): a is MetadataTopic[] => a !== undefined);
+    const answers = (await topicsOnEachBroker(brokers, timeoutMs)).filter((a): a is string[] => a !== undefined);
     if (answers.length === 0) return undefined;
-    if (answers.every((a) => listing(a) === listing(answers[0]!)) || Date.now() >= deadline) {
-      const topics = new Map<string, PartitionMetadata[]>();
-      for (const t of answers.flat()) if (!topics.has(t.name)) topics.set(t.name, t.partitions);
-      return topics;
-    }
+    const union = [...new Set(answers.flat())].sort();
+    if (answers.every((a) => a.length === union.length) || Date.now() >= deadline) return union;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

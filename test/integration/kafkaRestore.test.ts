@@ -255,7 +255,7 @@ describe('kafka restore activities on the real stack', () => {
     // broker answers: each broker is asked on its own until all of them do.
     for (const deadline = Date.now() + 60_000; ; ) {
       const lists = await topicsOnEachBroker(loaded.config.kafka.brokers, 5_000);
-      if (lists.every((list) => [TOPIC, NODATA_TOPIC].every((t) => list?.some((x) => x.name === t)))) break;
+      if (lists.every((list) => [TOPIC, NODATA_TOPIC].every((t) => list?.includes(t)))) break;
       if (Date.now() > deadline) throw new Error('the new topics are not listed by every broker after 60 s');
       await new Promise((r) => setTimeout(r, 100));
     }
