@@ -20,3 +20,17 @@ export function backupIdTime(id: string): Date | undefined {
 export function isBackupId(id: string): boolean {
   return backupIdTime(id) !== undefined;
 }
+
+/**
+ * The one rule every backup id passes, wherever it comes from (input, a workflow, a bucket
+ * listing): one plain key segment, so no id can name a folder outside `backups/`. Ids ballast
+ * makes (makeBackupId) pass it; so do the ids tests and operators choose.
+ */
+const VALID_ID = /^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/;
+
+/** Why `id` is not a usable backup id, or undefined when it is. */
+export function backupIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string') return `backup id must be a string, got ${typeof id}`;
+  if (!VALID_ID.test(id)) return `backup id ${JSON.stringify(id)} must be 1 to 200 letters, digits, '.', '_', '=' or '-', starting with a letter or digit`;
+  return undefined;
+}

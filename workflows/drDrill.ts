@@ -6,6 +6,7 @@ import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { restore, type RestoreInput } from './restore';
 import type { ApprovalAnswer, RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
+import { Failure } from '../contracts/failures';
 
 const { restoreSettings, planRestore, notify, listDrillReports } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -14,7 +15,7 @@ const { restoreSettings, planRestore, notify, listDrillReports } = proxyActiviti
 const teardown = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput'] },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [Failure.InvalidInput] },
 });
 
 const inputSchema = z.strictObject({
@@ -65,7 +66,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     },
   });
   if (approval.outcome !== 'approved' && approval.outcome !== 'pre-approved') {
-    throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? 'Rejected' : 'ApprovalTimedOut');
+    throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut);
   }
   const startAnswer: ApprovalAnswer = { by: approval.by ?? 'unknown', reason: `drill ${approval.outcome}: ${approval.reason ?? ''}`.trim() };
 
@@ -114,7 +115,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       }
     });
   }
-  if (!report) throw ApplicationFailure.nonRetryable('DR drill: the restore returned no report', 'DrillFailed');
+  if (!report) throw ApplicationFailure.nonRetryable('DR drill: the restore returned no report', Failure.DrillFailed);
   const trend = await listDrillReports();
   setCurrentDetails(`DR drill done: RTO ${report.rto.measuredMinutes} min (${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min; scratch targets removed: ${removed.length}, failed: ${failed.length}.`);
   return {

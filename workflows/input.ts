@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
+import { Failure } from '../contracts/failures';
 
 /**
  * Validates a workflow's input at the edge. A bad input fails the run at once, non-retryably,
@@ -12,7 +13,7 @@ export function parseInput<T extends z.ZodType>(workflow: string, schema: T, inp
     const field = ['input', ...issue.path.map(String)].join('.');
     return `${field}: ${issue.message}`;
   });
-  throw ApplicationFailure.nonRetryable(`${workflow}: invalid input: ${problems.join('; ')}`, 'InvalidInput', {
+  throw ApplicationFailure.nonRetryable(`${workflow}: invalid input: ${problems.join('; ')}`, Failure.InvalidInput, {
     problems,
   });
 }

@@ -17,10 +17,11 @@ import { nextBroker, restartSafety, type PartitionConcern } from '../contracts/b
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
+import { Failure } from '../contracts/failures';
 
 const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidInput', 'BrokerTimeout'] },
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout] },
 });
 // Restarting and waiting are never retried by Temporal: a broker that did not come back must stop
 // the roll, not be restarted again behind the operator's back.
@@ -78,7 +79,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   const settings: RollSettings = await kafkaRollSettings();
   const unknown = (request.brokers ?? []).filter((id) => !settings.brokers.includes(id));
   if (unknown.length) {
-    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: invalid input: input.brokers: not configured: ${unknown.join(', ')}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: invalid input: input.brokers: not configured: ${unknown.join(', ')}`, Failure.InvalidInput);
   }
   const remaining = [...new Set(request.brokers ?? settings.brokers)];
   const order: number[] = [];
@@ -110,7 +111,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   const missing = settings.brokers.filter((id) => !before.brokersOnline.includes(id));
   if (missing.length || before.offline > 0 || before.underReplicated > 0) {
     const why = [missing.length ? `broker(s) offline: ${missing.join(', ')}` : '', before.offline ? `${before.offline} offline partition(s)` : '', before.underReplicated ? `${before.underReplicated} under-replicated partition(s)` : ''].filter(Boolean).join('; ');
-    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: pre-flight failed, no broker was touched: ${why}`, 'PreflightFailed');
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: pre-flight failed, no broker was touched: ${why}`, Failure.PreflightFailed);
   }
 
   const canaryId = `${workflowId}`;
@@ -270,11 +271,11 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   show('done', `Roll ${report.outcome}: restarted ${restarted.map((s) => s.brokerId).join(', ') || 'none'}${haltedReason ? `; HALTED: ${haltedReason}` : ''}${abortedBy ? `; aborted (${abortedBy})` : ''}.`);
   if (haltedReason) {
     await notify({ kind: 'failure', title: `Kafka rolling restart halted at broker ${haltedBroker}`, text: `${haltedReason}\nuntouched: ${report.untouched.join(', ') || 'none'}`, workflowId });
-    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart halted: ${haltedReason}; brokers not touched: ${report.untouched.join(', ') || 'none'}`, 'RollHalted', report);
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart halted: ${haltedReason}; brokers not touched: ${report.untouched.join(', ') || 'none'}`, Failure.RollHalted, report);
   }
   if (canaryReport && canaryReport.ackedMissing > 0) {
     await notify({ kind: 'failure', title: 'Kafka rolling restart lost acknowledged messages', text: `${canaryReport.ackedMissing} acknowledged canary message(s) missing`, workflowId });
-    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: ${canaryReport.ackedMissing} acknowledged canary message(s) missing after the roll`, 'AcknowledgedMessagesLost', report);
+    throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: ${canaryReport.ackedMissing} acknowledged canary message(s) missing after the roll`, Failure.AcknowledgedMessagesLost, report);
   }
   return report;
 }

@@ -23,14 +23,15 @@ import {
   type RetentionReport,
   type SkippedComponent,
 } from '../contracts/backupTypes';
-import { mapBounded } from './concurrency';
+import { mapLimit } from '../contracts/concurrency';
 import { surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { backupIdKey, environmentKey } from './searchAttributes';
 import type { HealthReport, SystemName } from '../contracts/healthTypes';
+import { Failure } from '../contracts/failures';
 
-const NON_RETRYABLE = ['InvalidInput', 'PgToolTooOld', 'ObjectTooLarge', 'BackupIncomplete'];
+const NON_RETRYABLE = [Failure.InvalidInput, 'PgToolTooOld', 'ObjectTooLarge', Failure.BackupIncomplete];
 
 const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
@@ -136,7 +137,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
   status.skipped = skipped;
   const active = components.filter((c) => !skipped.some((s) => s.component === c));
   if (active.length === 0) {
-    throw ApplicationFailure.nonRetryable('platformBackup: invalid input: every component is skipped; nothing to back up', 'InvalidInput');
+    throw ApplicationFailure.nonRetryable('platformBackup: invalid input: every component is skipped; nothing to back up', Failure.InvalidInput);
   }
 
   enter('pre-flight', `Pre-flight health check of ${active.join(', ')} and the backup bucket.`);
@@ -149,7 +150,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     throw ApplicationFailure.nonRetryable(
       `platformBackup: pre-flight failed, nothing was backed up: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}. ` +
         'Fix the system, or skip it explicitly with input.skip (the manifest will say so).',
-      'PreflightFailed',
+      Failure.PreflightFailed,
       health,
     );
   }
@@ -178,7 +179,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
   }
 
   enter('backing up', `Backing up ${plan.tasks.length} pieces into backups/${backupId}/, ${plan.concurrency} at a time.`);
-  const results = await mapBounded(plan.tasks, plan.concurrency, async (task) => {
+  const results = await mapLimit(plan.tasks, plan.concurrency, async (task) => {
     const progress = status.components[task.component]!;
     const label = taskLabel(task);
     progress.running.push(label);

@@ -13,15 +13,16 @@ import type { RestorePlan } from '../activities/restore/plan';
 import type { RestoreSettings } from '../activities/restore/report';
 import { createApprovalGate } from './approval';
 import { COMPONENTS } from '../contracts/backupTypes';
-import { mapBounded } from './concurrency';
+import { mapLimit } from '../contracts/concurrency';
 import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
 import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
+import { Failure } from '../contracts/failures';
 
-const NON_RETRYABLE = ['InvalidInput', 'BackupIncomplete', 'BackupUnusable', 'PgToolTooOld'];
+const NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, 'BackupUnusable', 'PgToolTooOld'];
 
 const { restoreSettings, planRestore, writeRestoreReport, notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
@@ -100,7 +101,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   const kind = request.kind;
   const incident = request.incidentStartedAt ? new Date(request.incidentStartedAt) : started;
   if (incident.getTime() > started.getTime() + 60_000) {
-    throw ApplicationFailure.nonRetryable('restore: invalid input: input.incidentStartedAt is in the future', 'InvalidInput');
+    throw ApplicationFailure.nonRetryable('restore: invalid input: input.incidentStartedAt is in the future', Failure.InvalidInput);
   }
   const { workflowId, runId } = workflowInfo();
   const gate = createApprovalGate();
@@ -202,7 +203,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     enter('refused', `Not approved (${why}): nothing was touched.`);
     const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
     await writeRestoreReport(report);
-    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} not approved (${why}); nothing was touched`, approval.outcome === 'rejected' ? 'Rejected' : 'ApprovalTimedOut', report);
+    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} not approved (${why}); nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, report);
   }
 
   // 3. Restore.
@@ -210,7 +211,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   executeStarted = Date.now();
   let results: RestoreStepResult[];
   try {
-    results = await mapBounded(plan.tasks, settings.concurrency, async (task) => {
+    results = await mapLimit(plan.tasks, settings.concurrency, async (task) => {
       const label = taskLabel(task);
       status.running.push(label);
       setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
@@ -231,7 +232,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
 
   // 4. Verify.
   enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
-  const verification: VerifyResult[] = await mapBounded(plan.tasks, settings.concurrency, (task) => verifyStep(task, plan.backupId));
+  const verification: VerifyResult[] = await mapLimit(plan.tasks, settings.concurrency, (task) => verifyStep(task, plan.backupId));
   const verifiedAt = new Date();
 
   // 5. Report.
@@ -246,7 +247,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     const failed = verification.flatMap((v) => v.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${c.expected}, found ${c.actual}`));
     enter('done', `VERIFICATION FAILED: ${failed.slice(0, 5).join('; ')}`);
     await notify({ kind: 'failure', title: `${kind} of ${plan.backupId}: verification failed`, text: failed.slice(0, 20).join('\n'), workflowId });
-    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} failed verification: ${failed.slice(0, 10).join('; ')}`, 'VerificationFailed', report);
+    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} failed verification: ${failed.slice(0, 10).join('; ')}`, Failure.VerificationFailed, report);
   }
   enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
   return report;

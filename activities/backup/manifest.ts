@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupManifest, Component, ComponentSummary, ManifestRequest } from '../../contracts/backupTypes';
 import { backupKey, getJson, headObject, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
+import { Failure } from '../../contracts/failures';
 
 export function manifestKey(backupId: string): string {
   return backupKey(backupId, 'manifest.json');
@@ -58,7 +59,7 @@ export function createBackupManifestActivities(deps: ActivityDeps) {
         if (problems.length) {
           throw ApplicationFailure.nonRetryable(
             `backup ${request.backupId} is not complete, no manifest written: ${problems.join('; ')}`,
-            'BackupIncomplete',
+            Failure.BackupIncomplete,
           );
         }
 

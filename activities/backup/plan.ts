@@ -5,6 +5,7 @@ import type { BackupPlan, BackupPlanRequest, BackupTask } from '../../contracts/
 import { manifestKey } from './manifest';
 import { headObject, listBackupIds } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
+import { Failure } from '../../contracts/failures';
 
 /**
  * Resolves a backup request against the config and the live platform, before anything is
@@ -87,7 +88,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
           problems.push(`objectStore.backupBucket: bucket "${backupBucket}" does not exist`);
         }
         if (problems.length) {
-          throw ApplicationFailure.nonRetryable(`platformBackup: invalid input: ${problems.join('; ')}`, 'InvalidInput', { problems });
+          throw ApplicationFailure.nonRetryable(`platformBackup: invalid input: ${problems.join('; ')}`, Failure.InvalidInput, { problems });
         }
         return {
           backupBucket,

@@ -28,8 +28,9 @@ import {
   validateName,
   type CompressedStreamSummary,
 } from './sql';
-import { mapBounded } from '../../workflows/concurrency';
+import { mapLimit } from '../../contracts/concurrency';
 import type { ActivityDeps } from '../deps';
+import { Failure } from '../../contracts/failures';
 
 export interface ClickHouseBackupRequest {
   backupId: string;
@@ -113,7 +114,7 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         // Checks the backup id and the key parts before anything is read or written.
         backupKey(backupId, 'clickhouse', database, table, 'schema.sql');
       } catch (err) {
-        throw ApplicationFailure.nonRetryable(`backupClickHouseTable: ${(err as Error).message}`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`backupClickHouseTable: ${(err as Error).message}`, Failure.InvalidInput);
       }
       const ctx = Context.current();
       const unit = `clickhouse ${database}.${table}`;
@@ -185,7 +186,7 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         // so progress shows as soon as data moves.
         // A few partitions at once: each one's fixed cost (object store round trips, the time to
         // the first byte) would otherwise dominate a table of many small partitions.
-        const partitionPieces = await mapBounded(counted, PARTITION_CONCURRENCY, async (partition) => {
+        const partitionPieces = await mapLimit(counted, PARTITION_CONCURRENCY, async (partition) => {
           const key = backupKey(backupId, 'clickhouse', database, table, `${partition.partitionId}.native`);
           let piece = await findEarlier(key);
           if (piece) {
@@ -453,7 +454,7 @@ async function readTable(
     client,
     `SELECT ${columns.join(', ')} FROM system.tables WHERE database = ${quoteString(database)} AND name = ${quoteString(table)}`,
   );
-  if (!row) throw ApplicationFailure.nonRetryable(`clickhouse table ${database}.${table} does not exist`, 'TableNotFound');
+  if (!row) throw ApplicationFailure.nonRetryable(`clickhouse table ${database}.${table} does not exist`, Failure.TableNotFound);
   const mergeTree = isMergeTreeFamily(row.engine);
   let partitionKey = '';
   if (mergeTree) {

@@ -11,6 +11,7 @@ import { backupPrefix } from '../storage/backupObjects';
 import { isMergeTreeFamily, qualifiedName, quoteIdentifier, quoteString, validateName } from './sql';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating, throttledHeartbeat } from '../common/heartbeat';
+import { Failure } from '../../contracts/failures';
 
 export interface ClickHouseRestoreRequest {
   backupId: string;
@@ -67,7 +68,7 @@ interface TablePieces {
 }
 
 function invalid(activity: string, message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`${activity}: ${message}`, 'InvalidInput');
+  return ApplicationFailure.nonRetryable(`${activity}: ${message}`, Failure.InvalidInput);
 }
 
 /**
@@ -251,7 +252,7 @@ async function readSmallObject(s3: S3Client, bucket: string, piece: BackupPiece,
 }
 
 function corrupt(message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`backup object damaged: ${message}`, 'BackupCorrupt');
+  return ApplicationFailure.nonRetryable(`backup object damaged: ${message}`, Failure.BackupCorrupt);
 }
 
 /** Counts and hashes the bytes passing through. */
@@ -327,12 +328,12 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
         try {
           renamed = renameCreateStatement(statement, database, table, targetDatabase);
         } catch (err) {
-          throw ApplicationFailure.nonRetryable(`restoreClickHouseTable: ${(err as Error).message}`, 'UnexpectedSchema');
+          throw ApplicationFailure.nonRetryable(`restoreClickHouseTable: ${(err as Error).message}`, Failure.UnexpectedSchema);
         }
         if (dataExported && !/TABLE/.test(renamed.kind)) {
           throw ApplicationFailure.nonRetryable(
             `restoreClickHouseTable: ${database}.${table} has data pieces but its schema creates a ${renamed.kind}`,
-            'UnexpectedSchema',
+            Failure.UnexpectedSchema,
           );
         }
 

@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Admin, IHeaders, Message, Producer } from 'kafkajs';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
+import { backupIdProblem } from '../../contracts/backupId';
 import { backupPrefix, getJson } from '../storage/backupObjects';
 import { cancellationReason } from '../common/cancellation';
 import { chunks } from '../common/chunks';
@@ -21,7 +22,8 @@ import {
   type KafkaTopicMetadata,
 } from './backupFormat';
 import { retryOnLeaderChange, waitForLeaders } from './topics';
-import { mapLimit } from '../common/concurrency';
+import { mapLimit } from '../../contracts/concurrency';
+import { Failure } from '../../contracts/failures';
 
 /**
  * Restores a Kafka backup (activities/kafka/backup.ts): topics with their partition counts and
@@ -181,7 +183,7 @@ interface Plan {
 }
 
 function invalid(activity: string, message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`${activity}: ${message}`, 'InvalidInput');
+  return ApplicationFailure.nonRetryable(`${activity}: ${message}`, Failure.InvalidInput);
 }
 
 function checkSuffix(activity: string, suffix: unknown): string {
@@ -199,15 +201,13 @@ function checkMetadataPiece(activity: string, metadata: unknown, backupId?: stri
   }
   let prefix: string;
   if (backupId !== undefined) {
-    try {
-      prefix = backupPrefix(backupId);
-    } catch (err) {
-      throw invalid(activity, `backupId: ${(err as Error).message}`);
-    }
+    const problem = backupIdProblem(backupId);
+    if (problem) throw invalid(activity, `backupId: ${problem}`);
+    prefix = backupPrefix(backupId);
   } else {
-    const match = /^backups\/[A-Za-z0-9][A-Za-z0-9._=-]{0,199}\//.exec(piece.key);
-    if (!match) throw invalid(activity, `metadata: key ${JSON.stringify(piece.key)} is not in a backup folder`);
-    prefix = match[0];
+    const folder = /^backups\/([^/]+)\//.exec(piece.key)?.[1];
+    if (folder === undefined || backupIdProblem(folder)) throw invalid(activity, `metadata: key ${JSON.stringify(piece.key)} is not in a backup folder`);
+    prefix = backupPrefix(folder);
   }
   if (!piece.key.startsWith(prefix) || piece.key.includes('/../')) {
     throw invalid(activity, `metadata: key ${JSON.stringify(piece.key)} is not under ${prefix}`);
@@ -228,9 +228,9 @@ function checkTopicSelection(activity: string, topics: unknown): Set<string> | u
 
 async function readMetadata(activity: string, s3: S3Client, bucket: string, piece: BackupPiece): Promise<{ doc: KafkaMetadataBackup; bytes: number }> {
   const doc = await getJson<KafkaMetadataBackup>(s3, bucket, piece.key);
-  if (!doc) throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} not found in bucket ${bucket}`, 'BackupNotFound');
+  if (!doc) throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} not found in bucket ${bucket}`, Failure.BackupNotFound);
   if (doc.format !== KAFKA_METADATA_FORMAT || !Array.isArray(doc.topics) || !Array.isArray(doc.groups)) {
-    throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} is not a Kafka metadata backup`, 'InvalidBackup');
+    throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} is not a Kafka metadata backup`, Failure.InvalidBackup);
   }
   return { doc, bytes: piece.size ?? 0 };
 }

@@ -8,12 +8,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
-import { mapBounded } from '../../workflows/concurrency';
+import { mapLimit } from '../../contracts/concurrency';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
 import { getJson, isNotFound } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
 import { listBucket, type BucketListing } from './backup';
+import { Failure } from '../../contracts/failures';
 
 export interface BucketRestoreRequest {
   bucket: string;
@@ -30,7 +31,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
 
   async function readListing(s3: S3Client, piece: BackupPiece): Promise<BucketListing> {
     const listing = await getJson<BucketListing>(s3, backupBucket, piece.key);
-    if (!listing) throw ApplicationFailure.nonRetryable(`bucket listing ${piece.key} is missing from ${backupBucket}`, 'BackupIncomplete');
+    if (!listing) throw ApplicationFailure.nonRetryable(`bucket listing ${piece.key} is missing from ${backupBucket}`, Failure.BackupIncomplete);
     return listing;
   }
 
@@ -42,7 +43,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
      */
     async restoreBucket({ bucket, target, listing: piece }: BucketRestoreRequest): Promise<RestoreStepResult> {
       if (!BUCKET_NAME.test(target) || target === backupBucket) {
-        throw ApplicationFailure.nonRetryable(`restore target bucket ${JSON.stringify(target)} is not a valid bucket name, or is the backup bucket`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`restore target bucket ${JSON.stringify(target)} is not a valid bucket name, or is the backup bucket`, Failure.InvalidInput);
       }
       const started = Date.now();
       const s3 = connections.s3(300_000);
@@ -56,7 +57,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
         const present = new Map((await listBucket(s3, target)).map((o) => [o.key, o]));
         const progress = { copied: 0, unchanged: 0, bytes: 0 };
         const beat = throttledHeartbeat(() => progress);
-        await mapBounded(listing.objects, COPY_CONCURRENCY, async (object) => {
+        await mapLimit(listing.objects, COPY_CONCURRENCY, async (object) => {
           const now = present.get(object.key);
           if (now && now.etag === object.etag && now.size === object.size) {
             progress.unchanged++;
@@ -113,7 +114,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
     /** Drill teardown: empties and deletes a scratch bucket. Never a configured bucket or the backup bucket. */
     async deleteScratchBucket({ bucket }: { bucket: string }): Promise<{ deletedObjects: number }> {
       if (!BUCKET_NAME.test(bucket) || bucket === backupBucket || config.objectStore.buckets.includes(bucket)) {
-        throw ApplicationFailure.nonRetryable(`refusing to delete bucket ${JSON.stringify(bucket)}: not a scratch bucket`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`refusing to delete bucket ${JSON.stringify(bucket)}: not a scratch bucket`, Failure.InvalidInput);
       }
       const s3 = connections.s3(300_000);
       try {

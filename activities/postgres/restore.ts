@@ -9,6 +9,7 @@ import type { ActivityDeps } from '../deps';
 import { keepHeartbeating } from '../common/heartbeat';
 import { findPgTool } from './tools';
 import { tableRowCounts, tableChecksums } from './tables';
+import { Failure } from '../../contracts/failures';
 
 export interface PostgresRestoreRequest {
   /** Identifies this restore run: the restored database carries it, so a retry knows its own work. */
@@ -62,10 +63,10 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
      */
     async restorePostgresDatabase({ restoreId, database, target, piece }: PostgresRestoreRequest): Promise<RestoreStepResult> {
       if (!IDENTIFIER.test(target)) {
-        throw ApplicationFailure.nonRetryable(`restore target database ${JSON.stringify(target)} must be a plain identifier of at most 40 characters`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`restore target database ${JSON.stringify(target)} must be a plain identifier of at most 40 characters`, Failure.InvalidInput);
       }
       if (piece.component !== 'postgres' || !piece.key.endsWith('.dump')) {
-        throw ApplicationFailure.nonRetryable(`piece ${piece.key} is not a Postgres dump`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`piece ${piece.key} is not a Postgres dump`, Failure.InvalidInput);
       }
       const started = Date.now();
       const unit = `postgres ${database} -> ${target}`;
@@ -180,7 +181,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
     /** Drill teardown: drops a scratch database. Never one the config names, never a missing name. */
     async dropPostgresDatabase({ database }: { database: string }): Promise<{ dropped: boolean }> {
       if (!IDENTIFIER.test(database) || config.postgres.databases.includes(database) || database === config.postgres.maintenanceDatabase) {
-        throw ApplicationFailure.nonRetryable(`refusing to drop Postgres database ${JSON.stringify(database)}: not a scratch database`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`refusing to drop Postgres database ${JSON.stringify(database)}: not a scratch database`, Failure.InvalidInput);
       }
       return admin(async (client) => {
         const present = await exists(client, database);

@@ -4,8 +4,9 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import pg from 'pg';
 import type { BackupManifest, BackupPiece, Component } from '../../contracts/backupTypes';
-import { mapBounded } from '../../workflows/concurrency';
+import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask } from '../../contracts/restoreTypes';
+import { backupIdProblem } from '../../contracts/backupId';
 import { backupPrefix, getJson, headObject, listBackupIds } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
 import type { KafkaMetadataBackup } from '../kafka/backupFormat';
@@ -14,6 +15,7 @@ import { throttledHeartbeat } from '../common/heartbeat';
 import { listBucket, type BucketListing } from '../objectStore/backup';
 import { quoteString } from '../clickhouse/sql';
 import { asideName } from '../postgres/restore';
+import { Failure } from '../../contracts/failures';
 
 export interface RestorePlanRequest {
   restoreId: string;
@@ -69,7 +71,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
         if (request.components && notInBackup.length > 0) {
           throw ApplicationFailure.nonRetryable(
             `input.components: backup ${backupId} cannot restore ${notInBackup.map((n) => `${n.component} (${n.reason})`).join(', ')}`,
-            'InvalidInput',
+            Failure.InvalidInput,
           );
         }
         const components = wanted.filter((c) => held.has(c));
@@ -106,15 +108,12 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
 
   async function resolveBackup(s3: S3Client, requested: string): Promise<string> {
     if (requested !== 'latest') {
-      try {
-        backupPrefix(requested);
-      } catch (err) {
-        throw ApplicationFailure.nonRetryable(`input.backupId: ${(err as Error).message}`, 'InvalidInput');
-      }
+      const problem = backupIdProblem(requested);
+      if (problem) throw ApplicationFailure.nonRetryable(`input.backupId: ${problem}`, Failure.InvalidInput);
       if (!(await headObject(s3, bucket, manifestKey(requested)))) {
         throw ApplicationFailure.nonRetryable(
           `input.backupId: backup ${requested} has no manifest.json in ${bucket}: it does not exist or never completed, and is never restored from`,
-          'BackupIncomplete',
+          Failure.BackupIncomplete,
         );
       }
       return requested;
@@ -123,14 +122,14 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     for (const id of ids.reverse()) {
       if (await headObject(s3, bucket, manifestKey(id))) return id;
     }
-    throw ApplicationFailure.nonRetryable(`there is no complete backup in ${bucket} to restore from`, 'BackupIncomplete');
+    throw ApplicationFailure.nonRetryable(`there is no complete backup in ${bucket} to restore from`, Failure.BackupIncomplete);
   }
 
   async function checkObjects(s3: S3Client, pieces: BackupPiece[], checksums: boolean): Promise<string[]> {
     const problems: string[] = [];
     const progress = { checked: 0, of: pieces.length };
     const beat = throttledHeartbeat(() => progress);
-    await mapBounded(pieces, CHECK_CONCURRENCY, async (piece) => {
+    await mapLimit(pieces, CHECK_CONCURRENCY, async (piece) => {
       const head = await headObject(s3, bucket, piece.key);
       if (!head) problems.push(`${piece.key} is missing`);
       else if (head.size !== piece.size) problems.push(`${piece.key} is ${head.size} bytes, the manifest says ${piece.size}`);

@@ -11,17 +11,19 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
-import { backupIdTime } from '../../contracts/backupId';
+import { backupIdProblem, backupIdTime } from '../../contracts/backupId';
+import { Failure } from '../../contracts/failures';
 
 /**
  * Every object of a backup lives under this folder of the backup bucket. The id goes into keys as
  * is, so it must be one plain key segment: a bad one would write outside the backup's folder.
  */
 export function backupPrefix(backupId: string): string {
-  if (typeof backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/.test(backupId)) {
-    throw new Error(`backupId ${JSON.stringify(backupId)} must be letters, digits, '.', '_', '=', '-'`);
-  }
+  const problem = backupIdProblem(backupId);
+  // Non-retryable: a bad id stays bad however often the activity is retried.
+  if (problem) throw ApplicationFailure.nonRetryable(`backupId: ${problem}`, Failure.InvalidInput);
   return `backups/${backupId}/`;
 }
 

@@ -8,6 +8,7 @@ import type { PartitionState } from '../../../contracts/brokerSafety';
 import type { ActivityDeps } from '../../deps';
 import { describeQuorumLeader, electPreferredLeadersEverywhere, supportsDescribeQuorum, type ElectionOutcome } from '../protocolRequests';
 import { replicationFigures, type PartitionReplicas } from '../replication';
+import { Failure } from '../../../contracts/failures';
 
 /**
  * Broker control for the kafkaRollingRestart workflow: the cluster's state (with every topic's
@@ -34,7 +35,7 @@ import { replicationFigures, type PartitionReplicas } from '../replication';
  * stop + start in one activity, for callers that need no observation in between.
  *
  * Every wait polls twice a second, heartbeats, and gives up after its timeout with a
- * non-retryable ApplicationFailure of type 'BrokerTimeout' naming the broker, what was waited
+ * non-retryable ApplicationFailure of type Failure.BrokerTimeout naming the broker, what was waited
  * for and for how long.
  */
 
@@ -163,7 +164,7 @@ function brokerOf(config: Config, brokerId: number): Config['kafka']['brokers'][
   if (!Number.isInteger(brokerId) || !broker) {
     throw ApplicationFailure.create({
       message: `brokerId: ${String(brokerId)} is not a configured Kafka broker (configured: ${config.kafka.brokers.map((b) => b.id).join(', ')})`,
-      type: 'InvalidInput',
+      type: Failure.InvalidInput,
       nonRetryable: true,
     });
   }
@@ -185,7 +186,7 @@ export function restartCommandFor(config: Config, brokerId: number): RestartArgv
   if (restart.backend === 'local') return undefined;
   if (restart.backend === 'command') {
     if (!restart.command?.length) {
-      throw ApplicationFailure.create({ message: 'kafka.restart.command is required when restart.backend is command', type: 'InvalidConfig', nonRetryable: true });
+      throw ApplicationFailure.create({ message: 'kafka.restart.command is required when restart.backend is command', type: Failure.InvalidConfig, nonRetryable: true });
     }
     return { backend: 'command', stop: restart.command.map((part) => substitute(part, broker)) };
   }
@@ -291,7 +292,7 @@ function seconds(ms: number): string {
 function brokerTimeout(brokerId: number, waitingFor: string, timeoutSeconds: number, waitedMs: number, last?: string): ApplicationFailure {
   return ApplicationFailure.create({
     message: `broker ${brokerId}: waited ${seconds(waitedMs)} s for it ${waitingFor}; gave up at the ${timeoutSeconds} s timeout${last ? ` (last seen: ${last})` : ''}`,
-    type: 'BrokerTimeout',
+    type: Failure.BrokerTimeout,
     nonRetryable: true,
     details: [{ brokerId, waitingFor, timeoutSeconds, waitedMs, last }],
   });
@@ -300,7 +301,7 @@ function brokerTimeout(brokerId: number, waitingFor: string, timeoutSeconds: num
 function timeoutInput(value: number | undefined, fallback: number, field: string): number {
   const t = value ?? fallback;
   if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
-    throw ApplicationFailure.create({ message: `${field}: must be a positive number of seconds (got ${String(value)})`, type: 'InvalidInput', nonRetryable: true });
+    throw ApplicationFailure.create({ message: `${field}: must be a positive number of seconds (got ${String(value)})`, type: Failure.InvalidInput, nonRetryable: true });
   }
   return t;
 }
@@ -522,7 +523,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     } catch (err) {
       throw ApplicationFailure.create({
         message: `broker ${brokerId}: cannot run ${describeArgv(argv)}: ${(err as Error).message}`,
-        type: 'RestartCommandFailed',
+        type: Failure.RestartCommandFailed,
         nonRetryable: true,
       });
     }
@@ -533,7 +534,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       const stderr = result.stderr.trim() || result.stdout.trim() || '(no output)';
       throw ApplicationFailure.create({
         message: `broker ${brokerId}: ${describeArgv(argv)} exited with ${result.code ?? result.signal}: ${stderr}`,
-        type: 'RestartCommandFailed',
+        type: Failure.RestartCommandFailed,
         nonRetryable: true,
         details: [{ brokerId, argv, code: result.code, signal: result.signal, stderr: result.stderr }],
       });
@@ -572,7 +573,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       const stack = await localStack();
       const { goneObserved } = await watchingGone(
         brokerId,
-        localStep(brokerId, stack.stopBroker(brokerId, stackOptions()), roll.brokerGoneTimeoutSeconds, 'to shut down', 'BrokerStopFailed'),
+        localStep(brokerId, stack.stopBroker(brokerId, stackOptions()), roll.brokerGoneTimeoutSeconds, 'to shut down', Failure.BrokerStopFailed),
       );
       return { backend, action: 'processStopped', durationMs: Date.now() - started, goneObserved };
     }
@@ -600,7 +601,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     const timeoutSeconds = roll.brokerBackTimeoutSeconds;
     if (backend === 'local') {
       const stack = await localStack();
-      await localStep(brokerId, stack.startBroker(brokerId, stackOptions()), timeoutSeconds, 'to start and rejoin the cluster metadata', 'BrokerStartFailed');
+      await localStep(brokerId, stack.startBroker(brokerId, stackOptions()), timeoutSeconds, 'to start and rejoin the cluster metadata', Failure.BrokerStartFailed);
       return { backend, action: 'processStarted', durationMs: Date.now() - started };
     }
     if (backend === 'command') return { backend, action: 'none', durationMs: 0 };
@@ -615,7 +616,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
         await runBackendCommand(brokerId, argv.start, remainingSeconds + 10, 'its pod to be Ready');
         return { backend, action: 'podReady', durationMs: Date.now() - started };
       } catch (err) {
-        const notFound = err instanceof ApplicationFailure && err.type === 'RestartCommandFailed' && /NotFound|not found/i.test(err.message);
+        const notFound = err instanceof ApplicationFailure && err.type === Failure.RestartCommandFailed && /NotFound|not found/i.test(err.message);
         if (!notFound) throw err;
         if (Date.now() >= deadline) throw brokerTimeout(brokerId, 'its pod to be created and Ready', timeoutSeconds, Date.now() - started, err.message);
         await Context.current().sleep(POLL_MS);
@@ -654,7 +655,7 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
     async describeQuorumLeader(input: { via?: 'api' | 'tool' } = {}): Promise<number> {
       const leader = await quorumLeader(input?.via);
       if (leader === undefined) {
-        throw ApplicationFailure.create({ message: 'the KRaft metadata quorum has no leader (LeaderId -1)', type: 'NoQuorumLeader' });
+        throw ApplicationFailure.create({ message: 'the KRaft metadata quorum has no leader (LeaderId -1)', type: Failure.NoQuorumLeader });
       }
       return leader;
     },
@@ -751,13 +752,13 @@ export function createKafkaBrokerActivities(deps: ActivityDeps) {
       try {
         outcome = await electPreferredLeadersEverywhere(config.kafka.brokers, toolTimeoutMs);
       } catch (err) {
-        throw ApplicationFailure.create({ message: `preferred leader election failed: ${(err as Error).message}`, type: 'LeaderElectionFailed' });
+        throw ApplicationFailure.create({ message: `preferred leader election failed: ${(err as Error).message}`, type: Failure.LeaderElectionFailed });
       }
       if (outcome.failed.length) {
         const sample = outcome.failed.slice(0, 5).map((f) => `${f.topic}-${f.partition}: ${f.error}`).join('; ');
         throw ApplicationFailure.create({
           message: `preferred leader election failed for ${outcome.failed.length} partition(s), e.g. ${sample}`,
-          type: 'LeaderElectionFailed',
+          type: Failure.LeaderElectionFailed,
         });
       }
       return { durationMs: Date.now() - started, elected: outcome.elected, alreadyElected: outcome.alreadyElected };

@@ -5,6 +5,7 @@ import type { Admin, Consumer, Kafka, Producer, RetryOptions } from 'kafkajs';
 import { cancellationReason } from '../../common/cancellation';
 import type { ActivityDeps } from '../../deps';
 import { createTopicsAndWait, deleteConsumerGroup, retryOnLeaderChange } from '../topics';
+import { Failure } from '../../../contracts/failures';
 
 /**
  * The canary of a rolling restart: an idempotent acks=all producer writes numbered messages to a
@@ -158,11 +159,11 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
 
   const settings = (activity: string, input: CanaryInput) => {
     if (!input || typeof input.canaryId !== 'string' || !/^[A-Za-z0-9._:/@=+-]{1,200}$/.test(input.canaryId)) {
-      throw ApplicationFailure.nonRetryable(`${activity}: canaryId: must be 1-200 letters, digits or ._:/@=+- (got ${JSON.stringify(input?.canaryId)})`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`${activity}: canaryId: must be 1-200 letters, digits or ._:/@=+- (got ${JSON.stringify(input?.canaryId)})`, Failure.InvalidInput);
     }
     const topic = input.topic ?? config.kafka.roll.canaryTopic;
     if (typeof topic !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
-      throw ApplicationFailure.nonRetryable(`${activity}: topic: not a valid Kafka topic name: ${JSON.stringify(topic)}`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`${activity}: topic: not a valid Kafka topic name: ${JSON.stringify(topic)}`, Failure.InvalidInput);
     }
     return { canaryId: input.canaryId, topic };
   };

@@ -1,0 +1,125 @@
+/**
+ * The one way ballast starts a program: execa, with an argument vector and never a shell, a
+ * timeout and a cancellation signal that both send SIGTERM and then SIGKILL, and the end of the
+ * program's own stderr in the error it fails with.
+ *
+ * execa is ESM-only and this project compiles to CommonJS, so it is loaded with import(), as
+ * @platformatic/kafka is.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { Options } from 'execa' with { 'resolution-mode': 'import' };
+
+const execa = async () => (await import('execa')).execa;
+
+/** How long a program has between SIGTERM and SIGKILL. */
+const KILL_AFTER_MS = 5_000;
+/** Output kept per stream: enough for an error message, never a whole dump. */
+const OUTPUT_LIMIT = 64 * 1024 * 1024;
+
+export interface ProcessOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** SIGTERM after this long (then SIGKILL); no limit when undefined. */
+  timeoutMs?: number;
+  /** An activity's cancellation signal, say: SIGTERM when it aborts (then SIGKILL). */
+  cancelSignal?: AbortSignal;
+}
+
+export interface ProcessResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  cancelled: boolean;
+  failed: boolean;
+}
+
+function baseOptions(options: ProcessOptions): Options {
+  return {
+    env: options.env,
+    extendEnv: options.env === undefined,
+    cwd: options.cwd,
+    uid: options.uid,
+    gid: options.gid,
+    timeout: options.timeoutMs,
+    cancelSignal: options.cancelSignal,
+    killSignal: 'SIGTERM',
+    forceKillAfterDelay: KILL_AFTER_MS,
+    shell: false,
+    stripFinalNewline: false,
+  };
+}
+
+/**
+ * Runs a short program to its end and returns what it printed and how it ended. It never throws
+ * for a non-zero exit, a timeout or a cancellation: the caller decides what each means. It throws
+ * only when the program cannot start at all (not found, not executable).
+ */
+export async function runProcess(command: string, args: readonly string[], options: ProcessOptions = {}): Promise<ProcessResult> {
+  const result = await (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', reject: false, maxBuffer: OUTPUT_LIMIT });
+  if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled && !result.signal) {
+    throw new Error(`${command} could not start: ${result.shortMessage}`);
+  }
+  return {
+    exitCode: result.exitCode,
+    signal: result.signal,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    timedOut: result.timedOut,
+    cancelled: result.isCanceled,
+    failed: result.failed,
+  };
+}
+
+/** A started program's streams, and its end. */
+export interface StreamingProcess {
+  stdin: Writable | null;
+  stdout: Readable | null;
+  /** Settles when the program has ended; rejects, quoting the end of its stderr, unless it exited 0. */
+  done: Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Starts a program whose stdin or stdout is a stream the caller connects (pg_dump into an upload,
+ * a download into pg_restore). `what` names it in the error, e.g. "pg_dump of shop".
+ */
+export async function startStreamingProcess(
+  what: string,
+  command: string,
+  args: readonly string[],
+  streams: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
+  options: ProcessOptions = {},
+): Promise<StreamingProcess> {
+  const subprocess = (await execa())(command, args, {
+    ...baseOptions(options),
+    stdin: streams.stdin,
+    stdout: streams.stdout,
+    buffer: { stdout: false },
+    maxBuffer: OUTPUT_LIMIT,
+  });
+  const done = subprocess.then(
+    () => undefined,
+    (err: { exitCode?: number; signal?: string; stderr?: unknown; shortMessage?: string }) => {
+      const how = err.signal ?? (err.exitCode === undefined ? err.shortMessage : `exit ${err.exitCode}`);
+      throw new Error(`${what} failed (${how}): ${outputTail(String(err.stderr ?? ''))}`);
+    },
+  );
+  // The caller awaits `done` when it is ready; a failure before then must not go unhandled.
+  done.catch(() => undefined);
+  return { stdin: subprocess.stdin, stdout: subprocess.stdout, done, kill: () => subprocess.kill('SIGKILL') };
+}
+
+/** An argument vector as a person would type it, for messages and reports. */
+export function describeCommand(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./{}-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+/** The last `limit` characters of a program's output, for an error message. */
+export function outputTail(output: string, limit = 4_000): string {
+  const trimmed = output.trim();
+  return trimmed.length > limit ? `…${trimmed.slice(trimmed.length - limit)}` : trimmed;
+}

@@ -1,0 +1,31 @@
+/**
+ * The failure types ballast's workflows and activities fail with: what a caller, the UI or a
+ * retry policy matches on. Named once here so a typo is a compile error, not a retried failure.
+ */
+export const Failure = {
+  /** Input that names something invalid or missing; the message names the field. */
+  InvalidInput: 'InvalidInput',
+  InvalidConfig: 'InvalidConfig',
+  InvalidBackup: 'InvalidBackup',
+  BackupNotFound: 'BackupNotFound',
+  BackupIncomplete: 'BackupIncomplete',
+  BackupCorrupt: 'BackupCorrupt',
+  UnexpectedSchema: 'UnexpectedSchema',
+  TableNotFound: 'TableNotFound',
+  UnknownTopic: 'UnknownTopic',
+  PreflightFailed: 'PreflightFailed',
+  VerificationFailed: 'VerificationFailed',
+  DrillFailed: 'DrillFailed',
+  Rejected: 'Rejected',
+  ApprovalTimedOut: 'ApprovalTimedOut',
+  RollHalted: 'RollHalted',
+  BrokerTimeout: 'BrokerTimeout',
+  NoQuorumLeader: 'NoQuorumLeader',
+  LeaderElectionFailed: 'LeaderElectionFailed',
+  RestartCommandFailed: 'RestartCommandFailed',
+  BrokerStopFailed: 'BrokerStopFailed',
+  BrokerStartFailed: 'BrokerStartFailed',
+  AcknowledgedMessagesLost: 'AcknowledgedMessagesLost',
+} as const;
+
+export type FailureType = (typeof Failure)[keyof typeof Failure];
