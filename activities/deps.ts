@@ -1,5 +1,27 @@
-import type { Config } from '../workers/config';
-import type { Connections } from '../workers/connections';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import type { ClientConfig } from 'pg';
+import type { Config } from '../contracts/config';
+
+/** A Postgres client's settings for one database, with the secret already read. */
+export interface PostgresConnection extends ClientConfig {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+/** The platform's clients, built at the worker (workers/connections.ts) with its secrets. */
+export interface Connections {
+  postgres(database?: string, timeoutMs?: number): PostgresConnection;
+  clickhouse(timeoutMs?: number): ClickHouseClient;
+  kafka(timeoutMs?: number): Kafka;
+  s3(timeoutMs?: number): S3Client;
+  /** The notification webhook's URL (a secret), read at worker start; undefined: log only. */
+  notifyWebhookUrl: string | undefined;
+}
 
 /** What every activity factory is built from: the validated config and the platform's clients. */
 export interface ActivityDeps {

@@ -1,31 +1,16 @@
-import type { ClientConfig } from 'pg';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig } from 'kafkajs';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from './config';
+import type { Connections } from '../activities/deps';
+import type { Config } from '../contracts/config';
 import { readSecret } from './config';
+
+export type { Connections } from '../activities/deps';
 
 /**
  * Builds clients for the platform from the config, reading secrets at the worker. Each check or
  * activity asks for what it needs and closes it, so a dead connection never outlives its use.
  */
-export interface PostgresConnection extends ClientConfig {
-  host: string;
-  port: number;
-  user: string;
-  password?: string;
-  database: string;
-}
-
-export interface Connections {
-  postgres(database?: string, timeoutMs?: number): PostgresConnection;
-  clickhouse(timeoutMs?: number): ClickHouseClient;
-  kafka(timeoutMs?: number): Kafka;
-  s3(timeoutMs?: number): S3Client;
-  /** The notification webhook's URL (a secret), read at worker start; undefined: log only. */
-  notifyWebhookUrl: string | undefined;
-}
-
 export function createConnections(config: Config, configFile: string): Connections {
   const pgPassword = config.postgres.password ? readSecret(config.postgres.password, configFile) : undefined;
   const chPassword = config.clickhouse.password ? readSecret(config.clickhouse.password, configFile) : undefined;

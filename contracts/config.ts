@@ -1,0 +1,257 @@
+/**
+ * The shape of ballast.yaml, as a zod schema with its defaults and cross-field rules. Pure: the
+ * worker reads and validates the file (workers/config.ts); activities receive the result.
+ */
+import { z } from 'zod';
+
+/**
+ * A secret is never written in the config itself: it names where the worker finds it, so that
+ * nothing secret travels in workflow inputs, results or history.
+ */
+const secretRef = z.union([
+  z.strictObject({ env: z.string().min(1).describe('name of an environment variable') }),
+  z.strictObject({ file: z.string().min(1).describe('path of a file holding the secret') }),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const hostName = z.string().min(1);
+const port = z.number().int().min(1).max(65535);
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier (letters, digits, underscore)');
+// S3 bucket naming rules, simplified to the common subset every S3-compatible store accepts.
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)');
+
+const temporalSchema = z.strictObject({
+  address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  namespace: z.string().min(1).default('default'),
+  taskQueue: z.string().min(1).default('ballast'),
+  tls: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        serverName: z.string().optional(),
+        caFile: z.string().optional(),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+      }),
+    ])
+    .default(false),
+  apiKey: secretRef.optional(),
+});
+
+const postgresSchema = z.strictObject({
+  host: hostName.default('127.0.0.1'),
+  port: port.default(5432),
+  user: z.string().min(1),
+  password: secretRef.optional(),
+  /** The database used for connections that are not about one configured database (health, admin). */
+  maintenanceDatabase: identifier.default('postgres'),
+  databases: z.array(identifier).min(1),
+});
+
+const clickhouseSchema = z.strictObject({
+  url: z.url(),
+  /** Native TCP port, used by clickhouse-client. */
+  nativePort: port.default(9000),
+  user: z.string().min(1).default('default'),
+  password: secretRef.optional(),
+  databases: z
+    .array(
+      z.strictObject({
+        name: identifier,
+        /** Tables to act on; empty means every table in the database. */
+        tables: z.array(identifier).default([]),
+      }),
+    )
+    .min(1),
+});
+
+const brokerSchema = z.strictObject({
+  id: z.number().int().min(0),
+  host: hostName,
+  port,
+});
+
+const kafkaSchema = z
+  .strictObject({
+    clientId: z.string().min(1).default('ballast'),
+    brokers: z.array(brokerSchema).min(1),
+    /** How one broker is restarted (kafkaRollingRestart). */
+    restart: z
+      .strictObject({
+        /**
+         * local: the stack's own broker control (scripts/stack); command: `command` run per broker;
+         * kubernetes: the broker's pod deleted and waited for.
+         */
+        backend: z.enum(['local', 'command', 'kubernetes']).default('local'),
+        /** Program and arguments, run without a shell; {id} and {host} are replaced per broker. */
+        command: z.array(z.string().min(1)).min(1).optional(),
+        kubernetes: z
+          .strictObject({
+            kubectl: z.string().min(1).default('kubectl'),
+            namespace: z.string().min(1).default('kafka'),
+            /** {id} is replaced with the broker id. */
+            podName: z.string().min(1).default('kafka-{id}'),
+            context: z.string().min(1).optional(),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /**
+     * Kafka's bin directory, for kafka-metadata-quorum.sh on clusters older than 3.9 (which do
+     * not answer DescribeQuorum v2); absent: the local stack's jars.
+     */
+    toolsDir: z.string().min(1).optional(),
+    roll: z
+      .strictObject({
+        /** How long a broker may stay unsafe to restart (ISR at min.insync.replicas) before the roll stops. */
+        safetyTimeoutSeconds: z.number().positive().default(300),
+        safetyBackoffSeconds: z.number().positive().default(2),
+        safetyBackoffMaxSeconds: z.number().positive().default(30),
+        /** After the restart is asked for: the broker leaves the cluster... */
+        brokerGoneTimeoutSeconds: z.number().positive().default(120),
+        /** ...comes back... */
+        brokerBackTimeoutSeconds: z.number().positive().default(300),
+        /** ...and every partition is fully replicated again. */
+        replicationTimeoutSeconds: z.number().positive().default(600),
+        preferredLeaderElection: z.boolean().default(true),
+        approvalPerBroker: z.boolean().default(false),
+        canaryTopic: z.string().min(1).default('ballast-canary'),
+        /**
+         * Gap between canary messages. Around a leadership change the producer is held by its
+         * one message in flight anyway, so a denser stream finds no more; at 20 ms it cost the
+         * three brokers half a core (measured), which slowed the restarts it watches.
+         */
+        canaryIntervalMs: z.number().int().min(1).default(100),
+      })
+      .prefault({}),
+  })
+  .superRefine((kafka, ctx) => {
+    if (kafka.restart.backend === 'command' && !kafka.restart.command) {
+      ctx.addIssue({ code: 'custom', path: ['restart', 'command'], message: 'required when restart.backend is command, e.g. [ssh, "{host}", sudo, systemctl, restart, kafka]' });
+    }
+    const ids = kafka.brokers.map((b) => b.id);
+    ids.forEach((id, i) => {
+      if (ids.indexOf(id) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['brokers', i, 'id'], message: `duplicate broker id ${id}` });
+      }
+    });
+  });
+
+const objectStoreSchema = z.strictObject({
+  endpoint: z.url().optional(),
+  region: z.string().min(1).default('us-east-1'),
+  /** Path-style addressing, which MinIO and most self-hosted S3 stores need. */
+  forcePathStyle: z.boolean().default(true),
+  accessKeyId: secretRef.optional(),
+  secretAccessKey: secretRef.optional(),
+  /** Buckets holding platform data. */
+  buckets: z.array(bucketName).default([]),
+  /** Where backups and reports are written. */
+  backupBucket: bucketName,
+});
+
+const healthCheckSchema = z
+  .strictObject({
+    /** Each system's check must answer within this many seconds. */
+    timeoutSeconds: z.number().positive().max(600).default(10),
+  })
+  .prefault({});
+
+const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: boolean }) =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(defaults.enabled),
+      /** Distinct per deployment when several share one Temporal namespace. */
+      scheduleId: z.string().min(1).default(defaults.scheduleId),
+      /** Cron in UTC. */
+      cron: z.string().min(1).default(defaults.cron),
+      /** How late a missed run (the Temporal service was down) may still start. */
+      catchupWindowMinutes: z.number().int().min(1).default(60),
+    })
+    .prefault({});
+
+const backupSchema = z
+  .strictObject({
+    /** How many backup pieces (a database, a table, a topic, a bucket) run at once. */
+    concurrency: z.number().int().min(1).max(32).default(3),
+    /** Topics whose messages are backed up; every topic's metadata and offsets always are. */
+    kafkaDataTopics: z.array(z.string().min(1)).default([]),
+    /** A pg_dump at least as new as the server; searched in the usual places when absent. */
+    pgDumpPath: z.string().min(1).optional(),
+    /** Nightly at 02:00 UTC by default. */
+    schedule: scheduleSchema({ scheduleId: 'ballast-nightly-backup', cron: '0 2 * * *', enabled: true }),
+    retention: z
+      .strictObject({
+        daily: z.number().int().min(0).default(7),
+        weekly: z.number().int().min(0).default(4),
+        monthly: z.number().int().min(0).default(6),
+        incompleteGraceHours: z.number().positive().default(24),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const restoreSchema = z
+  .strictObject({
+    /** Recovery time objective: incident start to verified restore. */
+    rtoTargetMinutes: z.number().positive().default(60),
+    /** Recovery point objective: data written this long before the incident may be lost. */
+    rpoTargetMinutes: z.number().positive().default(1440),
+    approval: z
+      .strictObject({
+        /** Who may approve a restore's destructive plan; empty means any named person. */
+        approvers: z.array(z.string().min(1)).default([]),
+        /** The person who asked for the restore (input.requestedBy) may not approve it. */
+        fourEyes: z.boolean().default(true),
+        /** With no answer, a reminder goes out after this long... */
+        reminderAfterMinutes: z.number().positive().default(15),
+        /** ...and the gate fails closed (nothing touched) after this long. */
+        timeoutMinutes: z.number().positive().default(60),
+      })
+      .prefault({}),
+    /** Restore pieces at once. */
+    concurrency: z.number().int().min(1).max(16).default(3),
+    /** A pg_restore at least as new as the dumps; searched in the usual places when absent. */
+    pgRestorePath: z.string().min(1).optional(),
+  })
+  .prefault({});
+
+const drillSchema = z
+  .strictObject({
+    /** Appended to Postgres and ClickHouse databases, Kafka topics and groups for the scratch copy. */
+    suffix: z.string().regex(/^_[a-z0-9_]{1,20}$/, 'must be _ then lowercase letters, digits, underscores').default('_drill'),
+    /** Appended to bucket names for the scratch copy (bucket names allow no underscore). */
+    bucketSuffix: z.string().regex(/^-[a-z0-9-]{1,20}$/, 'must be - then lowercase letters, digits, hyphens').default('-drill'),
+    /** Scheduled drills skip the start gate: they only touch scratch targets. The report says so. */
+    schedulePreApproved: z.boolean().default(true),
+    schedule: scheduleSchema({ scheduleId: 'ballast-monthly-drill', cron: '0 3 1 * *', enabled: true }),
+  })
+  .prefault({});
+
+const notifySchema = z
+  .strictObject({
+    /** A Slack-compatible incoming webhook (POST {"text": ...}); log-only when absent. A secret: it grants posting. */
+    webhookUrl: secretRef.optional(),
+    timeoutSeconds: z.number().positive().max(60).default(10),
+  })
+  .prefault({});
+
+export const configSchema = z.strictObject({
+  environment: z.enum(['demo', 'staging', 'production']),
+  temporal: temporalSchema.prefault({}),
+  postgres: postgresSchema,
+  clickhouse: clickhouseSchema,
+  kafka: kafkaSchema,
+  objectStore: objectStoreSchema,
+  healthCheck: healthCheckSchema,
+  backup: backupSchema,
+  restore: restoreSchema,
+  drill: drillSchema,
+  notify: notifySchema,
+});
+
+export type Config = z.infer<typeof configSchema>;
