@@ -6,7 +6,7 @@ import type { BackupManifest, BackupPiece, Component } from '../../contracts/bac
 import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
-import { backupPrefix, getJson, headObject, listBackupIds } from '../storage/backupObjects';
+import { getJson, headObject, listBackupIds } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
