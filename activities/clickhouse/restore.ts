@@ -1,7 +1,3 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -9,6 +5,9 @@ import type { BackupPiece } from '../../contracts/backupTypes';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
 import { backupPrefix } from '../storage/backupObjects';
 import { isMergeTreeFamily, qualifiedName, quoteIdentifier, quoteString, validateName } from './sql';
+import { mentionsDatabase, renameCreateStatement, type RenamedStatement } from './createStatement';
+import { loadPartition, readSmallObject, type TableLoad } from './partitionLoad';
+import { checkTablePieces, checkTargetDatabase, RESERVED_DATABASES, type TablePieces } from './tablePieces';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating, throttledHeartbeat } from '../common/heartbeat';
 import { Failure } from '../../contracts/failures';
@@ -45,167 +44,9 @@ export interface ClickHouseRestoreProgress {
   done: string[];
 }
 
-/** Databases no restore or teardown may touch, whatever the config says. */
-const RESERVED_DATABASES = ['system', 'default', 'information_schema', 'INFORMATION_SCHEMA'];
-
-/** A schema.sql larger than this is not a SHOW CREATE TABLE text. */
-const MAX_SCHEMA_BYTES = 16 * 1024 * 1024;
-
-/** One partition piece, checked. */
-interface PartitionPiece {
-  piece: BackupPiece;
-  partitionId: string;
-  rows: number;
-}
-
-/** The table's pieces, checked against the request. */
-interface TablePieces {
-  schema: BackupPiece;
-  partitions: PartitionPiece[];
-  /** False for tables whose engine is not of the MergeTree family: schema only. */
-  dataExported: boolean;
-  engine: string;
-}
-
 function invalid(activity: string, message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`${activity}: ${message}`, Failure.InvalidInput);
 }
-
-/**
- * Checks names and pieces before anything is read or changed; throws plain Errors naming the field
- * (callers turn them into non-retryable InvalidInput failures).
- */
-function checkTablePieces(database: string, table: string, pieces: unknown): TablePieces {
-  if (!Array.isArray(pieces)) throw new Error('pieces must be an array of manifest pieces');
-  const prefix = `${database}.${table}/`;
-  let schema: BackupPiece | undefined;
-  const partitions: PartitionPiece[] = [];
-  const seen = new Set<string>();
-  pieces.forEach((raw: unknown, i) => {
-    const piece = raw as Partial<BackupPiece> | null;
-    if (!piece || typeof piece !== 'object') throw new Error(`pieces[${i}] is not a manifest piece`);
-    if (piece.component !== 'clickhouse') throw new Error(`pieces[${i}] (${String(piece.name)}) is not a clickhouse piece`);
-    if (typeof piece.name !== 'string' || !piece.name.startsWith(prefix)) {
-      throw new Error(`pieces[${i}] (${JSON.stringify(piece.name)}) does not belong to ${database}.${table}`);
-    }
-    if (typeof piece.key !== 'string' || piece.key === '') throw new Error(`pieces[${i}] (${piece.name}) has no object key`);
-    if (typeof piece.size !== 'number' || !Number.isSafeInteger(piece.size) || piece.size < 0) {
-      throw new Error(`pieces[${i}] (${piece.name}) has no valid size`);
-    }
-    const part = piece.name.slice(prefix.length);
-    if (part === 'schema') {
-      if (schema) throw new Error(`pieces: more than one schema piece for ${database}.${table}`);
-      schema = piece as BackupPiece;
-      return;
-    }
-    const partitionId = piece.details?.partitionId;
-    if (typeof partitionId !== 'string' || partitionId !== part) {
-      throw new Error(`pieces[${i}] (${piece.name}): details.partitionId ${JSON.stringify(partitionId)} does not match its name`);
-    }
-    if (typeof piece.rows !== 'number' || !Number.isSafeInteger(piece.rows) || piece.rows < 0) {
-      throw new Error(`pieces[${i}] (${piece.name}) has no valid row count`);
-    }
-    if (seen.has(partitionId)) throw new Error(`pieces: partition ${partitionId} of ${database}.${table} is listed twice`);
-    seen.add(partitionId);
-    partitions.push({ piece: piece as BackupPiece, partitionId, rows: piece.rows });
-  });
-  if (!schema) throw new Error(`pieces: no schema piece (${prefix}schema) for ${database}.${table}`);
-  const dataExported = schema.details?.dataExported !== false;
-  if (!dataExported && partitions.length > 0) {
-    throw new Error(`pieces: ${database}.${table} was backed up as schema only, yet ${partitions.length} partition piece(s) are listed`);
-  }
-  const engine = typeof schema.details?.engine === 'string' ? schema.details.engine : '';
-  return { schema, partitions, dataExported, engine };
-}
-
-/** Names for restore targets: valid, and never a system database. */
-function checkTargetDatabase(name: unknown): string {
-  validateName(name, 'targetDatabase');
-  if (RESERVED_DATABASES.includes(name as string)) throw new Error(`targetDatabase ${JSON.stringify(name)} is a system database`);
-  return name as string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The saved CREATE statement, renamed into the target database.
-
-const CREATE_KINDS = /^\s*CREATE\s+(TABLE|VIEW|MATERIALIZED\s+VIEW|LIVE\s+VIEW|WINDOW\s+VIEW|DICTIONARY)\s+(?:IF\s+NOT\s+EXISTS\s+)?/i;
-const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', b: '\b', f: '\f', a: '\x07', v: '\v' };
-
-/** Reads one identifier (bare, `back-quoted` or "double-quoted") at `at`: its name and where it ends. */
-function readIdentifier(text: string, at: number): { name: string; end: number } | undefined {
-  const quote = text[at];
-  if (quote === '`' || quote === '"') {
-    let name = '';
-    let i = at + 1;
-    while (i < text.length) {
-      const c = text[i]!;
-      if (c === '\\') {
-        const next = text[i + 1];
-        if (next === undefined) return undefined;
-        name += ESCAPES[next] ?? next;
-        i += 2;
-      } else if (c === quote) {
-        if (text[i + 1] === quote) {
-          name += quote;
-          i += 2;
-        } else {
-          return { name, end: i + 1 };
-        }
-      } else {
-        name += c;
-        i++;
-      }
-    }
-    return undefined;
-  }
-  const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(at));
-  return m ? { name: m[0], end: at + m[0].length } : undefined;
-}
-
-export interface RenamedStatement {
-  /** TABLE, VIEW, MATERIALIZED VIEW, ... as written. */
-  kind: string;
-  statement: string;
-}
-
-/**
- * Rewrites `CREATE <kind> <db>.<table> ...` (names bare or quoted, as SHOW CREATE TABLE prints them
- * on 18.16 and current releases) into `CREATE <kind> `target`.`table` ...`; throws when the
- * statement does not start with exactly that name.
- */
-export function renameCreateStatement(statement: string, database: string, table: string, target: string): RenamedStatement {
-  const head = CREATE_KINDS.exec(statement);
-  const fail = (why: string): never => {
-    throw new Error(
-      `the saved schema of ${database}.${table} ${why}; it starts ${JSON.stringify(statement.slice(0, 120))}, expected CREATE TABLE ${database}.${table}`,
-    );
-  };
-  if (!head) return fail('is not a CREATE TABLE/VIEW statement');
-  const db = readIdentifier(statement, head[0].length);
-  if (!db || statement[db.end] !== '.') return fail('does not name its database');
-  const name = readIdentifier(statement, db.end + 1);
-  if (!name) return fail('does not name its table');
-  if (db.name !== database || name.name !== table) return fail(`names ${db.name}.${name.name}`);
-  const rest = statement.slice(name.end);
-  if (rest !== '' && !/^[\s(]/.test(rest)) return fail('has unexpected text after the table name');
-  const kind = head[1]!.replace(/\s+/g, ' ').toUpperCase();
-  return { kind, statement: `CREATE ${kind} ${qualifiedName(target, table)}${rest}` };
-}
-
-/** Whether SQL text names `database` as a qualifier (`db.x`, `` `db`.x `` or `"db".x`). */
-function mentionsDatabase(sql: string, database: string): boolean {
-  const bare = /^[A-Za-z_][A-Za-z0-9_]*$/.test(database);
-  const forms = [`${quoteIdentifier(database)}.`, `"${database}".`];
-  if (bare) forms.push(`${database}.`);
-  return forms.some((form) => {
-    for (let at = sql.indexOf(form); at >= 0; at = sql.indexOf(form, at + 1)) {
-      if (!bare || at === 0 || !/[A-Za-z0-9_]/.test(sql[at - 1]!)) return true;
-    }
-    return false;
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
 
 async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
   const result = await client.query({ query, format: 'JSONEachRow' });
@@ -237,37 +78,6 @@ function readProgress(details: unknown): ClickHouseRestoreProgress | undefined {
   if (!d || typeof d !== 'object' || typeof d.partitionsDone !== 'number' || typeof d.bytes !== 'number') return undefined;
   if (!Array.isArray(d.done) || !d.done.every((id) => typeof id === 'string')) return undefined;
   return d as ClickHouseRestoreProgress;
-}
-
-/** Reads a small object whole (schema.sql only). */
-async function readSmallObject(s3: S3Client, bucket: string, piece: BackupPiece, signal: AbortSignal): Promise<Buffer> {
-  if (piece.size > MAX_SCHEMA_BYTES) throw new Error(`${piece.key}: ${piece.size} bytes is too large for a schema`);
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: piece.key }), { abortSignal: signal });
-  const bytes = Buffer.from(await object.Body!.transformToByteArray());
-  if (bytes.length !== piece.size) throw corrupt(`${piece.key} holds ${bytes.length} bytes, the manifest says ${piece.size}`);
-  if (piece.sha256 && createHash('sha256').update(bytes).digest('hex') !== piece.sha256) {
-    throw corrupt(`${piece.key} does not match the sha256 the manifest records`);
-  }
-  return bytes;
-}
-
-function corrupt(message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`backup object damaged: ${message}`, Failure.BackupCorrupt);
-}
-
-/** Counts and hashes the bytes passing through. */
-class Counter extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly onBytes: (bytes: number) => void) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    this.onBytes(this.bytes);
-    done(null, chunk);
-  }
 }
 
 export function createClickHouseRestoreActivities(deps: ActivityDeps) {
@@ -400,10 +210,11 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
           }
         }
         beat.now();
+        const job: TableLoad = { client: ch, s3, bucket, targetDatabase, table, cancellationSignal: ctx.cancellationSignal };
         for (const p of partitions) {
           if (resumeFrom?.has(p.partitionId)) continue;
           ctx.cancellationSignal.throwIfAborted();
-          await loadPartition(ch, s3, p, (bytes) => {
+          await loadPartition(job, p, (bytes) => {
             inFlight = bytes;
             beat();
           });
@@ -431,64 +242,6 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
         if (mergesStopped) await ch.command({ query: `SYSTEM START MERGES ${target}` }).catch(() => undefined);
         await ch.close().catch(() => undefined);
         s3.destroy();
-      }
-
-      /** Streams one partition object from the bucket into the table; never holds it whole. */
-      async function loadPartition(
-        client: ClickHouseClient,
-        s3Client: S3Client,
-        p: PartitionPiece,
-        onBytes: (bytes: number) => void,
-      ): Promise<void> {
-        const object = await s3Client.send(new GetObjectCommand({ Bucket: bucket, Key: p.piece.key }), {
-          abortSignal: ctx.cancellationSignal,
-        });
-        const body = object.Body as Readable | undefined;
-        if (!body || typeof body.pipe !== 'function') throw new Error(`${p.piece.key}: the object store returned no stream`);
-        if (object.ContentLength !== undefined && object.ContentLength !== p.piece.size) {
-          body.destroy();
-          throw corrupt(`${p.piece.key} holds ${object.ContentLength} bytes, the manifest says ${p.piece.size}`);
-        }
-        const counter = new Counter(onBytes);
-        const queryId = `ballast-restore-${randomUUID()}`;
-        const onCancel = () => {
-          body.destroy(new Error(`restore of ${unit} cancelled`));
-          void client.command({ query: `KILL QUERY WHERE query_id = ${quoteString(queryId)} ASYNC` }).catch(() => undefined);
-        };
-        if (ctx.cancellationSignal.aborted) onCancel();
-        ctx.cancellationSignal.addEventListener('abort', onCancel);
-        const reading = pipeline(body, counter);
-        try {
-          const insert = (async () => {
-            const { stream } = await client.exec({
-              query: `INSERT INTO ${target} FORMAT Native`,
-              query_id: queryId,
-              values: counter,
-              // The object is ClickHouse's own compressed block format: the server decompresses
-              // it (and checks each block's checksum). HTTP compression stays off.
-              clickhouse_settings: { decompress: 1, enable_http_compression: 0 },
-              abort_signal: ctx.cancellationSignal,
-            });
-            for await (const _ of stream as AsyncIterable<unknown>) {
-              // the (empty) answer of an INSERT
-            }
-          })();
-          const [inserted, read] = await Promise.allSettled([insert, reading]);
-          if (read.status === 'rejected') throw read.reason;
-          if (inserted.status === 'rejected') throw inserted.reason;
-        } catch (err) {
-          body.destroy();
-          counter.destroy();
-          throw err;
-        } finally {
-          ctx.cancellationSignal.removeEventListener('abort', onCancel);
-        }
-        ctx.cancellationSignal.throwIfAborted();
-        if (counter.bytes !== p.piece.size) throw corrupt(`${p.piece.key}: read ${counter.bytes} bytes, the manifest says ${p.piece.size}`);
-        const sha256 = counter.hash.digest('hex');
-        if (p.piece.sha256 && sha256 !== p.piece.sha256) {
-          throw corrupt(`${p.piece.key} does not match the sha256 the manifest records (partition ${p.partitionId} was loaded from it)`);
-        }
       }
     },
 

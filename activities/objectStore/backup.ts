@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { backupKey, backupPrefix, findCompletePiece, getJson, headObject, markPieceComplete, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
+import { mapLimit } from '../../contracts/concurrency';
 
 export interface BucketBackupRequest {
   backupId: string;
@@ -67,44 +68,36 @@ export function createObjectStoreBackupActivities(deps: ActivityDeps) {
         let copied = 0;
         let referenced = 0;
         let bytesCopied = 0;
-        const objects: ListedObject[] = new Array(source.length);
-        let next = 0;
-        const copyWorker = async () => {
-          while (next < source.length) {
-            const index = next++;
-            const object = source[index]!;
-            const old = before.get(object.key);
-            if (old && old.etag === object.etag && old.size === object.size) {
-              objects[index] = { ...object, storedAt: old.storedAt, referencedFrom: old.referencedFrom ?? previousBackupId };
-              referenced++;
-              continue;
-            }
-            if (object.size > MAX_SINGLE_COPY) {
-              throw ApplicationFailure.nonRetryable(
-                `object ${bucket}/${object.key} is ${object.size} bytes: larger than the 5 GiB single-copy limit, which ballast does not support yet`,
-                'ObjectTooLarge',
-              );
-            }
-            const destination = `${dataPrefix}${object.key}`;
-            // A retried attempt finds the copies it already made.
-            const existing = await headObject(s3, backupBucket, destination);
-            if (!existing || existing.etag !== object.etag) {
-              await s3.send(
-                new CopyObjectCommand({
-                  Bucket: backupBucket,
-                  Key: destination,
-                  CopySource: `${bucket}/${object.key.split('/').map(encodeURIComponent).join('/')}`,
-                  CopySourceIfMatch: object.etag,
-                }),
-              );
-            }
-            objects[index] = { ...object, storedAt: destination };
-            copied++;
-            bytesCopied += object.size;
-            ctx.heartbeat({ copied, referenced });
+        const objects = await mapLimit(source, COPY_CONCURRENCY, async (object): Promise<ListedObject> => {
+          const old = before.get(object.key);
+          if (old && old.etag === object.etag && old.size === object.size) {
+            referenced++;
+            return { ...object, storedAt: old.storedAt, referencedFrom: old.referencedFrom ?? previousBackupId };
           }
-        };
-        await Promise.all(Array.from({ length: COPY_CONCURRENCY }, copyWorker));
+          if (object.size > MAX_SINGLE_COPY) {
+            throw ApplicationFailure.nonRetryable(
+              `object ${bucket}/${object.key} is ${object.size} bytes: larger than the 5 GiB single-copy limit, which ballast does not support yet`,
+              'ObjectTooLarge',
+            );
+          }
+          const destination = `${dataPrefix}${object.key}`;
+          // A retried attempt finds the copies it already made.
+          const existing = await headObject(s3, backupBucket, destination);
+          if (!existing || existing.etag !== object.etag) {
+            await s3.send(
+              new CopyObjectCommand({
+                Bucket: backupBucket,
+                Key: destination,
+                CopySource: `${bucket}/${object.key.split('/').map(encodeURIComponent).join('/')}`,
+                CopySourceIfMatch: object.etag,
+              }),
+            );
+          }
+          copied++;
+          bytesCopied += object.size;
+          ctx.heartbeat({ copied, referenced });
+          return { ...object, storedAt: destination };
+        });
 
         const listing: BucketListing = { bucket, backupId, listedAt: started.toISOString(), objects };
         const stored = await putJson(s3, backupBucket, key, listing);

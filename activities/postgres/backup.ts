@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, uploadStream } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating } from '../common/heartbeat';
+import { startStreamingProcess } from '../common/process';
 import { findPgTool } from './tools';
 import { tableChecksums, tableRowCounts } from './tables';
 
@@ -85,9 +85,10 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
         s3.destroy();
       }
 
-      function dumpToObject(pgDumpPath: string, snapshot: string, db: string, objectKey: string) {
+      async function dumpToObject(pgDumpPath: string, snapshot: string, db: string, objectKey: string) {
         const pgConfig = connections.postgres(db);
-        const child = spawn(
+        const dump = await startStreamingProcess(
+          `pg_dump of ${db}`,
           pgDumpPath,
           [
             '--format=custom',
@@ -95,36 +96,23 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
             '--no-password',
             ...['--host', pgConfig.host, '--port', String(pgConfig.port), '--username', pgConfig.user, '--dbname', db],
           ],
-          { env: { ...process.env, PGPASSWORD: pgConfig.password ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+          { stdin: 'ignore', stdout: 'pipe' },
+          { env: { ...process.env, PGPASSWORD: pgConfig.password ?? '' }, cancelSignal: Context.current().cancellationSignal },
         );
-        const ctx = Context.current();
-        const onCancel = () => child.kill('SIGTERM');
-        ctx.cancellationSignal.addEventListener('abort', onCancel);
-        let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-4000);
-        });
-        const exited = new Promise<void>((resolve, reject) => {
-          child.on('error', reject);
-          child.on('close', (code, signal) =>
-            code === 0 ? resolve() : reject(new Error(`pg_dump of ${db} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`)),
-          );
-        });
         let bytesSoFar = 0;
         const stopHeartbeats = keepHeartbeating(() => ({ bytes: bytesSoFar }));
-        const uploaded = uploadStream(s3, bucket, objectKey, child.stdout, (bytes) => {
-          bytesSoFar = bytes;
-        });
-        return Promise.all([uploaded, exited])
-          .then(([stored]) => stored)
-          .catch((err) => {
-            child.kill('SIGKILL');
-            throw err;
-          })
-          .finally(() => {
-            stopHeartbeats();
-            ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        try {
+          const uploaded = uploadStream(s3, bucket, objectKey, dump.stdout!, (bytes) => {
+            bytesSoFar = bytes;
           });
+          const [stored] = await Promise.all([uploaded, dump.done]);
+          return stored;
+        } catch (err) {
+          dump.kill();
+          throw err;
+        } finally {
+          stopHeartbeats();
+        }
       }
     },
   };

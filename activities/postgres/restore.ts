@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -7,6 +6,7 @@ import type { BackupPiece } from '../../contracts/backupTypes';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating } from '../common/heartbeat';
+import { startStreamingProcess } from '../common/process';
 import { findPgTool } from './tools';
 import { tableRowCounts, tableChecksums } from './tables';
 import { Failure } from '../../contracts/failures';
@@ -100,9 +100,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
       const stopHeartbeats = keepHeartbeating(() => ({ phase: 'pg_restore', bytes, of: piece.size }), 5_000);
       try {
         const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: piece.key }));
-        const body = object.Body as Readable;
-        body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-        await runPgRestore(pgRestore.path, scratch, body);
+        await runPgRestore(pgRestore.path, scratch, object.Body as Readable);
       } finally {
         stopHeartbeats();
         s3.destroy();
@@ -122,30 +120,31 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
       });
       return { component: 'postgres', unit, bytes, rows: piece.rows, durationMs: Date.now() - started, notes };
 
-      function runPgRestore(tool: string, db: string, input: Readable): Promise<void> {
+      async function runPgRestore(tool: string, db: string, input: Readable): Promise<void> {
         const c = connections.postgres(db);
-        const child = spawn(
+        const restore = await startStreamingProcess(
+          `pg_restore into ${db}`,
           tool,
           ['--exit-on-error', '--no-password', '--host', c.host, '--port', String(c.port), '--username', c.user, '--dbname', db],
-          { env: { ...process.env, PGPASSWORD: c.password ?? '' }, stdio: ['pipe', 'ignore', 'pipe'] },
+          { stdin: 'pipe', stdout: 'ignore' },
+          { env: { ...process.env, PGPASSWORD: c.password ?? '' }, cancelSignal: Context.current().cancellationSignal },
         );
-        const ctx = Context.current();
-        const onCancel = () => child.kill('SIGTERM');
-        ctx.cancellationSignal.addEventListener('abort', onCancel);
-        let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-        input.pipe(child.stdin);
-        // pg_restore exiting early (an error) closes its stdin: that is reported by the exit code.
-        child.stdin.on('error', () => undefined);
-        input.on('error', (err) => child.kill('SIGTERM') && (stderr += `\nreading the dump failed: ${err.message}`));
-        return new Promise<void>((resolve, reject) => {
-          child.on('error', reject);
-          child.on('close', (code, signal) => {
-            ctx.cancellationSignal.removeEventListener('abort', onCancel);
-            if (code === 0) resolve();
-            else reject(new Error(`pg_restore into ${db} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
-          });
+        let readFailure: Error | undefined;
+        input.on('error', (err) => {
+          readFailure = err;
+          restore.kill();
         });
+        // Counted only from here: a 'data' listener starts the stream flowing, and what flowed
+        // before pg_restore was there to take it would be lost.
+        input.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        // pg_restore exiting early (an error) closes its stdin: that is reported by its exit status.
+        input.pipe(restore.stdin!);
+        try {
+          await restore.done;
+        } catch (err) {
+          if (!readFailure) throw err;
+          throw new Error(`${(err as Error).message.trimEnd()}\nreading the dump failed: ${readFailure.message}`);
+        }
       }
     },
 

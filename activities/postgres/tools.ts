@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/activity';
-
-const run = promisify(execFile);
+import { runProcess } from '../common/process';
 
 export interface PgTool {
   path: string;
@@ -26,10 +23,12 @@ function describeTool(file: string): Promise<PgTool | undefined> {
 
 async function readVersion(file: string): Promise<PgTool | undefined> {
   try {
-    const { stdout } = await run(file, ['--version']);
+    const { stdout, failed } = await runProcess(file, ['--version']);
+    if (failed) return undefined;
     const match = /\(PostgreSQL\)\s+((\d+)(?:\.\d+)*)/.exec(stdout);
     return match ? { path: file, version: match[1]!, major: Number(match[2]) } : undefined;
   } catch {
+    // Not there, or not a program.
     return undefined;
   }
 }

@@ -2,19 +2,20 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import pg from 'pg';
 import type { BackupManifest, BackupPiece, Component } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
-import { backupPrefix, getJson, headObject, listBackupIds } from '../storage/backupObjects';
+import { getJson, headObject, listBackupIds } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
-import type { KafkaMetadataBackup } from '../kafka/backupFormat';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
-import { listBucket, type BucketListing } from '../objectStore/backup';
-import { quoteString } from '../clickhouse/sql';
-import { asideName } from '../postgres/restore';
+import type { BucketListing } from '../objectStore/backup';
+import { plannedPostgresRestoreActions } from '../postgres/restoreActions';
+import { plannedClickHouseRestoreActions } from '../clickhouse/restoreActions';
+import { plannedKafkaRestoreActions } from '../kafka/restoreActions';
+import { plannedObjectStoreRestoreActions } from '../objectStore/restoreActions';
+import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from './plannedActions';
 import { Failure } from '../../contracts/failures';
 
 export interface RestorePlanRequest {
@@ -44,6 +45,28 @@ export interface RestorePlan {
 }
 
 const CHECK_CONCURRENCY = 6;
+
+/** Each system's destructive actions, asked in this order: the plan lists them so. */
+const PLANNED_ACTIONS: { [C in Component]: PlannedRestoreActions<TaskOf<C>> } = {
+  postgres: plannedPostgresRestoreActions,
+  clickhouse: plannedClickHouseRestoreActions,
+  kafka: plannedKafkaRestoreActions,
+  objectStore: plannedObjectStoreRestoreActions,
+};
+
+/** Every destructive action the restore's tasks would take, system by system. */
+async function destructiveActions(context: RestoreActionContext, tasks: RestoreTask[]): Promise<DestructiveAction[]> {
+  const actions: DestructiveAction[] = [];
+  for (const component of Object.keys(PLANNED_ACTIONS) as Component[]) {
+    actions.push(...(await plannedActionsOf(component, context, tasks)));
+  }
+  return actions;
+}
+
+function plannedActionsOf<C extends Component>(component: C, context: RestoreActionContext, tasks: RestoreTask[]): Promise<DestructiveAction[]> {
+  const own = tasks.filter((t): t is TaskOf<C> => t.component === component);
+  return PLANNED_ACTIONS[component](context, own);
+}
 
 export function createRestorePlanActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -86,7 +109,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
             { problems },
           );
         }
-        const actions = await destructiveActions(s3, tasks, request.restoreId);
+        const actions = await destructiveActions({ deps, s3, restoreId: request.restoreId }, tasks);
         return {
           backupId,
           environment: manifest.environment,
@@ -156,103 +179,6 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     const hash = createHash('sha256');
     for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
     return hash.digest('hex');
-  }
-
-  async function destructiveActions(s3: S3Client, tasks: RestoreTask[], restoreId: string): Promise<DestructiveAction[]> {
-    const actions: DestructiveAction[] = [];
-    const pgTargets = tasks.flatMap((t) => (t.kind === 'postgresDatabase' ? [t.target] : []));
-    if (pgTargets.length > 0) {
-      const client = new pg.Client(connections.postgres());
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ datname: string; size: string }>(
-          'SELECT datname, pg_database_size(datname)::text AS size FROM pg_database WHERE datname = ANY($1)',
-          [pgTargets],
-        );
-        for (const row of rows) {
-          actions.push({
-            component: 'postgres',
-            action: 'replace database',
-            target: row.datname,
-            detail: `the existing ${row.datname} (${(Number(row.size) / 1024 ** 2).toFixed(1)} MiB) is renamed to ${asideName(row.datname, restoreId)} and kept; its sessions are ended; the restored copy takes the name`,
-          });
-        }
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
-    const chTables = tasks.flatMap((t) => (t.kind === 'clickhouseTable' ? [t] : []));
-    if (chTables.length > 0) {
-      const ch = connections.clickhouse(60_000);
-      try {
-        for (const t of chTables) {
-          const result = await ch.query({
-            query: `SELECT sum(rows) AS rows, count() AS parts FROM system.parts WHERE database = ${quoteString(t.target)} AND table = ${quoteString(t.table)} AND active`,
-            format: 'JSONEachRow',
-          });
-          const [row] = await result.json<{ rows: string | number; parts: string | number }>();
-          const exists = await ch.query({
-            query: `SELECT count() AS n FROM system.tables WHERE database = ${quoteString(t.target)} AND name = ${quoteString(t.table)}`,
-            format: 'JSONEachRow',
-          });
-          const [present] = await exists.json<{ n: string | number }>();
-          if (Number(present?.n ?? 0) > 0) {
-            actions.push({
-              component: 'clickhouse',
-              action: 'drop and recreate table',
-              target: `${t.target}.${t.table}`,
-              detail: `DROP TABLE ${t.target}.${t.table} (${Number(row?.rows ?? 0)} rows now), recreate it from the saved schema, load ${t.pieces.length - 1} partition(s)`,
-            });
-          }
-        }
-      } finally {
-        await ch.close().catch(() => undefined);
-      }
-    }
-    const kafka = tasks.find((t) => t.kind === 'kafka');
-    if (kafka && kafka.kind === 'kafka') {
-      const metadata = await getJson<KafkaMetadataBackup>(s3, bucket, kafka.metadata.key);
-      const admin = connections.kafka().admin();
-      await admin.connect();
-      try {
-        const existingGroups = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
-        for (const group of metadata?.groups ?? []) {
-          const target = `${group.groupId}${kafka.suffix}`;
-          const committed = group.offsets.flatMap((o) => o.partitions).filter((p) => p.offset !== '-1').length;
-          if (committed > 0 && existingGroups.has(target)) {
-            actions.push({
-              component: 'kafka',
-              action: 'set group offsets',
-              target,
-              detail: `overwrite the committed offsets of ${committed} partition(s) with the saved ones (the group must have no running consumers)`,
-            });
-          }
-        }
-      } finally {
-        await admin.disconnect();
-      }
-    }
-    for (const t of tasks) {
-      if (t.kind !== 'bucket') continue;
-      const listing = await getJson<BucketListing>(s3, bucket, t.listing.key);
-      let present: Awaited<ReturnType<typeof listBucket>> = [];
-      try {
-        present = await listBucket(s3, t.target);
-      } catch {
-        // The target bucket does not exist yet: nothing in it to overwrite.
-      }
-      const now = new Map(present.map((o) => [o.key, o]));
-      const differing = (listing?.objects ?? []).filter((o) => now.has(o.key) && now.get(o.key)!.etag !== o.etag).length;
-      if (differing > 0) {
-        actions.push({
-          component: 'objectStore',
-          action: 'overwrite objects',
-          target: t.target,
-          detail: `${differing} object(s) in ${t.target} differ from the backup and are overwritten; objects the backup does not list are left in place`,
-        });
-      }
-    }
-    return actions;
   }
 }
 

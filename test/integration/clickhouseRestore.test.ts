@@ -9,10 +9,10 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createClickHouseBackupActivities } from '../../activities/clickhouse/backup';
 import {
   createClickHouseRestoreActivities,
-  renameCreateStatement,
   type ClickHouseRestoreProgress,
   type ClickHouseRestoreRequest,
 } from '../../activities/clickhouse/restore';
+import { renameCreateStatement } from '../../activities/clickhouse/createStatement';
 import { loadConfig, type Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import { makeBackupId } from '../../contracts/backupId';

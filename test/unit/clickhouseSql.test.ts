@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import {
-  CompressedFrameReader,
   engineArguments,
   isMergeTreeFamily,
   isSqlLiteral,
-  lz4DecompressBlock,
   parseVersion,
   partitionCondition,
   partitionExpression,
@@ -13,12 +11,16 @@ import {
   quoteIdentifier,
   quoteString,
   splitTopLevelArgs,
-  blockChecksumMatches,
-  cityHash128,
-  trailingException,
-  uncompressedBlock,
   validateName,
 } from '../../activities/clickhouse/sql';
+import {
+  CompressedFrameReader,
+  blockChecksumMatches,
+  lz4DecompressBlock,
+  trailingException,
+  uncompressedBlock,
+} from '../../activities/clickhouse/compressedBlocks';
+import { cityHash128 } from '../../activities/clickhouse/cityHash';
 
 // A real response of ClickHouse 18.16 to a compress=1 query that failed: one LZ4 block holding the
 // exception text, its checksum computed by the server.
