@@ -5,6 +5,7 @@ import { createApprovalGate } from './approval';
 import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { restore, type RestoreInput } from './restore';
+import { findTask } from './restoreSteps';
 import type { ApprovalAnswer, RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
 
@@ -73,7 +74,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   // Pins the backup (a backup finishing meanwhile must not change what is restored or torn down)
   // and learns which Kafka topics and groups the scratch copy will have.
   const pinned = await planRestore({ restoreId: workflowId, backupId: 'latest', components: request.components, targets: scratchTargets, verifyChecksums: false });
-  const kafkaTask = pinned.tasks.find((t) => t.kind === 'kafka');
+  const kafkaTask = findTask(pinned.tasks, 'kafka');
 
   let report: RestoreReport | undefined;
   const removed: string[] = [];
@@ -106,9 +107,8 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       for (const db of Object.values(scratchTargets.postgres)) await attempt(`postgres ${db}`, () => teardown.dropPostgresDatabase({ database: db }));
       for (const db of Object.values(scratchTargets.clickhouse)) await attempt(`clickhouse ${db}`, () => teardown.dropClickHouseDatabase({ database: db }));
       for (const b of Object.values(scratchTargets.buckets)) await attempt(`bucket ${b}`, () => teardown.deleteScratchBucket({ bucket: b }));
-      if (kafkaTask?.kind === 'kafka') {
-        const metadata = kafkaTask.metadata;
-        await attempt(`kafka topics and groups *${suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata, suffix }));
+      if (kafkaTask) {
+        await attempt(`kafka topics and groups *${suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata: kafkaTask.metadata, suffix }));
       }
       if (failed.length > 0) {
         await notify({ kind: 'failure', title: 'DR drill teardown incomplete', text: failed.join('\n'), workflowId });

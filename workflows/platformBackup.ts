@@ -16,14 +16,13 @@ import {
   COMPONENTS,
   type BackupManifest,
   type BackupPiece,
-  type BackupTask,
   type Component,
-  type ComponentResult,
   type ComponentSummary,
   type RetentionReport,
   type SkippedComponent,
 } from '../contracts/backupTypes';
 import { mapLimit } from '../contracts/concurrency';
+import { BACKUP_NON_RETRYABLE, backupStep, type BackupContext } from './backupSteps';
 import { surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
@@ -31,19 +30,9 @@ import { backupIdKey, environmentKey } from './searchAttributes';
 import type { HealthReport, SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
 
-const NON_RETRYABLE = [Failure.InvalidInput, 'PgToolTooOld', 'ObjectTooLarge', Failure.BackupIncomplete];
-
 const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-// Long pieces heartbeat; a worker that dies is noticed within the heartbeat timeout and the
-// piece is retried on another (or the restarted) worker, finding its own finished work.
-const pieces = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE },
 });
 
 const inputSchema = z.strictObject({
@@ -179,12 +168,14 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
   }
 
   enter('backing up', `Backing up ${plan.tasks.length} pieces into backups/${backupId}/, ${plan.concurrency} at a time.`);
+  const context: BackupContext = { backupId, previousBackupId: plan.previousBackupId };
   const results = await mapLimit(plan.tasks, plan.concurrency, async (task) => {
     const progress = status.components[task.component]!;
-    const label = taskLabel(task);
+    const step = backupStep(task);
+    const label = step.label();
     progress.running.push(label);
     setCurrentDetails(`Backing up into backups/${backupId}/: running ${runningLabels(status).join(', ')}.`);
-    const result = await surfaceNonRetryable(runTask(task, backupId, plan.previousBackupId));
+    const result = await surfaceNonRetryable(step.run(context));
     progress.running = progress.running.filter((r) => r !== label);
     progress.done++;
     for (const piece of result.pieces) {
@@ -233,36 +224,6 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     retention,
     phaseDurationsMs,
   };
-}
-
-function runTask(task: BackupTask, backupId: string, previousBackupId: string | undefined): Promise<ComponentResult> {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return pieces.backupPostgresDatabase({ backupId, database: task.database });
-    case 'clickhouseTable':
-      return pieces.backupClickHouseTable({ backupId, database: task.database, table: task.table });
-    case 'kafkaMetadata':
-      return pieces.backupKafkaMetadata({ backupId });
-    case 'kafkaTopic':
-      return pieces.backupKafkaTopicData({ backupId, topic: task.topic });
-    case 'bucket':
-      return pieces.backupBucket({ backupId, bucket: task.bucket, previousBackupId });
-  }
-}
-
-function taskLabel(task: BackupTask): string {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return `postgres ${task.database}`;
-    case 'clickhouseTable':
-      return `clickhouse ${task.database}.${task.table}`;
-    case 'kafkaMetadata':
-      return 'kafka metadata';
-    case 'kafkaTopic':
-      return `kafka topic ${task.topic}`;
-    case 'bucket':
-      return `bucket ${task.bucket}`;
-  }
 }
 
 function runningLabels(status: BackupStatus): string[] {

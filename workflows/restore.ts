@@ -18,24 +18,15 @@ import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
-import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, RestoreTask, VerifyResult } from '../contracts/restoreTypes';
+import { RESTORE_NON_RETRYABLE, restoreStep, type StepContext } from './restoreSteps';
+import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
-
-const NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, 'BackupUnusable', 'PgToolTooOld'];
 
 const { restoreSettings, planRestore, writeRestoreReport, notify } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-// Restores heartbeat; a worker that dies is noticed within the heartbeat timeout and the step is
-// retried, finding or discarding its own earlier work.
-const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '20 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
 });
 
 const answerSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().trim().min(1) });
@@ -209,16 +200,18 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   // 3. Restore.
   enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
   executeStarted = Date.now();
+  const context: StepContext = { backupId: plan.backupId, restoreId: workflowId };
   let results: RestoreStepResult[];
   try {
     results = await mapLimit(plan.tasks, settings.concurrency, async (task) => {
-      const label = taskLabel(task);
+      const step = restoreStep(task);
+      const label = step.label();
       status.running.push(label);
       setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
-      const result = await surfaceNonRetryable(runStep(task, plan.backupId, workflowId));
+      const result = await surfaceNonRetryable(step.run(context));
       status.running = status.running.filter((r) => r !== label);
       status.tasksDone++;
-      status.bytesDone += taskBytes(task);
+      status.bytesDone += step.bytes();
       return result;
     });
   } catch (err) {
@@ -232,7 +225,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
 
   // 4. Verify.
   enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
-  const verification: VerifyResult[] = await mapLimit(plan.tasks, settings.concurrency, (task) => verifyStep(task, plan.backupId));
+  const verification: VerifyResult[] = await mapLimit(plan.tasks, settings.concurrency, (task) => restoreStep(task).verify(context));
   const verifiedAt = new Date();
 
   // 5. Report.
@@ -251,58 +244,6 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   }
   enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
   return report;
-}
-
-function runStep(task: RestoreTask, backupId: string, restoreId: string): Promise<RestoreStepResult> {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return steps.restorePostgresDatabase({ restoreId, database: task.database, target: task.target, piece: task.piece });
-    case 'clickhouseTable':
-      return steps.restoreClickHouseTable({ backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces });
-    case 'kafka':
-      return steps.restoreKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
-    case 'bucket':
-      return steps.restoreBucket({ bucket: task.bucket, target: task.target, listing: task.listing });
-  }
-}
-
-function verifyStep(task: RestoreTask, backupId: string): Promise<VerifyResult> {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return steps.verifyPostgresDatabase({ target: task.target, piece: task.piece });
-    case 'clickhouseTable':
-      return steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces });
-    case 'kafka':
-      return steps.verifyKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
-    case 'bucket':
-      return steps.verifyBucket({ bucket: task.bucket, target: task.target, listing: task.listing });
-  }
-}
-
-export function taskLabel(task: RestoreTask): string {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return `postgres ${task.target}`;
-    case 'clickhouseTable':
-      return `clickhouse ${task.target}.${task.table}`;
-    case 'kafka':
-      return `kafka${task.suffix ? ` (suffix ${task.suffix})` : ''}`;
-    case 'bucket':
-      return `bucket ${task.target}`;
-  }
-}
-
-function taskBytes(task: RestoreTask): number {
-  switch (task.kind) {
-    case 'postgresDatabase':
-      return task.piece.size;
-    case 'clickhouseTable':
-      return task.pieces.reduce((n, p) => n + p.size, 0);
-    case 'kafka':
-      return task.metadata.size + task.topicPieces.reduce((n, p) => n + p.size, 0);
-    case 'bucket':
-      return task.listing.size;
-  }
 }
 
 function finishReport(

@@ -1,0 +1,77 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { RestoreStepResult, RestoreTask, VerifyResult } from '../contracts/restoreTypes';
+import { Failure } from '../contracts/failures';
+
+/** Failures no retry can fix: every activity of the restore gives up on them at once. */
+export const RESTORE_NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, 'BackupUnusable', 'PgToolTooOld'];
+
+// Restores heartbeat; a worker that dies is noticed within the heartbeat timeout and the step is
+// retried, finding or discarding its own earlier work.
+const steps = proxyActivities<Activities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
+});
+
+/** Which backup a step reads and which restore it belongs to. */
+export interface StepContext {
+  backupId: string;
+  restoreId: string;
+}
+
+type RestoreKind = RestoreTask['kind'];
+type RestoreTaskOf<K extends RestoreKind> = Extract<RestoreTask, { kind: K }>;
+
+interface RestoreStep<K extends RestoreKind> {
+  run(task: RestoreTaskOf<K>, context: StepContext): Promise<RestoreStepResult>;
+  verify(task: RestoreTaskOf<K>, context: StepContext): Promise<VerifyResult>;
+  /** How the status and the details text name the step while it runs. */
+  label(task: RestoreTaskOf<K>): string;
+  /** Bytes the step reads from the backup: the RTO clock's progress. */
+  bytes(task: RestoreTaskOf<K>): number;
+}
+
+// One entry per kind of task: a kind without one does not compile.
+const restoreSteps: { [K in RestoreKind]: RestoreStep<K> } = {
+  postgresDatabase: {
+    run: (task, { restoreId }) => steps.restorePostgresDatabase({ restoreId, database: task.database, target: task.target, piece: task.piece }),
+    verify: (task) => steps.verifyPostgresDatabase({ target: task.target, piece: task.piece }),
+    label: (task) => `postgres ${task.target}`,
+    bytes: (task) => task.piece.size,
+  },
+  clickhouseTable: {
+    run: (task, { backupId }) => steps.restoreClickHouseTable({ backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
+    verify: (task) => steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
+    label: (task) => `clickhouse ${task.target}.${task.table}`,
+    bytes: (task) => task.pieces.reduce((n, p) => n + p.size, 0),
+  },
+  kafka: {
+    run: (task, { backupId }) => steps.restoreKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix }),
+    verify: (task, { backupId }) => steps.verifyKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix }),
+    label: (task) => `kafka${task.suffix ? ` (suffix ${task.suffix})` : ''}`,
+    bytes: (task) => task.metadata.size + task.topicPieces.reduce((n, p) => n + p.size, 0),
+  },
+  bucket: {
+    run: (task) => steps.restoreBucket({ bucket: task.bucket, target: task.target, listing: task.listing }),
+    verify: (task) => steps.verifyBucket({ bucket: task.bucket, target: task.target, listing: task.listing }),
+    label: (task) => `bucket ${task.target}`,
+    bytes: (task) => task.listing.size,
+  },
+};
+
+/** The table's entry for `task`, its methods bound to it. */
+export function restoreStep<K extends RestoreKind>(task: RestoreTaskOf<K>) {
+  const step: RestoreStep<K> = restoreSteps[task.kind];
+  return {
+    run: (context: StepContext) => step.run(task, context),
+    verify: (context: StepContext) => step.verify(task, context),
+    label: () => step.label(task),
+    bytes: () => step.bytes(task),
+  };
+}
+
+/** The plan's task of one kind, if it has one. */
+export function findTask<K extends RestoreKind>(tasks: RestoreTask[], kind: K): RestoreTaskOf<K> | undefined {
+  return tasks.find((t): t is RestoreTaskOf<K> => t.kind === kind);
+}
