@@ -1,72 +1,69 @@
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { runProcess, type ProcessOptions, type ProcessResult } from '../activities/common/process';
 import { StackError } from './errors';
 import { displayPath } from './paths';
 
-export interface CommandOptions {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  timeoutMs?: number;
-  uid?: number;
-  gid?: number;
+export type CommandOptions = Pick<ProcessOptions, 'env' | 'cwd' | 'timeoutMs' | 'uid' | 'gid'>;
+
+function commandLine(command: string, args: string[]): string {
+  return `${path.basename(command)} ${args.join(' ')}`;
+}
+
+function howItEnded(result: { timedOut: boolean; signal?: string; exitCode?: number }, timeoutMs: number | undefined): string {
+  if (result.timedOut) return `timed out after ${(timeoutMs ?? 0) / 1000} s`;
+  return result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
 }
 
 /** Runs a short command and returns its stdout; a failure carries the command's own stderr. */
-export function runCommand(command: string, args: string[], options: CommandOptions = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      {
-        env: options.env,
-        cwd: options.cwd,
-        timeout: options.timeoutMs ?? 60_000,
-        uid: options.uid,
-        gid: options.gid,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        if (error) {
-          const output = `${stderr}${stdout}`.trim();
-          reject(new StackError(`${path.basename(command)} ${args.join(' ')} failed: ${output || error.message}`));
-        } else {
-          resolve(stdout);
-        }
-      },
-    );
-  });
+export async function runCommand(command: string, args: string[], options: CommandOptions = {}): Promise<string> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let result: ProcessResult;
+  try {
+    result = await runProcess(command, args, { ...options, timeoutMs });
+  } catch (err) {
+    throw new StackError(`${commandLine(command, args)} failed: ${(err as Error).message}`);
+  }
+  if (result.failed) {
+    const output = `${result.stderr}${result.stdout}`.trim();
+    throw new StackError(`${commandLine(command, args)} failed: ${output || howItEnded(result, timeoutMs)}`);
+  }
+  return result.stdout;
 }
 
 /**
  * Runs a long command (a build, a download) with its output appended to a log file rather than
  * held in memory; a failure quotes the end of that log.
+ *
+ * This calls execa itself because activities/common/process.ts cannot yet send a program's output
+ * to a file; its options mirror runProcess's (no shell, SIGTERM then SIGKILL after 5 s).
  */
-export function runLogged(command: string, args: string[], log: string, options: CommandOptions = {}): Promise<void> {
+export async function runLogged(command: string, args: string[], log: string, options: CommandOptions = {}): Promise<void> {
   mkdirSync(path.dirname(log), { recursive: true });
-  const fd = openSync(log, 'a');
-  writeSync(fd, `\n=== ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, {
-      env: options.env,
-      cwd: options.cwd,
-      uid: options.uid,
-      gid: options.gid,
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new StackError(`cannot run ${command}: ${err.message}`));
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) return resolve();
-      const why = signal ? `was killed by ${signal}` : `exited with ${code}`;
-      reject(new StackError(`${path.basename(command)} ${args.join(' ')} ${why}; see ${displayPath(log)}:\n${logTail(log)}`));
-    });
+  appendFileSync(log, `\n=== ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
+  const { execa } = await import('execa');
+  const toLog = { file: log, append: true };
+  const result = await execa(command, args, {
+    env: options.env,
+    extendEnv: options.env === undefined,
+    cwd: options.cwd,
+    uid: options.uid,
+    gid: options.gid,
+    timeout: options.timeoutMs,
+    killSignal: 'SIGTERM',
+    forceKillAfterDelay: 5_000,
+    shell: false,
+    stdin: 'ignore',
+    stdout: toLog,
+    stderr: toLog,
+    reject: false,
   });
+  if (!result.failed) return;
+  if (result.exitCode === undefined && !result.timedOut && !result.signal) {
+    throw new StackError(`cannot run ${command}: ${result.shortMessage}`);
+  }
+  const why = howItEnded(result, options.timeoutMs);
+  throw new StackError(`${commandLine(command, args)} ${why}; see ${displayPath(log)}:\n${logTail(log)}`);
 }
 
 /** The last lines of a log, for error messages that must be understandable on their own. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { backOff } from 'exponential-backoff';
 import { Kafka, logLevel } from 'kafkajs';
 import { StackError } from './errors';
 import { healthTimeoutMs, waitHealthy, withTimeout } from './health';
@@ -27,6 +28,7 @@ const STOP_TIMEOUT_MS = 120_000;
  * is killed after this grace instead and recovers its logs at the next start.
  */
 const LAST_NODE_GRACE_MS = 5_000;
+const BROKER_START_ATTEMPTS = 4;
 
 function processName(id: number): string {
   return `kafka-${id}`;
@@ -181,15 +183,20 @@ async function checkClusterSettled(ctx: StackContext): Promise<void> {
 export async function startBrokerProcess(ctx: StackContext, id: number): Promise<void> {
   // Right after a stop, the old process's listening ports can still be held for a moment: a
   // start that dies of "Address already in use" is tried again, a few times.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startBrokerOnce(ctx, id);
-    } catch (err) {
-      if (attempt >= 4 || !/Address already in use/.test((err as Error).message)) throw err;
-      ctx.log(`kafka: broker ${id} found its port still in use; starting it again (attempt ${attempt + 1})`);
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-    }
-  }
+  await backOff(() => startBrokerOnce(ctx, id), {
+    numOfAttempts: BROKER_START_ATTEMPTS,
+    startingDelay: 3_000,
+    timeMultiple: 1,
+    jitter: 'none',
+    retry: (err, attemptNumber) => {
+      if (!/Address already in use/.test((err as Error).message)) return false;
+      // backOff asks after the last attempt too, when there is no next one to announce.
+      if (attemptNumber < BROKER_START_ATTEMPTS) {
+        ctx.log(`kafka: broker ${id} found its port still in use; starting it again (attempt ${attemptNumber + 1})`);
+      }
+      return true;
+    },
+  });
 }
 
 async function startBrokerOnce(ctx: StackContext, id: number): Promise<void> {

@@ -14,17 +14,15 @@
  * Each measurement runs BENCH_REPEATS times (default 2), alternating ballast and the raw tool;
  * the best of each is compared, since these machines are noisy.
  */
-import { execFile, spawn } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
+import { describeCommand, outputTail, runProcess, startStreamingProcess } from '../activities/common/process';
 import { findPgTool } from '../activities/postgres/tools';
-import { spawnWorker } from '../test/helpers/workerProcess';
 import type { LoadedConfig } from '../workers/config';
 import { createConnections } from '../workers/connections';
 import { temporalConnectionOptions } from '../workers/temporal';
@@ -32,9 +30,9 @@ import type { PlatformBackupInput, PlatformBackupResult } from '../workflows/pla
 import type { RestoreReport } from '../contracts/restoreTypes';
 import type { RollReport } from '../contracts/rollTypes';
 import { runKafkaTool } from '../localStack';
-import { writeDerivedConfig } from './derivedConfig';
+import { writeDerivedConfig } from '../localStack/derivedConfig';
+import { spawnWorker } from '../localStack/workerProcess';
 
-const run = promisify(execFile);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
 /** BENCH_ONLY=roll runs only the rolling-restart comparison. */
 const ONLY = process.env.BENCH_ONLY;
@@ -46,12 +44,21 @@ const DB = 'bench';
 
 function benchConfig(): LoadedConfig {
   return writeDerivedConfig('bench', (raw) => {
-    raw.temporal.taskQueue = 'ballast-bench';
+    raw.temporal = { ...raw.temporal, taskQueue: 'ballast-bench' };
     raw.postgres.databases = [DB];
     raw.clickhouse.databases = [{ name: DB, tables: ['events'] }];
-    raw.backup.schedule = { ...raw.backup.schedule, enabled: false, scheduleId: 'ballast-bench-schedule' };
+    raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: 'ballast-bench-schedule' } };
     raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: 'ballast-bench-drill' } };
   });
+}
+
+/** Runs a program to its end; fails, quoting the end of its stderr, unless it exits 0. */
+async function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  const result = await runProcess(command, args, { env });
+  if (result.failed) {
+    const how = result.signal ?? `exit ${result.exitCode}`;
+    throw new Error(`${describeCommand([command, ...args])} failed (${how}): ${outputTail(result.stderr)}`);
+  }
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -73,8 +80,8 @@ async function preparePostgres(loaded: LoadedConfig, scale: number): Promise<num
   const c = connections.postgres(DB);
   const pgbench = path.join(path.dirname((await findPgTool('pg_dump', 1)).path), 'pgbench');
   await run(pgbench, ['-i', '-q', '-s', String(scale), '-h', c.host, '-p', String(c.port), '-U', c.user, DB], {
-    env: { ...process.env, PGPASSWORD: c.password ?? '' },
-    maxBuffer: 64 * 1024 * 1024,
+    ...process.env,
+    PGPASSWORD: c.password ?? '',
   });
   const db = new pg.Client(c);
   await db.connect();
@@ -112,27 +119,24 @@ async function rawPgDump(loaded: LoadedConfig): Promise<number> {
   const pgDump = await findPgTool('pg_dump', 15);
   const file = path.join(tmpdir(), 'ballast-bench.dump');
   const { ms } = await timed(() =>
-    run(pgDump.path, ['-Fc', '-f', file, '-h', c.host, '-p', String(c.port), '-U', c.user, DB], {
-      env: { ...process.env, PGPASSWORD: c.password ?? '' },
-    }),
+    run(pgDump.path, ['-Fc', '-f', file, '-h', c.host, '-p', String(c.port), '-U', c.user, DB], { ...process.env, PGPASSWORD: c.password ?? '' }),
   );
   rmSync(file, { force: true });
   return ms;
 }
 
 async function rawClickHouseExport(loaded: LoadedConfig): Promise<number> {
-  const { ms } = await timed(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const child = spawn(
-          'clickhouse-client',
-          ['--host', '127.0.0.1', '--port', String(loaded.config.clickhouse.nativePort), '--query', `SELECT * FROM ${DB}.events FORMAT Native`],
-          { stdio: ['ignore', 'ignore', 'inherit'] },
-        );
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`clickhouse-client exited ${code}`))));
-      }),
-  );
+  const { ms } = await timed(async () => {
+    // Streaming with stdout ignored, as `> /dev/null` would: the export is far bigger than any
+    // output buffer, and holding it would distort the timing.
+    const child = await startStreamingProcess(
+      'clickhouse-client export',
+      'clickhouse-client',
+      ['--host', '127.0.0.1', '--port', String(loaded.config.clickhouse.nativePort), '--query', `SELECT * FROM ${DB}.events FORMAT Native`],
+      { stdin: 'ignore', stdout: 'ignore' },
+    );
+    await child.done;
+  });
   return ms;
 }
 
@@ -198,9 +202,7 @@ async function rawPgRestore(loaded: LoadedConfig, dumpKey: string): Promise<numb
   const c = connections.postgres(target);
   const pgRestore = await findPgTool('pg_restore', 15);
   const { ms } = await timed(() =>
-    run(pgRestore.path, ['--exit-on-error', '-h', c.host, '-p', String(c.port), '-U', c.user, '-d', target, file], {
-      env: { ...process.env, PGPASSWORD: c.password ?? '' },
-    }),
+    run(pgRestore.path, ['--exit-on-error', '-h', c.host, '-p', String(c.port), '-U', c.user, '-d', target, file], { ...process.env, PGPASSWORD: c.password ?? '' }),
   );
   rmSync(file, { force: true });
   await dropDatabase(loaded, target);
@@ -221,7 +223,7 @@ async function urpByKafkaTool(loaded: LoadedConfig): Promise<number> {
 async function shellLoopRoll(loaded: LoadedConfig, order: number[]): Promise<number> {
   const { ms } = await timed(async () => {
     for (const id of order) {
-      await run('bash', ['scripts/stack', 'broker', 'restart', String(id)], { env: { ...process.env, BALLAST_CONFIG: loaded.path } });
+      await run('bash', ['scripts/stack', 'broker', 'restart', String(id)], { ...process.env, BALLAST_CONFIG: loaded.path });
       while ((await urpByKafkaTool(loaded)) > 0) await new Promise((r) => setTimeout(r, 1000));
     }
   });

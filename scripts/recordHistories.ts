@@ -19,7 +19,7 @@ import type { kafkaRollingRestart } from '../workflows/kafkaRollingRestart';
 import { restoreStatusQuery, type restore } from '../workflows/restore';
 import type { RestoreTargets } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
-import { createTestEnvironment, workflowBundle } from '../test/helpers/workflowEnv';
+import { createTestEnvironment, workflowBundle } from '../localStack/workflowEnv';
 
 const historiesDir = path.resolve(__dirname, '../test/workflows/histories');
 

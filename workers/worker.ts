@@ -1,21 +1,21 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { outputTail, runProcess } from '../activities/common/process';
 import type { LoadedConfig } from './config';
 import { createConnections } from './connections';
 import { temporalConnectionOptions } from './temporal';
 
-
 /** Bundles the workflows in a child process, keeping webpack's memory out of the worker's. */
 async function bundleInChildProcess(): Promise<{ codePath: string }> {
   const codePath = path.join(mkdtempSync(path.join(tmpdir(), 'ballast-workflows-')), 'workflow-bundle.js');
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bundleWorkflows.ts'), codePath], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const result = await runProcess(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bundleWorkflows.ts'), codePath]);
+  if (result.failed) {
+    const how = result.signal ?? `exit ${result.exitCode}`;
+    throw new Error(`bundling the workflows failed (${how}): ${outputTail(result.stderr)}`);
+  }
   return { codePath };
 }
 

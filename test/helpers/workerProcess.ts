@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { writeDerivedConfig } from '../../scripts/derivedConfig';
+import { writeDerivedConfig } from '../../localStack/derivedConfig';
 import type { LoadedConfig } from '../../workers/config';
 
-const repoRoot = path.resolve(__dirname, '../..');
+// In localStack/ so that scripts/bench.ts shares it without importing test code.
+export { spawnWorker, type WorkerProcess } from '../../localStack/workerProcess';
 
 /**
  * A config of the test's own: its own task queue and schedule id, so it never takes a running
@@ -13,70 +12,9 @@ const repoRoot = path.resolve(__dirname, '../..');
 export function writeTestConfig(changes: { backup?: Record<string, unknown>; restore?: Record<string, unknown> } = {}): LoadedConfig {
   const id = randomUUID().slice(0, 8);
   return writeDerivedConfig(`test-${id}`, (raw) => {
-    raw.temporal.taskQueue = `ballast-test-${id}`;
+    raw.temporal = { ...raw.temporal, taskQueue: `ballast-test-${id}` };
     raw.backup = { ...raw.backup, ...changes.backup, schedule: { ...raw.backup?.schedule, scheduleId: `ballast-test-schedule-${id}` } };
     raw.restore = { ...raw.restore, ...changes.restore };
     raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: `ballast-test-drill-${id}` } };
   });
-}
-
-export interface WorkerProcess {
-  child: ChildProcess;
-  output(): string;
-  /** Kills the worker process outright, as a crash or an OOM kill would. */
-  kill(): Promise<void>;
-  /** Asks for a graceful shutdown (SIGTERM) and waits for the exit; fails if it takes longer than timeoutMs. */
-  stop(timeoutMs?: number): Promise<number | null>;
-}
-
-/**
- * Starts the real worker process the way `npm start` does (scripts/worker, which execs node with
- * the worker's memory flags, so the pid is node's) and waits until it polls.
- */
-export async function spawnWorker(configFile: string): Promise<WorkerProcess> {
-  const child = spawn('bash', ['scripts/worker'], {
-    cwd: repoRoot,
-    env: { ...process.env, BALLAST_CONFIG: configFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
-    const check = () => {
-      if (output.includes("state: 'RUNNING'")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code} before polling:\n${output}`));
-    });
-  });
-  return {
-    child,
-    output: () => output,
-    async kill() {
-      child.kill('SIGKILL');
-      await exited;
-    },
-    async stop(timeoutMs = 60_000) {
-      child.kill('SIGTERM');
-      let forced = false;
-      const timer = setTimeout(() => {
-        forced = true;
-        child.kill('SIGKILL');
-      }, timeoutMs);
-      const code = await exited;
-      clearTimeout(timer);
-      // A worker that ignores SIGTERM would hang every deploy: fail loudly, with its last words.
-      if (forced) throw new Error(`the worker did not exit within ${timeoutMs / 1000} s of SIGTERM; its output ends:\n${output.slice(-4000)}`);
-      return code;
-    },
-  };
 }

@@ -1,20 +1,22 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { loadConfig, type LoadedConfig } from '../workers/config';
-import { stackDir } from '../localStack/paths';
+import type { z } from 'zod';
+import { loadConfig, type configSchema, type LoadedConfig } from '../workers/config';
+import { repoRoot, stackDir } from './paths';
 
-const repoRoot = path.resolve(__dirname, '..');
+/** ballast.yaml as written, before defaults. */
+export type RawConfig = z.input<typeof configSchema>;
 
 /**
  * Writes a variant of the local stack's ballast.yaml under .stack/derived-configs/ (for tests and
  * benchmarks that need their own task queue, schedule id or inventory) and loads it. Secret file
  * paths are made absolute, since the copy lives in another folder.
  */
-export function writeDerivedConfig(name: string, change: (raw: Record<string, any>) => void): LoadedConfig {
-  const raw = parse(readFileSync(path.join(repoRoot, 'ballast.yaml'), 'utf8')) as Record<string, any>;
+export function writeDerivedConfig(name: string, change: (raw: RawConfig) => void): LoadedConfig {
+  const raw = parse(readFileSync(path.join(repoRoot, 'ballast.yaml'), 'utf8')) as RawConfig;
   change(raw);
-  for (const section of Object.values(raw)) {
+  for (const section of Object.values(raw) as unknown[]) {
     if (!section || typeof section !== 'object') continue;
     for (const value of Object.values(section)) {
       if (value && typeof value === 'object' && 'file' in value) {
