@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { z } from 'zod';
-import { loadConfig, type configSchema, type LoadedConfig } from '../workers/config';
+import type { configSchema } from '../contracts/config';
+import { loadConfig, type LoadedConfig } from '../workers/config';
 import { repoRoot, stackDir } from './paths';
 
 /** ballast.yaml as written, before defaults. */
