@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { z } from 'zod';
+import { type z } from 'zod';
 import { Failure } from '../contracts/failures';
 
 /**
