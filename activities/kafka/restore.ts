@@ -1,29 +1,27 @@
-import { StringDecoder } from 'node:string_decoder';
-import { pipeline, Transform, type Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createGunzip } from 'node:zlib';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Admin, IHeaders, Message, Producer } from 'kafkajs';
-import type { BackupPiece } from '../../contracts/backupTypes';
+import { Context } from '@temporalio/activity';
+import type { Admin, Producer } from 'kafkajs';
+import { mapLimit } from '../../contracts/concurrency';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
-import { backupIdProblem } from '../../contracts/backupId';
-import { backupPrefix, getJson } from '../storage/backupObjects';
 import { cancellationReason } from '../common/cancellation';
 import { chunks } from '../common/chunks';
 import type { ActivityDeps } from '../deps';
+import { activeGroupFailure, checkGroupsIdle, deleteGroups } from './restoreGroups';
+import { clampNote, countBelowForGroups, translate } from './restoreOffsets';
+import { fillPartition } from './restorePieces';
 import {
-  BACKUP_GROUP_PREFIX,
-  KAFKA_METADATA_FORMAT,
-  decodeMessageLine,
-  isInternalTopic,
-  isValidTopicName,
-  type KafkaMetadataBackup,
-  type KafkaTopicMetadata,
-} from './backupFormat';
+  checkMetadataPiece,
+  checkSuffix,
+  checkTopicSelection,
+  invalid,
+  loadPlan,
+  makePlan,
+  readMetadata,
+  type KafkaRestoreRequest,
+  type KafkaRestoreTargetsRequest,
+  type PlannedPiece,
+  type PlannedTopic,
+} from './restoreRequest';
 import { retryOnLeaderChange, waitForLeaders } from './topics';
-import { mapLimit } from '../../contracts/concurrency';
-import { Failure } from '../../contracts/failures';
 
 /**
  * Restores a Kafka backup (activities/kafka/backup.ts): topics with their partition counts and
@@ -34,28 +32,6 @@ import { Failure } from '../../contracts/failures';
  * target partition, where base is the partition's offset when this restore started filling it.
  * Committed group offsets of restored partitions are translated accordingly (restoredGroupOffset).
  */
-
-export interface KafkaRestoreRequest {
-  backupId: string;
-  /** The backup's 'metadata' piece (backups/<backupId>/kafka/metadata.json). */
-  metadata: BackupPiece;
-  /** The data pieces (`${topic}/${partition}`) of the topics whose messages are restored. */
-  topicPieces: BackupPiece[];
-  /** Appended to every topic name and group id; '' restores under the original names. */
-  suffix: string;
-  /**
-   * Optional: restore only these source topics (and only group offsets on them). Default: every
-   * topic the metadata marks neededForRestore.
-   */
-  topics?: string[];
-}
-
-export interface KafkaRestoreTargetsRequest {
-  metadata: BackupPiece;
-  suffix: string;
-  /** Optional: the same topic selection the restore was given. */
-  topics?: string[];
-}
 
 /**
  * What restoreKafka heartbeats, and a retried attempt resumes from. Partition keys are
@@ -76,255 +52,9 @@ export interface KafkaRestoreHeartbeat {
   bytes: number;
 }
 
-/** A data piece's captured range: its messages were read from [lowOffset, highOffset). */
-export interface PieceRange {
-  lowOffset: string;
-  highOffset: string;
-  messages: number;
-}
-
-export interface GroupOffsetInput {
-  /** The committed offset in the backup. */
-  savedOffset: string;
-  /**
-   * Set when the partition's messages were restored by this restore: the piece's range, and, for
-   * a piece with offset gaps (transactions, compaction), how many backed-up messages have an
-   * offset below savedOffset (needed only when savedOffset is inside the range).
-   */
-  data?: { range: PieceRange; messagesBelow?: number };
-  /** The target partition's log range now (after the data was restored). */
-  targetLow: string;
-  targetHigh: string;
-}
-
-export interface GroupOffsetResult {
-  /** The offset to commit. */
-  offset: string;
-  /** What translation asked for before clamping. */
-  wanted: string;
-  clamped: boolean;
-}
-
 const DATA_CONCURRENCY = 4;
-const BATCH_MESSAGES = 500;
-const BATCH_BYTES = 1024 * 1024;
 const HEARTBEAT_EVERY_MS = 1_000;
 const TOPIC_CHUNK = 50;
-
-// ---------------------------------------------------------------------------------------------
-// Pure offset logic
-
-/** Whether a piece's messages fill its range without gaps: offset = lowOffset + index. */
-export function isGapFree(range: PieceRange): boolean {
-  return BigInt(range.highOffset) - BigInt(range.lowOffset) === BigInt(range.messages);
-}
-
-/**
- * The index into the backup (0 = its first message) that a committed offset points at. Below
- * the range it is negative, past the end it is beyond the message count, so the clamp notices.
- */
-export function backupIndex(range: PieceRange, savedOffset: bigint, messagesBelow?: number): bigint {
-  const low = BigInt(range.lowOffset);
-  const high = BigInt(range.highOffset);
-  if (savedOffset <= low) return savedOffset - low;
-  if (savedOffset >= high) return BigInt(range.messages) + (savedOffset - high);
-  if (isGapFree(range)) return savedOffset - low;
-  if (messagesBelow === undefined) throw new Error('backupIndex: a piece with offset gaps needs messagesBelow');
-  return BigInt(messagesBelow);
-}
-
-/**
- * The offset a restored group commits: for a partition whose data this restore wrote, the same
- * position in the restored messages (savedOffset - savedLow + targetLow on a gap-free piece);
- * otherwise the saved offset itself. Either is clamped to the target's [low, high].
- */
-export function restoredGroupOffset(input: GroupOffsetInput): GroupOffsetResult {
-  const low = BigInt(input.targetLow);
-  const high = BigInt(input.targetHigh);
-  const saved = BigInt(input.savedOffset);
-  const wanted = input.data ? low + backupIndex(input.data.range, saved, input.data.messagesBelow) : saved;
-  const offset = wanted < low ? low : wanted > high ? high : wanted;
-  return { offset: offset.toString(), wanted: wanted.toString(), clamped: offset !== wanted };
-}
-
-/** The note of a clamped offset. */
-export function clampNote(group: string, topic: string, partition: number, savedOffset: string, r: GroupOffsetResult, low: string, high: string): string {
-  const translated = r.wanted !== savedOffset ? ` (translated ${r.wanted})` : '';
-  return `group ${group} topic ${topic} partition ${partition}: saved ${savedOffset}${translated}, clamped to ${r.offset} (log range ${low}..${high})`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The plan: what a request restores, validated before anything changes
-
-interface PlannedPiece {
-  piece: BackupPiece;
-  partition: number;
-  range: PieceRange;
-}
-
-interface PlannedTopic {
-  source: KafkaTopicMetadata;
-  target: string;
-  /** Data pieces by partition. */
-  pieces: Map<number, PlannedPiece>;
-}
-
-interface PlannedGroup {
-  source: string;
-  target: string;
-  offsets: { topic: PlannedTopic; partitions: { partition: number; offset: string }[] }[];
-}
-
-interface Plan {
-  topics: PlannedTopic[];
-  groups: PlannedGroup[];
-  notes: string[];
-  metadataBytes: number;
-}
-
-function invalid(activity: string, message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`${activity}: ${message}`, Failure.InvalidInput);
-}
-
-function checkSuffix(activity: string, suffix: unknown): string {
-  if (typeof suffix !== 'string' || !/^[A-Za-z0-9._-]*$/.test(suffix)) {
-    throw invalid(activity, `suffix: ${JSON.stringify(suffix)} may only hold letters, digits, '.', '_' and '-'`);
-  }
-  return suffix;
-}
-
-/** The backup folder a metadata piece must be in: backups/<backupId>/ when the id is given. */
-function checkMetadataPiece(activity: string, metadata: unknown, backupId?: string): { piece: BackupPiece; prefix: string } {
-  const piece = metadata as BackupPiece | undefined;
-  if (!piece || typeof piece !== 'object' || typeof piece.key !== 'string') {
-    throw invalid(activity, 'metadata: a backup piece with a key is required');
-  }
-  let prefix: string;
-  if (backupId !== undefined) {
-    const problem = backupIdProblem(backupId);
-    if (problem) throw invalid(activity, `backupId: ${problem}`);
-    prefix = backupPrefix(backupId);
-  } else {
-    const folder = /^backups\/([^/]+)\//.exec(piece.key)?.[1];
-    if (folder === undefined || backupIdProblem(folder)) throw invalid(activity, `metadata: key ${JSON.stringify(piece.key)} is not in a backup folder`);
-    prefix = backupPrefix(folder);
-  }
-  if (!piece.key.startsWith(prefix) || piece.key.includes('/../')) {
-    throw invalid(activity, `metadata: key ${JSON.stringify(piece.key)} is not under ${prefix}`);
-  }
-  if (piece.component !== undefined && piece.component !== 'kafka') {
-    throw invalid(activity, `metadata: piece of component ${JSON.stringify(piece.component)}, not kafka`);
-  }
-  return { piece, prefix };
-}
-
-function checkTopicSelection(activity: string, topics: unknown): Set<string> | undefined {
-  if (topics === undefined || topics === null) return undefined;
-  if (!Array.isArray(topics) || topics.some((t) => typeof t !== 'string' || !isValidTopicName(t))) {
-    throw invalid(activity, `topics: must be a list of Kafka topic names, got ${JSON.stringify(topics)}`);
-  }
-  return new Set(topics as string[]);
-}
-
-async function readMetadata(activity: string, s3: S3Client, bucket: string, piece: BackupPiece): Promise<{ doc: KafkaMetadataBackup; bytes: number }> {
-  const doc = await getJson<KafkaMetadataBackup>(s3, bucket, piece.key);
-  if (!doc) throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} not found in bucket ${bucket}`, Failure.BackupNotFound);
-  if (doc.format !== KAFKA_METADATA_FORMAT || !Array.isArray(doc.topics) || !Array.isArray(doc.groups)) {
-    throw ApplicationFailure.nonRetryable(`${activity}: metadata: ${piece.key} is not a Kafka metadata backup`, Failure.InvalidBackup);
-  }
-  return { doc, bytes: piece.size ?? 0 };
-}
-
-/**
- * Topics, data pieces and group offsets a request restores. Throws InvalidInput for anything
- * that would not name a valid target or is not part of the backup.
- */
-function makePlan(
-  activity: string,
-  doc: KafkaMetadataBackup,
-  suffix: string,
-  selection: Set<string> | undefined,
-  topicPieces: BackupPiece[],
-  prefix: string | undefined,
-): Omit<Plan, 'metadataBytes'> {
-  const notes: string[] = [];
-  const byName = new Map(doc.topics.map((t) => [t.name, t]));
-  if (selection) {
-    for (const name of selection) {
-      const t = byName.get(name);
-      if (!t) throw invalid(activity, `topics: ${JSON.stringify(name)} is not in the backup's metadata`);
-      if (!t.neededForRestore || t.internal || isInternalTopic(name)) throw invalid(activity, `topics: ${JSON.stringify(name)} is an internal topic`);
-    }
-  }
-  const topics: PlannedTopic[] = [];
-  for (const t of doc.topics) {
-    if (!t.neededForRestore || t.internal || isInternalTopic(t.name)) continue;
-    if (selection && !selection.has(t.name)) continue;
-    const target = t.name + suffix;
-    if (!isValidTopicName(target)) throw invalid(activity, `suffix: topic ${JSON.stringify(t.name)} + suffix is not a valid Kafka topic name (${JSON.stringify(target)})`);
-    topics.push({ source: t, target, pieces: new Map() });
-  }
-  const planned = new Map(topics.map((t) => [t.source.name, t]));
-
-  for (const [i, piece] of topicPieces.entries()) {
-    if (!piece || typeof piece !== 'object' || typeof piece.key !== 'string' || typeof piece.name !== 'string') {
-      throw invalid(activity, `topicPieces[${i}]: not a backup piece`);
-    }
-    if (prefix !== undefined && !piece.key.startsWith(prefix)) throw invalid(activity, `topicPieces[${i}]: key ${JSON.stringify(piece.key)} is not under ${prefix}`);
-    const d = (piece.details ?? {}) as Record<string, unknown>;
-    const slash = piece.name.lastIndexOf('/');
-    const topic = typeof d.topic === 'string' ? d.topic : piece.name.slice(0, slash);
-    const partition = typeof d.partition === 'number' ? d.partition : Number(piece.name.slice(slash + 1));
-    if (!isValidTopicName(topic) || !Number.isInteger(partition) || partition < 0) {
-      throw invalid(activity, `topicPieces[${i}]: ${JSON.stringify(piece.name)} does not name a topic partition`);
-    }
-    if (typeof d.lowOffset !== 'string' || typeof d.highOffset !== 'string' || !/^-?\d+$/.test(d.lowOffset) || !/^-?\d+$/.test(d.highOffset)) {
-      throw invalid(activity, `topicPieces[${i}]: ${piece.name} has no lowOffset/highOffset details`);
-    }
-    const pt = planned.get(topic);
-    if (!pt) {
-      if (selection && !selection.has(topic)) continue;
-      notes.push(`topic ${topic}: data pieces given but the topic is not in the backup's metadata (or not restorable): its data was not restored`);
-      continue;
-    }
-    if (partition >= pt.source.partitions) throw invalid(activity, `topicPieces[${i}]: partition ${partition} of ${topic}, which had ${pt.source.partitions}`);
-    if (pt.pieces.has(partition)) throw invalid(activity, `topicPieces[${i}]: a second piece for ${piece.name}`);
-    pt.pieces.set(partition, { piece, partition, range: { lowOffset: d.lowOffset, highOffset: d.highOffset, messages: piece.messages ?? 0 } });
-  }
-
-  const groups: PlannedGroup[] = [];
-  for (const g of doc.groups) {
-    if (g.groupId.startsWith(BACKUP_GROUP_PREFIX)) continue;
-    const offsets: PlannedGroup['offsets'] = [];
-    for (const o of g.offsets) {
-      const t = planned.get(o.topic);
-      if (!t) continue;
-      const partitions = o.partitions.filter((p) => p.offset !== '-1' && /^\d+$/.test(p.offset)).map((p) => ({ partition: p.partition, offset: p.offset }));
-      if (partitions.length) offsets.push({ topic: t, partitions });
-    }
-    if (offsets.length) groups.push({ source: g.groupId, target: g.groupId + suffix, offsets });
-  }
-  return { topics, groups, notes };
-}
-
-/**
- * Validates a request and reads its metadata. With `idFromKey` (verification only reads) an empty
- * backupId is allowed: the backup folder is then the metadata piece's own.
- */
-async function loadPlan(activity: string, s3: S3Client, bucket: string, req: KafkaRestoreRequest, idFromKey = false): Promise<Plan> {
-  const r = (req ?? {}) as Partial<KafkaRestoreRequest>;
-  const fromKey = idFromKey && (r.backupId === undefined || r.backupId === '');
-  if (!fromKey && typeof r.backupId !== 'string') throw invalid(activity, 'backupId: required');
-  const { piece, prefix } = checkMetadataPiece(activity, r.metadata, fromKey ? undefined : r.backupId);
-  const suffix = checkSuffix(activity, r.suffix);
-  if (!Array.isArray(r.topicPieces)) throw invalid(activity, 'topicPieces: a list of backup pieces is required');
-  const selection = checkTopicSelection(activity, r.topics);
-  const { doc, bytes } = await readMetadata(activity, s3, bucket, piece);
-  return { ...makePlan(activity, doc, suffix, selection, r.topicPieces, prefix), metadataBytes: bytes };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Activities
 
 export function createKafkaRestoreActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -681,143 +411,6 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-function translate(
-  topic: PlannedTopic,
-  partition: number,
-  savedOffset: string,
-  restored: boolean,
-  r: { low: string; high: string },
-  below: Map<string, number>,
-): GroupOffsetResult {
-  const piece = restored ? topic.pieces.get(partition) : undefined;
-  return restoredGroupOffset({
-    savedOffset,
-    data: piece ? { range: piece.range, messagesBelow: below.get(`${topic.source.name}/${partition}/${savedOffset}`) } : undefined,
-    targetLow: r.low,
-    targetHigh: r.high,
-  });
-}
-
-/**
- * For committed offsets inside the range of a data piece with offset gaps, counts the backed-up
- * messages below each (streaming the piece). Keys: `${sourceTopic}/${partition}/${offset}`.
- */
-async function countBelowForGroups(
-  s3: S3Client,
-  bucket: string,
-  plan: Pick<Plan, 'groups'>,
-  restored: (t: PlannedTopic, partition: number) => boolean,
-  signal: AbortSignal,
-): Promise<Map<string, number>> {
-  const wanted = new Map<string, { piece: PlannedPiece; topic: string; offsets: Set<bigint> }>();
-  for (const g of plan.groups) {
-    for (const o of g.offsets) {
-      for (const p of o.partitions) {
-        const piece = o.topic.pieces.get(p.partition);
-        if (!piece || !restored(o.topic, p.partition) || isGapFree(piece.range)) continue;
-        const saved = BigInt(p.offset);
-        if (saved <= BigInt(piece.range.lowOffset) || saved >= BigInt(piece.range.highOffset)) continue;
-        const key = `${o.topic.source.name}/${p.partition}`;
-        const entry = wanted.get(key) ?? { piece, topic: o.topic.source.name, offsets: new Set<bigint>() };
-        entry.offsets.add(saved);
-        wanted.set(key, entry);
-      }
-    }
-  }
-  const counts = new Map<string, number>();
-  for (const [key, entry] of wanted) {
-    const offsets = [...entry.offsets];
-    const below = new Map(offsets.map((o) => [o, 0]));
-    for await (const line of pieceLines(s3, bucket, entry.piece.piece, signal, () => undefined)) {
-      if (!line) continue;
-      const offset = BigInt(decodeMessageLine(line).offset);
-      for (const o of offsets) if (offset < o) below.set(o, below.get(o)! + 1);
-    }
-    for (const [o, n] of below) counts.set(`${key}/${o}`, n);
-  }
-  return counts;
-}
-
-/** The lines of a data piece, streamed: S3 → gunzip → lines; never the whole object in memory. */
-async function* pieceLines(s3: S3Client, bucket: string, piece: BackupPiece, signal: AbortSignal, onBytes: (n: number) => void): AsyncGenerator<string> {
-  if (piece.size === 0) return;
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: piece.key }), { abortSignal: signal });
-  const body = object.Body as Readable;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      onBytes(chunk.length);
-      done(null, chunk);
-    },
-  });
-  const gunzip = createGunzip();
-  const out = pipeline(body, counter, gunzip, () => undefined);
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
-  try {
-    for await (const chunk of out as AsyncIterable<Buffer>) {
-      rest += decoder.write(chunk);
-      let start = 0;
-      for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
-        yield rest.slice(start, nl);
-        start = nl + 1;
-      }
-      rest = rest.slice(start);
-    }
-    rest += decoder.end();
-    if (rest) yield rest;
-  } finally {
-    if (!out.destroyed) out.destroy();
-    if (!body.destroyed) body.destroy();
-  }
-}
-
-interface FillRequest {
-  s3: S3Client;
-  bucket: string;
-  producer: Producer;
-  topic: string;
-  partition: number;
-  piece: BackupPiece;
-  /** Lines already in the target (an earlier attempt's): not produced again. */
-  skip: number;
-  signal: AbortSignal;
-  checkCancelled: () => void;
-  onBytes: (n: number) => void;
-  onMessages: (n: number) => void;
-}
-
-/** Produces a piece's messages, from line `skip` on, in order, to the same partition number. */
-async function fillPartition(req: FillRequest): Promise<{ lines: number; produced: number }> {
-  const { producer, topic, partition } = req;
-  let lines = 0;
-  let produced = 0;
-  let batch: Message[] = [];
-  let batchBytes = 0;
-  const flush = async () => {
-    if (!batch.length) return;
-    req.checkCancelled();
-    await producer.send({ topic, acks: -1, messages: batch });
-    produced += batch.length;
-    req.onMessages(batch.length);
-    batch = [];
-    batchBytes = 0;
-  };
-  for await (const line of pieceLines(req.s3, req.bucket, req.piece, req.signal, req.onBytes)) {
-    if (!line) continue;
-    const index = lines++;
-    if (index < req.skip) continue;
-    const m = decodeMessageLine(line);
-    batch.push({ partition, key: m.key, value: m.value, headers: m.headers as unknown as IHeaders, timestamp: m.timestamp });
-    batchBytes += line.length;
-    if (batch.length >= BATCH_MESSAGES || batchBytes >= BATCH_BYTES) await flush();
-  }
-  await flush();
-  return { lines, produced };
-}
-
 async function waitForTopics(admin: Admin, topics: string[]): Promise<void> {
   for (const chunk of chunks(topics, TOPIC_CHUNK)) await waitForLeaders(admin, chunk, 60_000);
 }
@@ -830,52 +423,6 @@ async function fetchPartitionCounts(admin: Admin, topics: string[]): Promise<Map
     for (const t of found) counts.set(t.name, t.partitions.length);
   }
   return counts;
-}
-
-function activeGroupFailure(activity: string, group: string, detail: string): ApplicationFailure {
-  return ApplicationFailure.retryable(
-    `${activity}: consumer group ${JSON.stringify(group)} has active members (${detail}): stop its consumers, then retry`,
-    'GroupHasActiveMembers',
-    { group },
-  );
-}
-
-async function checkGroupsIdle(activity: string, admin: Admin, groups: string[]): Promise<void> {
-  for (const chunk of chunks(groups, 50)) {
-    if (!chunk.length) continue;
-    const described = await admin.describeGroups(chunk);
-    for (const g of described.groups) {
-      if (g.members.length > 0) throw activeGroupFailure(activity, g.groupId, `${g.members.length} members, state ${g.state}`);
-    }
-  }
-}
-
-/** Deletes groups, ignoring ones already gone; a group that still has members fails (retryable). */
-async function deleteGroups(activity: string, admin: Admin, groups: string[]): Promise<string[]> {
-  let left = groups;
-  const deleted: string[] = [];
-  for (let attempt = 1; left.length; attempt++) {
-    try {
-      const results = await admin.deleteGroups(left);
-      deleted.push(...results.map((r) => r.groupId));
-      return deleted;
-    } catch (err) {
-      const results = (err as { groups?: { groupId: string; errorCode: number; error?: { type?: string } }[] }).groups;
-      if (!results) throw err;
-      const failed: string[] = [];
-      for (const r of results) {
-        const type = r.error?.type;
-        if (!r.errorCode) deleted.push(r.groupId);
-        else if (type === 'GROUP_ID_NOT_FOUND') continue;
-        else if (type === 'NON_EMPTY_GROUP' && attempt >= 10) throw activeGroupFailure(activity, r.groupId, 'NON_EMPTY_GROUP');
-        else failed.push(r.groupId);
-      }
-      if (attempt >= 10 && failed.length) throw err;
-      left = failed;
-      await sleep(300);
-    }
-  }
-  return deleted;
 }
 
 function readHeartbeat(details: unknown): KafkaRestoreHeartbeat | undefined {

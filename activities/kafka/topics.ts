@@ -1,3 +1,4 @@
+import { backOff } from 'exponential-backoff';
 import type { Admin, ITopicConfig } from 'kafkajs';
 
 /**
@@ -42,28 +43,32 @@ export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs =
  * a partition's leadership moved since the client last looked, as it does on a young cluster.
  */
 export async function retryOnLeaderChange<T>(admin: Admin, topics: string[], call: () => Promise<T>, attempts = 10): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (attempt >= attempts || !(err as { retriable?: boolean }).retriable) throw err;
+  return backOff(call, {
+    numOfAttempts: attempts,
+    startingDelay: 200,
+    timeMultiple: 1.5,
+    maxDelay: 2_000,
+    retry: async (err, attempt) => {
+      if (attempt >= attempts || !(err as { retriable?: boolean }).retriable) return false;
       await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
+      return true;
+    },
+  });
 }
 
-/** Deletes a consumer group of ballast's own; it may take a moment to become empty after its consumer leaves. */
+/**
+ * Deletes a consumer group of ballast's own; it may take a moment to become empty after its
+ * consumer leaves. One still there after the last attempt is left behind: it never committed offsets.
+ */
 export async function deleteConsumerGroup(admin: Admin, groupId: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      await admin.deleteGroups([groupId]);
-      return;
-    } catch (err) {
+  await backOff(() => admin.deleteGroups([groupId]), {
+    numOfAttempts: 20,
+    startingDelay: 250,
+    timeMultiple: 1,
+    retry: (err) => {
       const groups = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
       const type = groups[0]?.error?.type ?? (err as { type?: string }).type;
-      if (type === 'GROUP_ID_NOT_FOUND') return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+      return type !== 'GROUP_ID_NOT_FOUND';
+    },
+  }).catch(() => undefined);
 }

@@ -8,13 +8,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { Admin } from 'kafkajs';
-import {
-  createKafkaBrokerActivities,
-  parseQuorumLeader,
-  replicationProblems,
-  restartCommandFor,
-  type KafkaClusterState,
-} from '../../activities/kafka/roll/brokers';
+import { createKafkaBrokerActivities } from '../../activities/kafka/roll/brokers';
+import { parseQuorumLeader, replicationProblems, type KafkaClusterState } from '../../activities/kafka/roll/clusterState';
+import { restartCommandFor } from '../../activities/kafka/roll/restart/brokerCommand';
 import { createTopicsAndWait } from '../../activities/kafka/topics';
 import { startBroker } from '../../localStack';
 import { loadConfig, type Config } from '../../workers/config';

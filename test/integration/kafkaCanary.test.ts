@@ -4,16 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ConfigResourceTypes, Partitioners, type Admin, type Kafka, type PartitionMetadata } from 'kafkajs';
-import {
-  CANARY_GROUP_PREFIX,
-  MISSING_SAMPLE_SIZE,
-  canaryAccounting,
-  createKafkaCanaryActivities,
-  ensureCanaryTopic,
-  quantile,
-  type CanaryHeartbeat,
-  type CanaryReport,
-} from '../../activities/kafka/roll/canary';
+import { CANARY_GROUP_PREFIX, createKafkaCanaryActivities, ensureCanaryTopic, type CanaryHeartbeat } from '../../activities/kafka/roll/canary';
+import { MISSING_SAMPLE_SIZE, canaryAccounting, quantile, type CanaryReport } from '../../activities/kafka/roll/canaryReport';
 import { retryOnLeaderChange, waitForLeaders } from '../../activities/kafka/topics';
 import { restartBroker, startBroker } from '../../localStack';
 import { loadConfig } from '../../workers/config';

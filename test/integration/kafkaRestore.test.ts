@@ -9,14 +9,9 @@ import { ConfigResourceTypes, type Admin, type IHeaders, type Kafka } from 'kafk
 import { backupPrefix } from '../../activities/storage/backupObjects';
 import { createKafkaBackupActivities } from '../../activities/kafka/backup';
 import { decodeMessageLine, topicConfigOverrides } from '../../activities/kafka/backupFormat';
-import {
-  backupIndex,
-  clampNote,
-  createKafkaRestoreActivities,
-  restoredGroupOffset,
-  type KafkaRestoreHeartbeat,
-  type KafkaRestoreRequest,
-} from '../../activities/kafka/restore';
+import { createKafkaRestoreActivities, type KafkaRestoreHeartbeat } from '../../activities/kafka/restore';
+import { backupIndex, clampNote, restoredGroupOffset } from '../../activities/kafka/restoreOffsets';
+import type { KafkaRestoreRequest } from '../../activities/kafka/restoreRequest';
 import { topicsOnEachBroker } from '../../activities/kafka/protocolRequests';
 import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafka/topics';
 import { loadConfig } from '../../workers/config';

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Admin, Consumer, Kafka, Producer, RetryOptions } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { cancellationReason } from '../../common/cancellation';
 import type { ActivityDeps } from '../../deps';
 import { createTopicsAndWait, deleteConsumerGroup, retryOnLeaderChange } from '../topics';
 import { Failure } from '../../../contracts/failures';
+import { CanaryConsumer } from './canaryConsumer';
+import { CanaryProducer, PRODUCER_RETRY, REQUEST_TIMEOUT_MS } from './canaryProducer';
+import { canaryAccounting, quantile, type CanaryReport } from './canaryReport';
 
 /**
  * The canary of a rolling restart: an idempotent acks=all producer writes numbered messages to a
@@ -23,39 +25,6 @@ export interface CanaryInput {
   canaryId: string;
   /** Defaults to kafka.roll.canaryTopic. */
   topic?: string;
-}
-
-export interface CanaryReport {
-  canaryId: string;
-  topic: string;
-  /** Numbered messages the producer tried to write (each counted once however often it was retried). */
-  sent: number;
-  /** Of those, the ones the cluster acknowledged (acks=all). */
-  acknowledged: number;
-  /** Sends given up on: never acknowledged after every attempt. */
-  produceErrors: number;
-  /** Sends that needed more than one attempt (our own attempts, or more than one Produce request). */
-  retries: number;
-  /** Of acknowledged sends, from the first attempt to the acknowledgement. */
-  maxLatencyMs: number;
-  p99LatencyMs: number;
-  /** Distinct numbered messages of this canary read back. */
-  consumed: number;
-  /** Acknowledged messages never read back. Must be 0. */
-  ackedMissing: number;
-  /** The first (lowest) 20 of them. */
-  missingSample: number[];
-  /** Extra copies: records of a number already read at another offset. */
-  duplicates: number;
-  /** Messages whose send was given up on (or cut short) that were written all the same. */
-  unackedButConsumed: number;
-  /**
-   * Whether the consumer read everything up to the high watermarks taken after the stop, before
-   * the timeout. When false, ackedMissing may count messages that were simply not read in time.
-   */
-  consumerCaughtUp: boolean;
-  startedAt: string;
-  stoppedAt: string;
 }
 
 /** What runKafkaCanary heartbeats (every second): progress, and where a retried attempt reads from. */
@@ -82,77 +51,11 @@ export interface CanaryStop {
   stop: true;
 }
 
-export interface CanaryAccounting {
-  /** Distinct numbers read back. */
-  consumed: number;
-  ackedMissing: number;
-  missingSample: number[];
-  duplicates: number;
-  unackedButConsumed: number;
-}
-
-export const MISSING_SAMPLE_SIZE = 20;
-
-/**
- * The pure part of the canary's verdict. `acked`: the numbers the producer saw acknowledged;
- * `consumed`: the number of every distinct record read back (a number read at two offsets appears
- * twice). Missing: acknowledged and never read; duplicates: copies beyond the first;
- * unackedButConsumed: read back although never acknowledged (a send given up on that landed).
- */
-export function canaryAccounting(acked: Iterable<number>, consumed: Iterable<number>): CanaryAccounting {
-  const copies = new Map<number, number>();
-  for (const seq of consumed) copies.set(seq, (copies.get(seq) ?? 0) + 1);
-  const ackedSet = new Set(acked);
-  const missing: number[] = [];
-  for (const seq of ackedSet) if (!copies.has(seq)) missing.push(seq);
-  missing.sort((a, b) => a - b);
-  let duplicates = 0;
-  let unackedButConsumed = 0;
-  for (const [seq, n] of copies) {
-    duplicates += n - 1;
-    if (!ackedSet.has(seq)) unackedButConsumed += 1;
-  }
-  return {
-    consumed: copies.size,
-    ackedMissing: missing.length,
-    missingSample: missing.slice(0, MISSING_SAMPLE_SIZE),
-    duplicates,
-    unackedButConsumed,
-  };
-}
-
-/** The q-quantile (0..1] by nearest rank; 0 for no values. */
-export function quantile(values: readonly number[], q: number): number {
-  if (!values.length) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
-  return sorted[rank - 1]!;
-}
-
-// --- tuning
-
 const PARTITIONS = 3;
-/** Per request; a restarting broker refuses connections at once on a local network. */
-const REQUEST_TIMEOUT_MS = 10_000;
-/** kafkajs' own retries inside one send: metadata refresh after NOT_LEADER and the like (~3 s). */
-const PRODUCER_RETRY: RetryOptions = { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000, multiplier: 2 };
-/** Our own attempts at one numbered message: long enough to ride through a broker restart. */
-const SEND_GIVE_UP_MS = 60_000;
-const ATTEMPT_BACKOFF_MS = 250;
-const ATTEMPT_BACKOFF_MAX_MS = 2_000;
 /** After the stop, how long the consumer may take to read up to the high watermarks. */
 const CATCH_UP_TIMEOUT_MS = 60_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 export const CANARY_GROUP_PREFIX = 'ballast-canary-';
-
-/** Errors after which the idempotent producer's state is unusable: a new producer (new id) is needed. */
-const PRODUCER_STATE_ERRORS = new Set([
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-  'PRODUCER_FENCED',
-]);
 
 export function createKafkaCanaryActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -188,14 +91,13 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
       const counters = { sent: 0, acked: 0, errors: 0, retries: 0 };
       const ackedSeqs: number[] = [];
       const latencies: number[] = [];
-      const consumedSeqs: number[] = [];
       let startOffsets: Record<string, string> = {};
       let stopRequested = false;
       let wake: (() => void) | undefined;
       const wakeUp = () => wake?.();
       const onCancel = () => wakeUp();
 
-      let consumer: Consumer | undefined;
+      let consumer: CanaryConsumer | undefined;
       let producer: CanaryProducer | undefined;
       let consumerFailure: unknown;
       let heartbeat: NodeJS.Timeout | undefined;
@@ -217,66 +119,25 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
         heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
 
         // --- the consumer: every partition from startOffsets; positions are ours, not the group's.
-        const position = new Map<number, bigint>(Object.entries(startOffsets).map(([p, o]) => [Number(p), BigInt(o)]));
-        const start = new Map(position);
-        let progressed: (() => void) | undefined;
-        consumer = kafka.consumer({
+        const reader = new CanaryConsumer(kafka, {
           groupId,
-          allowAutoTopicCreation: false,
-          minBytes: 1,
-          maxWaitTimeInMs: 100,
-          // When the group's coordinator restarts, kafkajs may rejoin as a new member, and the
-          // group then waits for the old one's session to expire: 30 s held a whole roll up
-          // (measured). 6 s is the brokers' default minimum.
-          sessionTimeout: 6_000,
-          rebalanceTimeout: 10_000,
-          heartbeatInterval: 1_000,
-          retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 3_000 },
-        });
-        const c = consumer;
-        // On every (re)join the group has no committed offsets: put each partition back where we are.
-        c.on(c.events.GROUP_JOIN, ({ payload }) => {
-          for (const p of payload.memberAssignment[topic] ?? []) {
-            const at = position.get(p);
-            if (at !== undefined) c.seek({ topic, partition: p, offset: at.toString() });
-          }
-        });
-        c.on(c.events.CRASH, ({ payload }) => {
-          if (!payload.restart) {
-            consumerFailure = payload.error;
-            wakeUp();
-          }
-        });
-        await c.connect();
-        await c.subscribe({ topics: [topic], fromBeginning: true });
-        await c.run({
-          autoCommit: false,
-          eachBatch: async ({ batch, resolveOffset }) => {
-            const p = batch.partition;
-            const from = start.get(p);
-            let at = position.get(p);
-            for (const m of batch.messages) {
-              const offset = BigInt(m.offset);
-              resolveOffset(m.offset);
-              // Below this canary's start, or read already (a re-delivery after a rejoin).
-              if (from === undefined || offset < from || (at !== undefined && offset < at)) continue;
-              at = offset + 1n;
-              if (m.key?.toString() !== canaryId || !m.value) continue;
-              const value = parseJson(m.value.toString());
-              if (!value || value.canaryId !== canaryId) continue;
-              if (value.stop === true) {
-                if (!stopRequested) {
-                  stopRequested = true;
-                  wakeUp();
-                }
-              } else if (typeof value.seq === 'number' && (value.attempt ?? 1) === attempt) {
-                consumedSeqs.push(value.seq);
-              }
+          topic,
+          canaryId,
+          attempt,
+          startOffsets,
+          onStop: () => {
+            if (!stopRequested) {
+              stopRequested = true;
+              wakeUp();
             }
-            if (at !== undefined) position.set(p, at);
-            progressed?.();
+          },
+          onCrash: (error) => {
+            consumerFailure = error;
+            wakeUp();
           },
         });
+        consumer = reader;
+        await reader.run();
 
         // --- the producer: one numbered message in flight at a time, on a fixed cadence.
         producer = new CanaryProducer(kafka);
@@ -322,23 +183,15 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
 
         // --- read up to the high watermarks taken now that nothing of ours is in flight.
         const highs = await retryOnLeaderChange(admin, [topic], () => admin.fetchTopicOffsets(topic));
-        const caughtUp = () => highs.every((h) => (position.get(h.partition) ?? BigInt(h.high)) >= BigInt(h.high));
+        const caughtUp = () => highs.every((h) => (reader.position.get(h.partition) ?? BigInt(h.high)) >= BigInt(h.high));
         const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
         while (!caughtUp() && Date.now() < deadline && consumerFailure === undefined && !ctx.cancellationSignal.aborted) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, 500);
-            function done() {
-              clearTimeout(timer);
-              progressed = undefined;
-              resolve();
-            }
-            progressed = done;
-          });
+          await reader.nextBatch(500);
         }
         if (ctx.cancellationSignal.aborted) throw cancellationReason(ctx);
         const consumerCaughtUp = caughtUp();
 
-        const accounting = canaryAccounting(ackedSeqs, consumedSeqs);
+        const accounting = canaryAccounting(ackedSeqs, reader.consumed);
         return {
           canaryId,
           topic,
@@ -393,91 +246,6 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
   };
 }
 
-interface SendOutcome {
-  acked: boolean;
-  /** More than one attempt of ours, or more than one Produce request inside kafkajs. */
-  retried: boolean;
-  cancelled: boolean;
-  attempts: number;
-  lastError?: string;
-}
-
-/**
- * An idempotent acks=all producer, one message in flight, with a retry loop of its own around
- * kafkajs' short one: an attempt that fails is made again (same producer, so the broker drops a
- * copy that did land) until SEND_GIVE_UP_MS. A producer whose idempotence state the cluster no
- * longer accepts is replaced by a new one.
- */
-class CanaryProducer {
-  private producer: Producer;
-  private produceRequests = 0;
-  private removeListeners: (() => void)[] = [];
-
-  constructor(private readonly kafka: Kafka) {
-    this.producer = this.create();
-  }
-
-  private create(): Producer {
-    const producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: PRODUCER_RETRY,
-    });
-    // Produce requests that got an answer (an error code included) or timed out: more than one
-    // for a message means kafkajs retried it.
-    const count = ({ payload }: { payload: { apiName: string } }) => {
-      if (payload.apiName === 'Produce') this.produceRequests += 1;
-    };
-    this.removeListeners = [producer.on(producer.events.REQUEST, count), producer.on(producer.events.REQUEST_TIMEOUT, count)];
-    return producer;
-  }
-
-  async connect(): Promise<void> {
-    const deadline = Date.now() + SEND_GIVE_UP_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.producer.connect();
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(Math.min(ATTEMPT_BACKOFF_MS * 2 ** (attempt - 1), ATTEMPT_BACKOFF_MAX_MS));
-      }
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    for (const remove of this.removeListeners) remove();
-    await this.producer.disconnect();
-  }
-
-  async sendWithRetries(topic: string, key: string, value: string, cancelled: () => boolean): Promise<SendOutcome> {
-    const deadline = Date.now() + SEND_GIVE_UP_MS;
-    const requestsBefore = this.produceRequests;
-    let lastError: string | undefined;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.producer.send({ topic, acks: -1, timeout: REQUEST_TIMEOUT_MS, messages: [{ key, value }] });
-        return { acked: true, retried: attempt > 1 || this.produceRequests - requestsBefore > 1, cancelled: false, attempts: attempt };
-      } catch (err) {
-        lastError = describeError(err);
-        const retried = true;
-        if (cancelled()) return { acked: false, retried: attempt > 1, cancelled: true, attempts: attempt, lastError };
-        if (Date.now() + ATTEMPT_BACKOFF_MS > deadline) return { acked: false, retried, cancelled: false, attempts: attempt, lastError };
-        if (needsNewProducer(err)) await this.replace();
-        await sleep(Math.min(ATTEMPT_BACKOFF_MS * 2 ** (attempt - 1), ATTEMPT_BACKOFF_MAX_MS, Math.max(0, deadline - Date.now())));
-        if (cancelled()) return { acked: false, retried, cancelled: true, attempts: attempt, lastError };
-      }
-    }
-  }
-
-  private async replace(): Promise<void> {
-    await this.disconnect().catch(() => undefined);
-    this.producer = this.create();
-    await this.producer.connect().catch(() => undefined);
-  }
-}
-
 /** Creates the canary topic when missing: RF min(3, brokers), min.insync.replicas 2 (or RF), a few partitions. */
 export async function ensureCanaryTopic(admin: Admin, topic: string, replicationFactor: number): Promise<void> {
   const topics = await admin.listTopics();
@@ -498,29 +266,5 @@ export async function ensureCanaryTopic(admin: Admin, topic: string, replication
   } catch (err) {
     // Created by someone else (a concurrent stop or canary) in the meantime: fine.
     if (!(await admin.listTopics()).includes(topic)) throw err;
-  }
-}
-
-
-function needsNewProducer(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    const type = (e as { type?: string }).type;
-    if (type && PRODUCER_STATE_ERRORS.has(type)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-function describeError(err: unknown): string {
-  const e = err as { message?: string; cause?: { message?: string } };
-  return e?.cause?.message && e.cause.message !== e.message ? `${e.message} (${e.cause.message})` : String(e?.message ?? err);
-}
-
-function parseJson(text: string): { canaryId?: unknown; seq?: unknown; stop?: unknown; attempt?: number } | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? (value as { canaryId?: unknown }) : undefined;
-  } catch {
-    return undefined;
   }
 }
