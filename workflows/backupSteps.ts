@@ -4,7 +4,7 @@ import type { BackupTask, ComponentResult } from '../contracts/backupTypes';
 import { Failure } from '../contracts/failures';
 
 /** Failures no retry can fix: every activity of the backup gives up on them at once. */
-export const BACKUP_NON_RETRYABLE = [Failure.InvalidInput, 'PgToolTooOld', 'ObjectTooLarge', Failure.BackupIncomplete];
+export const BACKUP_NON_RETRYABLE = [Failure.InvalidInput, Failure.PgToolTooOld, Failure.ObjectTooLarge, Failure.BackupIncomplete];
 
 // Long pieces heartbeat; a worker that dies is noticed within the heartbeat timeout and the
 // piece is retried on another (or the restarted) worker, finding its own finished work.

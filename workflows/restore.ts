@@ -152,7 +152,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     enter('refused', 'Refused at plan: a target does not answer. Nothing was touched.');
     throw ApplicationFailure.nonRetryable(
       `restore refused at plan, nothing was touched: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}`,
-      'TargetUnreachable',
+      Failure.TargetUnreachable,
       health,
     );
   }

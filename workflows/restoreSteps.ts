@@ -4,7 +4,7 @@ import type { RestoreStepResult, RestoreTask, VerifyResult } from '../contracts/
 import { Failure } from '../contracts/failures';
 
 /** Failures no retry can fix: every activity of the restore gives up on them at once. */
-export const RESTORE_NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, 'BackupUnusable', 'PgToolTooOld'];
+export const RESTORE_NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, Failure.BackupUnusable, Failure.PgToolTooOld];
 
 // Restores heartbeat; a worker that dies is noticed within the heartbeat timeout and the step is
 // retried, finding or discarding its own earlier work.

@@ -1,5 +1,5 @@
 import type { DestructiveAction } from '../../contracts/restoreTypes';
-import type { RestoreActionContext, TaskOf } from '../restore/plannedActions';
+import type { RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { quoteString } from './sql';
 
 /** Every target table that exists is dropped and recreated from the saved schema. */

@@ -383,7 +383,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
         for (const chunk of chunks(topics, TOPIC_CHUNK)) {
           try {
             await admin.deleteTopics({ topics: chunk, timeout: 30_000 });
-          } catch (err) {
+          } catch {
             // Someone deleted one meanwhile: delete the ones still there.
             const still = new Set(await admin.listTopics());
             const left = chunk.filter((t) => still.has(t));

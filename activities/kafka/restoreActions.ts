@@ -1,6 +1,6 @@
 import type { DestructiveAction } from '../../contracts/restoreTypes';
 import { getJson } from '../storage/backupObjects';
-import type { RestoreActionContext, TaskOf } from '../restore/plannedActions';
+import type { RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import type { KafkaMetadataBackup } from './backupFormat';
 
 /**

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { backOff } from 'exponential-backoff';
 import type { Admin } from 'kafkajs';
 import { chunks } from '../common/chunks';
+import { Failure } from '../../contracts/failures';
 
 /** A group whose consumers are leaving becomes deletable within a few seconds: NON_EMPTY_GROUP fails only at the last attempt. */
 const DELETE_ATTEMPTS = 10;
@@ -9,7 +10,7 @@ const DELETE_ATTEMPTS = 10;
 export function activeGroupFailure(activity: string, group: string, detail: string): ApplicationFailure {
   return ApplicationFailure.retryable(
     `${activity}: consumer group ${JSON.stringify(group)} has active members (${detail}): stop its consumers, then retry`,
-    'GroupHasActiveMembers',
+    Failure.GroupHasActiveMembers,
     { group },
   );
 }

@@ -4,6 +4,7 @@ import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { backupKey, backupPrefix, findCompletePiece, getJson, headObject, markPieceComplete, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { mapLimit } from '../../contracts/concurrency';
+import { Failure } from '../../contracts/failures';
 
 export interface BucketBackupRequest {
   backupId: string;
@@ -77,7 +78,7 @@ export function createObjectStoreBackupActivities(deps: ActivityDeps) {
           if (object.size > MAX_SINGLE_COPY) {
             throw ApplicationFailure.nonRetryable(
               `object ${bucket}/${object.key} is ${object.size} bytes: larger than the 5 GiB single-copy limit, which ballast does not support yet`,
-              'ObjectTooLarge',
+              Failure.ObjectTooLarge,
             );
           }
           const destination = `${dataPrefix}${object.key}`;

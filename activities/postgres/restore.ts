@@ -143,7 +143,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
           await restore.done;
         } catch (err) {
           if (!readFailure) throw err;
-          throw new Error(`${(err as Error).message.trimEnd()}\nreading the dump failed: ${readFailure.message}`);
+          throw new Error(`${(err as Error).message.trimEnd()}\nreading the dump failed: ${readFailure.message}`, { cause: err });
         }
       }
     },

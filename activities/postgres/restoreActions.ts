@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { DestructiveAction } from '../../contracts/restoreTypes';
-import type { RestoreActionContext, TaskOf } from '../restore/plannedActions';
+import type { RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { asideName } from './restore';
 
 /** Every target database that exists is replaced: renamed aside and kept, its sessions ended. */

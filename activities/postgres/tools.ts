@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { runProcess } from '../common/process';
+import { Failure } from '../../contracts/failures';
 
 export interface PgTool {
   path: string;
@@ -57,6 +58,6 @@ export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: nu
   throw ApplicationFailure.nonRetryable(
     `${tool} must be at least the server's major version ${serverMajor}; available: ${seen}. ` +
       `Install postgresql-client-${serverMajor} or set ${tool === 'pg_dump' ? 'backup.pgDumpPath' : 'restore.pgRestorePath'}.`,
-    'PgToolTooOld',
+    Failure.PgToolTooOld,
   );
 }

@@ -15,7 +15,7 @@ import { plannedPostgresRestoreActions } from '../postgres/restoreActions';
 import { plannedClickHouseRestoreActions } from '../clickhouse/restoreActions';
 import { plannedKafkaRestoreActions } from '../kafka/restoreActions';
 import { plannedObjectStoreRestoreActions } from '../objectStore/restoreActions';
-import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from './plannedActions';
+import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { Failure } from '../../contracts/failures';
 
 export interface RestorePlanRequest {
@@ -105,7 +105,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
         if (problems.length > 0) {
           throw ApplicationFailure.nonRetryable(
             `backup ${backupId} cannot be restored, nothing was touched: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? `; and ${problems.length - 20} more` : ''}`,
-            'BackupUnusable',
+            Failure.BackupUnusable,
             { problems },
           );
         }

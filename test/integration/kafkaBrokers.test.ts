@@ -183,7 +183,7 @@ describe('kafka broker activities on the real stack', () => {
   /** Healthy: every broker up and no URP (another test may be rolling a broker right now). */
   async function waitHealthy(timeoutMs = 600_000): Promise<KafkaClusterState> {
     const deadline = Date.now() + timeoutMs;
-    let last = '';
+    let last: string;
     for (;;) {
       try {
         const state = await act(acts.kafkaClusterState);

@@ -160,7 +160,7 @@ describe('kafka canary activities on the real stack', () => {
     const running = env.run(activities.runKafkaCanary, { canaryId, topic: ROLL_TOPIC }) as Promise<CanaryReport>;
     running.catch(() => undefined);
 
-    let restartMs = 0;
+    let restartMs: number;
     try {
       try {
         await sleep(1_500);

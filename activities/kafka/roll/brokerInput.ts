@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Config } from '../../../workers/config';
+import type { Config } from '../../../contracts/config';
 import { Failure } from '../../../contracts/failures';
 
 export interface BrokerInput {

@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { Config } from '../../../workers/config';
+import type { Config } from '../../../contracts/config';
 import { brokerOf, timeoutInput, type BrokerWaitInput } from './brokerInput';
 import { replicationProblems, type ClusterReader } from './clusterState';
 import { brokerTimeout, withDeadline } from './timeouts';

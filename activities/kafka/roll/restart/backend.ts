@@ -1,4 +1,4 @@
-import type { Config } from '../../../../workers/config';
+import type { Config } from '../../../../contracts/config';
 
 export type KafkaRestartBackend = Config['kafka']['restart']['backend'];
 

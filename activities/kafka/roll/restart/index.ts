@@ -1,4 +1,4 @@
-import type { Config } from '../../../../workers/config';
+import type { Config } from '../../../../contracts/config';
 import type { BrokerRestartBackend } from './backend';
 import { commandBackend } from './command';
 import { kubernetesBackend } from './kubernetes';

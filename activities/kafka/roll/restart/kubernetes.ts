@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Config } from '../../../../workers/config';
+import type { Config } from '../../../../contracts/config';
 import { Failure } from '../../../../contracts/failures';
 import { POLL_MS } from '../heartbeat';
 import { brokerTimeout } from '../timeouts';

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import * as localStack from '../../../../localStack';
-import { configPath, type Config } from '../../../../workers/config';
+import type { Config } from '../../../../contracts/config';
+import { configPath } from '../../../../workers/config';
 import { Failure } from '../../../../contracts/failures';
 import { POLL_MS, activityContext } from '../heartbeat';
 import { brokerTimeout, seconds, withDeadline } from '../timeouts';
