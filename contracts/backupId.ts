@@ -30,7 +30,7 @@ const VALID_ID = /^[A-Za-z0-9][A-Za-z0-9._=-]{0,199}$/;
 
 /** Why `id` is not a usable backup id, or undefined when it is. */
 export function backupIdProblem(id: unknown): string | undefined {
-  if (typeof id !== 'string') return `backup id must be a string, got ${typeof id}`;
-  if (!VALID_ID.test(id)) return `backup id ${JSON.stringify(id)} must be 1 to 200 letters, digits, '.', '_', '=' or '-', starting with a letter or digit`;
+  if (typeof id !== 'string') return `backupId must be a string, got ${typeof id}`;
+  if (!VALID_ID.test(id)) return `backupId ${JSON.stringify(id)} must be 1 to 200 letters, digits, '.', '_', '=' or '-', starting with a letter or digit`;
   return undefined;
 }

@@ -5,7 +5,7 @@ import { cancellationReason } from '../common/cancellation';
 
 export function checkBackupId(activity: string, backupId: unknown): void {
   const problem = backupIdProblem(backupId);
-  if (problem) throw ApplicationFailure.nonRetryable(`${activity}: backupId: ${problem}`, Failure.InvalidInput);
+  if (problem) throw ApplicationFailure.nonRetryable(`${activity}: ${problem}`, Failure.InvalidInput);
 }
 
 export function throwIfCancelled(ctx: Context): void {

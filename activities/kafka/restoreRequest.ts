@@ -84,7 +84,7 @@ export function checkMetadataPiece(activity: string, metadata: unknown, backupId
   let prefix: string;
   if (backupId !== undefined) {
     const problem = backupIdProblem(backupId);
-    if (problem) throw invalid(activity, `backupId: ${problem}`);
+    if (problem) throw invalid(activity, problem);
     prefix = backupPrefix(backupId);
   } else {
     const folder = /^backups\/([^/]+)\//.exec(piece.key)?.[1];

@@ -49,11 +49,21 @@ export async function retryOnLeaderChange<T>(admin: Admin, topics: string[], cal
     timeMultiple: 1.5,
     maxDelay: 2_000,
     retry: async (err, attempt) => {
-      if (attempt >= attempts || !(err as { retriable?: boolean }).retriable) return false;
+      if (attempt >= attempts || !isRetriable(err)) return false;
       await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
       return true;
     },
   });
+}
+
+/**
+ * A Kafka error worth another try. kafkajs gives up on its own retries of a retriable error (a
+ * broker that does not know a topic created a moment ago: UNKNOWN_TOPIC_OR_PARTITION) with a
+ * non-retriable KafkaJSNumberOfRetriesExceeded whose cause is that error: the cause decides.
+ */
+function isRetriable(err: unknown): boolean {
+  const e = err as { retriable?: boolean; cause?: { retriable?: boolean } };
+  return Boolean(e.retriable || ((e as { name?: string }).name === 'KafkaJSNumberOfRetriesExceeded' && e.cause?.retriable));
 }
 
 /**

@@ -23,7 +23,7 @@ import { Failure } from '../../contracts/failures';
 export function backupPrefix(backupId: string): string {
   const problem = backupIdProblem(backupId);
   // Non-retryable: a bad id stays bad however often the activity is retried.
-  if (problem) throw ApplicationFailure.nonRetryable(`backupId: ${problem}`, Failure.InvalidInput);
+  if (problem) throw ApplicationFailure.nonRetryable(problem, Failure.InvalidInput);
   return `backups/${backupId}/`;
 }
 
