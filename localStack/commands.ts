@@ -34,34 +34,17 @@ export async function runCommand(command: string, args: string[], options: Comma
 /**
  * Runs a long command (a build, a download) with its output appended to a log file rather than
  * held in memory; a failure quotes the end of that log.
- *
- * This calls execa itself because activities/common/process.ts cannot yet send a program's output
- * to a file; its options mirror runProcess's (no shell, SIGTERM then SIGKILL after 5 s).
  */
 export async function runLogged(command: string, args: string[], log: string, options: CommandOptions = {}): Promise<void> {
   mkdirSync(path.dirname(log), { recursive: true });
   appendFileSync(log, `\n=== ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
-  const { execa } = await import('execa');
-  const toLog = { file: log, append: true };
-  const result = await execa(command, args, {
-    env: options.env,
-    extendEnv: options.env === undefined,
-    cwd: options.cwd,
-    uid: options.uid,
-    gid: options.gid,
-    timeout: options.timeoutMs,
-    killSignal: 'SIGTERM',
-    forceKillAfterDelay: 5_000,
-    shell: false,
-    stdin: 'ignore',
-    stdout: toLog,
-    stderr: toLog,
-    reject: false,
-  });
-  if (!result.failed) return;
-  if (result.exitCode === undefined && !result.timedOut && !result.signal) {
-    throw new StackError(`cannot run ${command}: ${result.shortMessage}`);
+  let result: ProcessResult;
+  try {
+    result = await runProcess(command, args, { ...options, outputFile: log });
+  } catch (err) {
+    throw new StackError((err as Error).message);
   }
+  if (!result.failed) return;
   const why = howItEnded(result, options.timeoutMs);
   throw new StackError(`${commandLine(command, args)} ${why}; see ${displayPath(log)}:\n${logTail(log)}`);
 }

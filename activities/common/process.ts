@@ -58,8 +58,16 @@ function baseOptions(options: ProcessOptions): Options {
  * for a non-zero exit, a timeout or a cancellation: the caller decides what each means. It throws
  * only when the program cannot start at all (not found, not executable).
  */
-export async function runProcess(command: string, args: readonly string[], options: ProcessOptions = {}): Promise<ProcessResult> {
-  const result = await (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', reject: false, maxBuffer: OUTPUT_LIMIT });
+export async function runProcess(
+  command: string,
+  args: readonly string[],
+  options: ProcessOptions & {
+    /** Appends the program's stdout and stderr to this file instead of returning them: a long build's output. */
+    outputFile?: string;
+  } = {},
+): Promise<ProcessResult> {
+  const output = options.outputFile ? { stdout: { file: options.outputFile, append: true }, stderr: { file: options.outputFile, append: true } } : {};
+  const result = await (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', reject: false, maxBuffer: OUTPUT_LIMIT, ...output });
   if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled && !result.signal) {
     throw new Error(`${command} could not start: ${result.shortMessage}`);
   }
