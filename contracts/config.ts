@@ -240,6 +240,15 @@ const notifySchema = z
   })
   .prefault({});
 
+/** The local stack only; the worker ignores it. */
+const stackSchema = z.strictObject({
+  /**
+   * A second, current ClickHouse engine (chdb-core's embedded `clickhouse local`) beside the
+   * clickhouse section's server; absent: the stack does not run it.
+   */
+  clickhouseCurrent: z.strictObject({ httpPort: port, nativePort: port }).optional(),
+});
+
 export const configSchema = z.strictObject({
   environment: z.enum(['demo', 'staging', 'production']),
   temporal: temporalSchema.prefault({}),
@@ -252,6 +261,7 @@ export const configSchema = z.strictObject({
   restore: restoreSchema,
   drill: drillSchema,
   notify: notifySchema,
+  stack: stackSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

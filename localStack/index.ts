@@ -1,5 +1,6 @@
 import { loadConfig, type LoadedConfig } from '../workers/config';
 import { clickhouse } from './clickhouse';
+import { clickhouseCurrent } from './clickhouseCurrent';
 import { StackError } from './errors';
 import { kafka, startBrokerProcess, stopBrokerProcess } from './kafka';
 import { minio } from './minio';
@@ -21,7 +22,14 @@ export interface StackOptions {
   log?: (line: string) => void;
 }
 
-const services: Record<ServiceName, StackService> = { temporal, postgres, clickhouse, kafka, minio };
+const services: Record<ServiceName, StackService> = {
+  temporal,
+  postgres,
+  clickhouse,
+  'clickhouse-current': clickhouseCurrent,
+  kafka,
+  minio,
+};
 
 function context(options: StackOptions): StackContext {
   const loaded = options.config ?? loadConfig();

@@ -9,6 +9,8 @@ export interface StackPorts {
   temporal: { host: string; port: number; uiPort: number };
   postgres: { host: string; port: number };
   clickhouse: { host: string; httpPort: number; nativePort: number };
+  /** Absent when the config has no stack.clickhouseCurrent: the stack then does not run it. */
+  clickhouseCurrent?: { host: string; httpPort: number; nativePort: number };
   kafka: { id: number; host: string; port: number; controllerPort: number }[];
   minio: { host: string; port: number; consolePort: number };
 }
@@ -16,6 +18,8 @@ export interface StackPorts {
 const TEMPORAL_UI_OFFSET = 1000;
 const KAFKA_CONTROLLER_OFFSET = 100;
 const MINIO_CONSOLE_OFFSET = 1;
+/** stack.clickhouseCurrent names ports only: the engine listens on loopback, as the committed config has every service do. */
+const CLICKHOUSE_CURRENT_HOST = '127.0.0.1';
 
 function splitHostPort(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
@@ -37,10 +41,12 @@ export function stackPorts(config: Config): StackPorts {
   }
   const minio = urlHostPort(config.objectStore.endpoint, 'objectStore.endpoint');
   const clickhouseHttp = urlHostPort(config.clickhouse.url, 'clickhouse.url');
+  const clickhouseCurrent = config.stack?.clickhouseCurrent;
   const ports: StackPorts = {
     temporal: { ...temporal, uiPort: temporal.port + TEMPORAL_UI_OFFSET },
     postgres: { host: config.postgres.host, port: config.postgres.port },
     clickhouse: { host: clickhouseHttp.host, httpPort: clickhouseHttp.port, nativePort: config.clickhouse.nativePort },
+    clickhouseCurrent: clickhouseCurrent && { host: CLICKHOUSE_CURRENT_HOST, ...clickhouseCurrent },
     kafka: config.kafka.brokers.map((b) => ({
       id: b.id,
       host: b.host,
@@ -66,6 +72,10 @@ function assertDistinct(ports: StackPorts): void {
   claim(ports.postgres.port, 'postgres');
   claim(ports.clickhouse.httpPort, 'clickhouse http');
   claim(ports.clickhouse.nativePort, 'clickhouse native');
+  if (ports.clickhouseCurrent) {
+    claim(ports.clickhouseCurrent.httpPort, 'clickhouse-current http');
+    claim(ports.clickhouseCurrent.nativePort, 'clickhouse-current native');
+  }
   for (const b of ports.kafka) {
     claim(b.port, `kafka broker ${b.id}`);
     claim(b.controllerPort, `kafka controller ${b.id}`);

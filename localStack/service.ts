@@ -35,5 +35,5 @@ export interface StackService {
   status(ctx: StackContext): Promise<StatusLine[]>;
 }
 
-export const serviceNames = ['temporal', 'postgres', 'clickhouse', 'kafka', 'minio'] as const;
+export const serviceNames = ['temporal', 'postgres', 'clickhouse', 'clickhouse-current', 'kafka', 'minio'] as const;
 export type ServiceName = (typeof serviceNames)[number];
