@@ -1,4 +1,4 @@
-import type { ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BackupPiece } from '../../contracts/backupTypes';
@@ -46,6 +46,17 @@ export interface ClickHouseRestoreProgress {
 
 function invalid(activity: string, message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`${activity}: ${message}`, Failure.InvalidInput);
+}
+
+/**
+ * Settings for re-creating a saved table. A schema saved from an older server may use MergeTree's
+ * deprecated MergeTree(date, key, granularity) syntax, which ClickHouse refuses since 22.x unless
+ * allow_deprecated_syntax_for_merge_tree is on; 18.16 knows no such setting and refuses it, so it
+ * is sent only to a server that has it. Asked before anything is dropped.
+ */
+async function savedSchemaSettings(client: ClickHouseClient): Promise<ClickHouseSettings> {
+  const [row] = await rows<{ n: string | number }>(client, "SELECT count() AS n FROM system.settings WHERE name = 'allow_deprecated_syntax_for_merge_tree'");
+  return Number(row?.n) > 0 ? { allow_deprecated_syntax_for_merge_tree: 1 } : {};
 }
 
 async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
@@ -180,9 +191,10 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
         }
 
         if (!resumeFrom) {
+          const createSettings = await savedSchemaSettings(ch);
           await ch.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(targetDatabase)}` });
           await ch.command({ query: `DROP TABLE IF EXISTS ${target}` });
-          await ch.command({ query: renamed.statement });
+          await ch.command({ query: renamed.statement, clickhouse_settings: createSettings });
         }
         if (targetDatabase !== database) {
           notes.push(`restored from ${database}.${table} into database ${targetDatabase}`);

@@ -20,8 +20,11 @@ import {
   type ClickHouseBackupProgress,
   type ClickHouseBackupRequest,
 } from '../../activities/clickhouse/backup';
-import { loadConfig, readSecret, type Config } from '../../workers/config';
+import { readSecret, type Config } from '../../workers/config';
+import type { SystemHealth } from '../../contracts/healthTypes';
+import { createClickHouseActivities } from '../../activities/clickhouse/health';
 import { createConnections } from '../../workers/connections';
+import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 
 // Real ClickHouse (the stack's 18.16) and real MinIO. Everything here is the test's own: a scratch
@@ -45,7 +48,7 @@ async function eventually(what: string, check: () => Promise<true | undefined>, 
   }
 }
 
-describe('backupClickHouseTable on the real stack', () => {
+for (const server of clickhouseServers()) describe(`backupClickHouseTable on ClickHouse ${server.version} (real stack)`, () => {
   let config: Config;
   let configFile: string;
   let ch: ClickHouseClient;
@@ -110,7 +113,7 @@ describe('backupClickHouseTable on the real stack', () => {
     const renamed = statement.replace(/^CREATE TABLE \S+/, `CREATE TABLE ${q(copy)}`);
     assert.notEqual(renamed, statement, 'schema starts with CREATE TABLE <name>');
     COPIES.push(copy);
-    await sql(renamed);
+    await ch.command({ query: renamed, clickhouse_settings: server.version === '18.16' ? {} : { allow_deprecated_syntax_for_merge_tree: 1 } });
     const url = new URL(config.clickhouse.url);
     const password = config.clickhouse.password ? readSecret(config.clickhouse.password, configFile) : '';
     for (const piece of pieces.filter((p) => p !== schema)) {
@@ -134,11 +137,12 @@ describe('backupClickHouseTable on the real stack', () => {
     );
 
   before(async () => {
-    const loaded = loadConfig();
+    const loaded = server.load();
     config = loaded.config;
     configFile = loaded.path;
     const connections = createConnections(config, configFile);
     ch = connections.clickhouse();
+    await assertServerVersion(ch, server);
     s3 = connections.s3();
     activities = createClickHouseBackupActivities({ config, connections });
 
@@ -186,6 +190,16 @@ describe('backupClickHouseTable on the real stack', () => {
   let eventsBackupId: string;
   let eventsResult: ComponentResult;
 
+  it('the health check reports the server and its version', async () => {
+    const health: SystemHealth = await new MockActivityEnvironment().run(
+      createClickHouseActivities({ config, connections: createConnections(config, configFile) }).checkClickHouse,
+      5,
+      { allowMissingDatabases: true },
+    );
+    assert.equal(health.healthy, true, health.error);
+    assert.ok(String(health.figures.version).startsWith(`${server.version}.`), `version ${String(health.figures.version)}`);
+  });
+
   it('writes the schema and one verified object per partition of a partitioned table', async () => {
     const parts = await select<{ partition_id: string; parts: string }>(
       `SELECT partition_id, count() AS parts FROM system.parts WHERE database = '${DATABASE}' AND table = '${EVENTS}' AND active GROUP BY partition_id`,
@@ -220,7 +234,7 @@ describe('backupClickHouseTable on the real stack', () => {
       assert.equal(piece.details!.rowsVerified, true);
       // Each month holds over 1 MiB of Native: ClickHouse compresses it itself (compress=1).
       assert.equal(piece.details!.framedBy, 'server');
-      assert.deepEqual(piece.details!.compressionMethods, ['lz4']);
+      assert.deepEqual(piece.details!.compressionMethods, [server.compression]);
       assert.ok(piece.size > 0 && piece.size < (piece.details!.uncompressedBytes as number));
       assert.ok(piece.durationMs >= 0 && piece.startedAt <= piece.snapshotAt && piece.snapshotAt <= piece.finishedAt);
     }
@@ -279,7 +293,7 @@ describe('backupClickHouseTable on the real stack', () => {
     // frames the plain export itself (blocks of method "none"); current releases compress it.
     const [{ version }] = (await select<{ version: string }>('SELECT version() AS version')) as [{ version: string }];
     assert.equal(data.details!.framedBy, version.startsWith('18.') ? 'worker' : 'server');
-    assert.deepEqual(data.details!.compressionMethods, data.details!.framedBy === 'worker' ? ['none'] : ['lz4']);
+    assert.deepEqual(data.details!.compressionMethods, data.details!.framedBy === 'worker' ? ['none'] : [server.compression]);
     await assertStored(result.pieces);
     const copy = `${FLAT}_copy`;
     await restoreInto(copy, result.pieces);
@@ -311,10 +325,13 @@ describe('backupClickHouseTable on the real stack', () => {
     assert.deepEqual(sort(restored), sort(expected));
   });
 
-  it('backs up a table of the deprecated MergeTree(date, key, granularity) syntax, partitioned by month', async (t) => {
-    const [{ version }] = (await select<{ version: string }>('SELECT version() AS version')) as [{ version: string }];
-    if (!version.startsWith('18.')) return t.skip('current releases refuse the deprecated syntax by default');
-    await sql(`CREATE TABLE ${q(LEGACY)} (d Date, id UInt64, s String, v Float64) ENGINE = MergeTree(d, id, 8192)`);
+  it('backs up a table of the deprecated MergeTree(date, key, granularity) syntax, partitioned by month', async () => {
+    // Current releases refuse the deprecated syntax unless told to allow it (an upgraded server
+    // still holds such tables); 18.16 knows no such setting.
+    await ch.command({
+      query: `CREATE TABLE ${q(LEGACY)} (d Date, id UInt64, s String, v Float64) ENGINE = MergeTree(d, id, 8192)`,
+      clickhouse_settings: server.version === '18.16' ? {} : { allow_deprecated_syntax_for_merge_tree: 1 },
+    });
     await sql(`INSERT INTO ${q(LEGACY)} SELECT toDate('2025-12-20') + number % 20, number, toString(number), 0 FROM system.numbers LIMIT 2000`);
     const { result } = await run({ backupId: newBackupId(), database: DATABASE, table: LEGACY });
     assert.equal(result.pieces[0]!.details!.partitionKey, 'toYYYYMM(d)');

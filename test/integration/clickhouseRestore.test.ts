@@ -13,8 +13,9 @@ import {
   type ClickHouseRestoreRequest,
 } from '../../activities/clickhouse/restore';
 import { renameCreateStatement } from '../../activities/clickhouse/createStatement';
-import { loadConfig, type Config } from '../../workers/config';
+import type { Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
+import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { makeBackupId } from '../../contracts/backupId';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import type { RestoreStepResult, VerifyResult } from '../../contracts/restoreTypes';
@@ -35,7 +36,7 @@ interface Month {
   hash: string;
 }
 
-describe('ClickHouse restore activities on the real stack', () => {
+for (const server of clickhouseServers()) describe(`ClickHouse restore activities on ClickHouse ${server.version} (real stack)`, () => {
   let config: Config;
   let ch: ClickHouseClient;
   let s3: S3Client;
@@ -78,7 +79,7 @@ describe('ClickHouse restore activities on the real stack', () => {
     ))[0]?.t;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const databaseExists = async (name: string) =>
-    (await select<{ n: string }>(`SELECT count() AS n FROM system.databases WHERE name = '${name}'`))[0]?.n === '1';
+    Number((await select<{ n: string | number }>(`SELECT count() AS n FROM system.databases WHERE name = '${name}'`))[0]?.n) === 1;
 
   async function runBackup(table: string): Promise<ComponentResult> {
     const env = new MockActivityEnvironment({}, quiet);
@@ -127,10 +128,11 @@ describe('ClickHouse restore activities on the real stack', () => {
   const dataPieces = () => events.pieces.filter((p) => !p.name.endsWith('/schema'));
 
   before(async () => {
-    const loaded = loadConfig();
+    const loaded = server.load();
     config = loaded.config;
     const connections = createConnections(config, loaded.path);
     ch = connections.clickhouse();
+    await assertServerVersion(ch, server);
     s3 = connections.s3();
     backup = createClickHouseBackupActivities({ config, connections });
     restore = createClickHouseRestoreActivities({ config, connections });
@@ -212,6 +214,25 @@ describe('ClickHouse restore activities on the real stack', () => {
     assert.equal(Number((await select<{ n: string }>(`SELECT count() AS n FROM ${q(DATABASE, RECENT)}`))[0]!.n), 4300);
   });
 
+  it('re-creates a table saved in the deprecated MergeTree(date, key, granularity) syntax and loads it back', async () => {
+    // Such tables live on in upgraded servers; current releases create them only when allowed.
+    const legacy = 'legacy';
+    await ch.command({
+      query: `CREATE TABLE ${q(DATABASE, legacy)} (d Date, id UInt64) ENGINE = MergeTree(d, id, 8192)`,
+      clickhouse_settings: server.version === '18.16' ? {} : { allow_deprecated_syntax_for_merge_tree: 1 },
+    });
+    await sql(`INSERT INTO ${q(DATABASE, legacy)} SELECT toDate('2025-12-20') + number % 20, number FROM system.numbers LIMIT 2000`);
+    const saved = await runBackup(legacy);
+    await sql(`DROP TABLE ${q(DATABASE, legacy)}`);
+    const { result } = await runRestore({ backupId: saved.pieces[0]!.key.split('/')[1]!, database: DATABASE, table: legacy, targetDatabase: DATABASE, pieces: saved.pieces });
+    assert.equal(result.rows, 2000);
+    const months = await select<{ m: string | number; n: string | number }>(`SELECT toYYYYMM(d) AS m, count() AS n FROM ${q(DATABASE, legacy)} GROUP BY m ORDER BY m`);
+    assert.deepEqual(months.map((r) => [Number(r.m), Number(r.n)]), [
+      [202512, 1200],
+      [202601, 800],
+    ]);
+  });
+
   it('restores after the whole database was dropped (creates the database again)', async () => {
     await sql(`DROP DATABASE ${DATABASE}`);
     const { result } = await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: DATABASE, pieces: events.pieces });
@@ -231,7 +252,7 @@ describe('ClickHouse restore activities on the real stack', () => {
     assert.deepEqual(await partNames(DATABASE), sourceParts, 'the source table was not touched');
     assert.ok(result.notes.some((n) => n.includes(`into database ${TARGET}`)), JSON.stringify(result.notes));
     const [{ statement }] = (await select<{ statement: string }>(`SHOW CREATE TABLE ${q(TARGET, EVENTS)}`)) as [{ statement: string }];
-    assert.match(statement, new RegExp(`^CREATE TABLE ${TARGET}\\.${EVENTS} `));
+    assert.match(statement, new RegExp(`^CREATE TABLE ${TARGET}\\.${EVENTS}\\s`));
 
     // A view keeps reading the source database: restored, and the report says so.
     const viewResult = await runRestore({ backupId, database: DATABASE, table: RECENT, targetDatabase: TARGET, pieces: view.pieces });
@@ -367,7 +388,7 @@ describe('ClickHouse restore activities on the real stack', () => {
     assert.ok(config.clickhouse.databases.some((d) => d.name === 'analytics'));
     // The refusals must come before any connection is made: activities whose ClickHouse client
     // cannot be built prove it, and a broken guard cannot drop the stack's real databases here.
-    const loaded = loadConfig();
+    const loaded = server.load();
     const real = createConnections(loaded.config, loaded.path);
     const guarded = createClickHouseRestoreActivities({
       config,
