@@ -40,7 +40,7 @@ function formatStatus(lines: StatusLine[]): string {
         .join(', ');
       const port = `${l.port}${extra ? ` (${extra})` : ''}`;
       const pid = l.pid === undefined ? '' : `pid ${l.pid}`;
-      return [l.name.padEnd(11), l.state.padEnd(10), port.padEnd(26), pid.padEnd(11), l.detail ?? ''].join(' ').trimEnd();
+      return [l.name.padEnd(18), l.state.padEnd(10), port.padEnd(26), pid.padEnd(11), l.detail ?? ''].join(' ').trimEnd();
     })
     .join('\n');
 }

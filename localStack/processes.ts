@@ -204,6 +204,11 @@ function ancestorsOfSelf(): Set<number> {
 /** The programs the stack runs as services; other processes that mention .stack (a `tail -f` of a log) are not the stack's. */
 const SERVICE_PROGRAMS = new Set(['temporal', 'postgres', 'clickhouse', 'clickhouse-server', 'java', 'minio']);
 
+/** The current ClickHouse engine runs inside Python (localStack/chdbServer.py), so its program is python3.x. */
+function isChdbLauncher(p: ProcInfo): boolean {
+  return /^python3(\.\d+)?$/.test(programOf(p)) && p.cmdline.includes('chdbServer.py');
+}
+
 function programOf(p: ProcInfo): string {
   try {
     return path.basename(readlinkSync(`/proc/${p.pid}/exe`));
@@ -231,7 +236,7 @@ export function strayStackProcesses(): StrayProcess[] {
   const exclude = ancestorsOfSelf();
   return allProcesses()
     .filter((p) => !exclude.has(p.pid) && (p.cmdline.includes(marker) || recordedGroups.has(p.pgid)))
-    .filter((p) => recordedGroups.has(p.pgid) || SERVICE_PROGRAMS.has(programOf(p)))
+    .filter((p) => recordedGroups.has(p.pgid) || SERVICE_PROGRAMS.has(programOf(p)) || isChdbLauncher(p))
     .map((p) => ({ pid: p.pid, cmdline: p.cmdline }));
 }
 
