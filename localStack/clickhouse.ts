@@ -94,11 +94,11 @@ function writeConfig(ctx: StackContext): void {
   );
 }
 
-function httpClient(ctx: StackContext) {
-  const { url, user } = ctx.loaded.config.clickhouse;
+/** An HTTP client of a stack ClickHouse (either release) as the clickhouse section's user. */
+export function clickhouseHttpClient(ctx: StackContext, url = ctx.loaded.config.clickhouse.url) {
   return createClient({
     url,
-    username: user,
+    username: ctx.loaded.config.clickhouse.user,
     password: ctx.secrets.clickhousePassword ?? '',
     request_timeout: healthTimeoutMs(ctx),
     // Refused connections while the server starts are expected; the health wait reports the last one.
@@ -108,7 +108,7 @@ function httpClient(ctx: StackContext) {
 
 /** A real query over HTTP (what the activities use) plus the native port clickhouse-client needs. */
 async function checkHealth(ctx: StackContext): Promise<void> {
-  const client = httpClient(ctx);
+  const client = clickhouseHttpClient(ctx);
   try {
     const result = await client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow' });
     await result.json();
@@ -119,8 +119,9 @@ async function checkHealth(ctx: StackContext): Promise<void> {
   await portOpen(host, nativePort, healthTimeoutMs(ctx));
 }
 
-async function ensureDatabases(ctx: StackContext): Promise<void> {
-  const client = httpClient(ctx);
+/** Creates the clickhouse section's databases on a stack ClickHouse (either release). */
+export async function ensureClickHouseDatabases(ctx: StackContext, url?: string): Promise<void> {
+  const client = clickhouseHttpClient(ctx, url);
   try {
     // Names are validated as plain identifiers by the config schema.
     for (const { name } of ctx.loaded.config.clickhouse.databases) {
@@ -158,7 +159,7 @@ export const clickhouse: StackService = {
       timeoutMs: 60_000,
       check: async () => {
         await checkHealth(ctx);
-        await ensureDatabases(ctx);
+        await ensureClickHouseDatabases(ctx);
       },
     });
   },

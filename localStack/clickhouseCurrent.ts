@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { clickhouseHttpClient, ensureClickHouseDatabases } from './clickhouse';
 import { ensureTool, type CachedTool } from './cachedTools';
 import { runCommand, runLogged } from './commands';
 import { ensureDebianPackages } from './debianPackages';
@@ -140,20 +140,11 @@ function writeConfig(ctx: StackContext, ports: Ports): void {
   writeFileSync(usersFile, users, { mode: 0o600 });
 }
 
-function httpClient(ctx: StackContext, ports: Ports) {
-  return createClient({
-    url: `http://${ports.host}:${ports.httpPort}`,
-    username: ctx.loaded.config.clickhouse.user,
-    password: ctx.secrets.clickhousePassword ?? '',
-    request_timeout: healthTimeoutMs(ctx),
-    // Refused connections while the server starts are expected; the health wait reports the last one.
-    log: { level: ClickHouseLogLevel.OFF },
-  });
-}
+const httpUrl = (ports: Ports) => `http://${ports.host}:${ports.httpPort}`;
 
 /** A real query over HTTP, answered by the pinned engine and no other, plus the native port. Returns the version. */
 async function checkHealth(ctx: StackContext, ports: Ports): Promise<string> {
-  const client = httpClient(ctx, ports);
+  const client = clickhouseHttpClient(ctx, httpUrl(ports));
   let version: string | undefined;
   try {
     const result = await client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow' });
@@ -166,18 +157,6 @@ async function checkHealth(ctx: StackContext, ports: Ports): Promise<string> {
   }
   await portOpen(ports.host, ports.nativePort, healthTimeoutMs(ctx));
   return version;
-}
-
-async function ensureDatabases(ctx: StackContext, ports: Ports): Promise<void> {
-  const client = httpClient(ctx, ports);
-  try {
-    // Names are validated as plain identifiers by the config schema.
-    for (const { name } of ctx.loaded.config.clickhouse.databases) {
-      await client.command({ query: `CREATE DATABASE IF NOT EXISTS \`${name}\`` });
-    }
-  } finally {
-    await client.close();
-  }
 }
 
 /** A current ClickHouse engine beside the Debian 18.16 server, with the clickhouse section's user and databases. */
@@ -223,7 +202,7 @@ export const clickhouseCurrent: StackService = {
         timeoutMs: 30_000,
         check: async () => {
           await checkHealth(ctx, ports);
-          await ensureDatabases(ctx, ports);
+          await ensureClickHouseDatabases(ctx, httpUrl(ports));
         },
       });
     } catch (err) {
