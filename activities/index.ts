@@ -1,3 +1,4 @@
+import { createApprovalActivities } from './approval/approvals';
 import { createBackupManifestActivities } from './backup/manifest';
 import { createBackupPlanActivities } from './backup/plan';
 import { createBackupRetentionActivities } from './backup/retention';
@@ -47,6 +48,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createKafkaBrokerActivities(deps),
     ...createKafkaRollActivities(deps),
     ...createKafkaCanaryActivities(deps),
+    ...createApprovalActivities(deps),
   };
 }
 

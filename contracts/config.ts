@@ -195,24 +195,31 @@ const backupSchema = z
   })
   .prefault({});
 
+const approvalsSchema = z
+  .strictObject({
+    /**
+     * Approvers' SSH public keys, in git's allowed-signers format (`<principal> <key type> <key>`
+     * per line; relative to this file). Set: every approval must carry an SSH signature from a
+     * listed key. Absent (demo and staging only): a typed name approves, and reports say "unsigned".
+     */
+    allowedSignersFile: z.string().min(1).optional(),
+    /** Who may approve a destructive plan (signer principals, or names when unsigned); empty: anyone the file lists, or any name. */
+    approvers: z.array(z.string().min(1)).default([]),
+    /** The person who started the run, as Temporal recorded it, may not approve it. */
+    fourEyes: z.boolean().default(true),
+    /** With no answer, a reminder goes out after this long... */
+    reminderAfterMinutes: z.number().positive().default(15),
+    /** ...and the gate fails closed (nothing touched) after this long. */
+    timeoutMinutes: z.number().positive().default(60),
+  })
+  .prefault({});
+
 const restoreSchema = z
   .strictObject({
     /** Recovery time objective: incident start to verified restore. */
     rtoTargetMinutes: z.number().positive().default(60),
     /** Recovery point objective: data written this long before the incident may be lost. */
     rpoTargetMinutes: z.number().positive().default(1440),
-    approval: z
-      .strictObject({
-        /** Who may approve a restore's destructive plan; empty means any named person. */
-        approvers: z.array(z.string().min(1)).default([]),
-        /** The person who asked for the restore (input.requestedBy) may not approve it. */
-        fourEyes: z.boolean().default(true),
-        /** With no answer, a reminder goes out after this long... */
-        reminderAfterMinutes: z.number().positive().default(15),
-        /** ...and the gate fails closed (nothing touched) after this long. */
-        timeoutMinutes: z.number().positive().default(60),
-      })
-      .prefault({}),
     /** Restore pieces at once. */
     concurrency: z.number().int().min(1).max(16).default(3),
     /** A pg_restore at least as new as the dumps; searched in the usual places when absent. */
@@ -226,8 +233,13 @@ const drillSchema = z
     suffix: z.string().regex(/^_[a-z0-9_]{1,20}$/, 'must be _ then lowercase letters, digits, underscores').default('_drill'),
     /** Appended to bucket names for the scratch copy (bucket names allow no underscore). */
     bucketSuffix: z.string().regex(/^-[a-z0-9-]{1,20}$/, 'must be - then lowercase letters, digits, hyphens').default('-drill'),
-    /** Scheduled drills skip the start gate: they only touch scratch targets. The report says so. */
+    /**
+     * A drill started by its own schedule (drill.schedule) skips the start gate: it only touches
+     * scratch targets. The report says so.
+     */
     schedulePreApproved: z.boolean().default(true),
+    /** Every drill, however started, skips the start gate (scratch targets only). */
+    scratchPreApproved: z.boolean().default(false),
     schedule: scheduleSchema({ scheduleId: 'ballast-monthly-drill', cron: '0 3 1 * *', enabled: true }),
   })
   .prefault({});
@@ -249,19 +261,35 @@ const stackSchema = z.strictObject({
   clickhouseCurrent: z.strictObject({ httpPort: port, nativePort: port }).optional(),
 });
 
-export const configSchema = z.strictObject({
-  environment: z.enum(['demo', 'staging', 'production']),
-  temporal: temporalSchema.prefault({}),
-  postgres: postgresSchema,
-  clickhouse: clickhouseSchema,
-  kafka: kafkaSchema,
-  objectStore: objectStoreSchema,
-  healthCheck: healthCheckSchema,
-  backup: backupSchema,
-  restore: restoreSchema,
-  drill: drillSchema,
-  notify: notifySchema,
-  stack: stackSchema.optional(),
-});
+export const configSchema = z
+  .strictObject({
+    environment: z.enum(['demo', 'staging', 'production']),
+    temporal: temporalSchema.prefault({}),
+    postgres: postgresSchema,
+    clickhouse: clickhouseSchema,
+    kafka: kafkaSchema,
+    objectStore: objectStoreSchema,
+    healthCheck: healthCheckSchema,
+    backup: backupSchema,
+    approvals: approvalsSchema,
+    restore: restoreSchema,
+    drill: drillSchema,
+    notify: notifySchema,
+    stack: stackSchema.optional(),
+  })
+  .superRefine((config, ctx) => {
+    if (config.environment !== 'production') return;
+    // In production a typed name must never be enough, nor one person's yes to their own run,
+    // nor the local stack's broker control.
+    if (!config.approvals.allowedSignersFile) {
+      ctx.addIssue({ code: 'custom', path: ['approvals', 'allowedSignersFile'], message: 'required when environment is production: approvals must be signed (git allowed-signers format)' });
+    }
+    if (!config.approvals.fourEyes) {
+      ctx.addIssue({ code: 'custom', path: ['approvals', 'fourEyes'], message: 'must be true when environment is production' });
+    }
+    if (config.kafka.restart.backend === 'local') {
+      ctx.addIssue({ code: 'custom', path: ['kafka', 'restart', 'backend'], message: 'must not be local when environment is production (local controls the stack\'s own brokers)' });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;

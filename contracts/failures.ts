@@ -22,6 +22,10 @@ export const Failure = {
   VerificationFailed: 'VerificationFailed',
   DrillFailed: 'DrillFailed',
   Rejected: 'Rejected',
+  /** An approval answer that does not count (unsigned, another plan, not an approver...). */
+  ApprovalRefused: 'ApprovalRefused',
+  /** A run that carried a pre-approval no rule allows; refused at start, nothing touched. */
+  PreApprovalRefused: 'PreApprovalRefused',
   ApprovalTimedOut: 'ApprovalTimedOut',
   RollHalted: 'RollHalted',
   BrokerTimeout: 'BrokerTimeout',

@@ -2,6 +2,7 @@
  * Types of restores and drills, shared by the workflows and their activities (types only:
  * workflow code imports this file).
  */
+import type { ApprovalRecord } from './approvalTypes';
 import type { BackupPiece, Component } from './backupTypes';
 
 /**
@@ -64,25 +65,6 @@ export interface VerifyResult {
   checks: VerifyCheck[];
 }
 
-/** Who answered an approval gate, and why. */
-export interface ApprovalAnswer {
-  by: string;
-  reason: string;
-}
-
-export interface ApprovalRecord {
-  required: boolean;
-  /** 'pre-approved' when the input skipped the gate (drills). */
-  outcome: 'approved' | 'rejected' | 'timed out' | 'pre-approved';
-  by?: string;
-  reason?: string;
-  via?: 'signal' | 'update' | 'input';
-  requestedAt: string;
-  answeredAt?: string;
-  waitedMs: number;
-  remindersSent: number;
-}
-
 export interface TargetVsMeasured {
   targetMinutes: number;
   measuredMinutes: number;
@@ -96,7 +78,8 @@ export interface RestoreReport {
   kind: 'restore' | 'drill';
   backupId: string;
   environment: string;
-  requestedBy?: string;
+  /** Who started the run, as Temporal recorded it (never an input field). */
+  requestedBy: string;
   incidentStartedAt: string;
   consistencyPoint: string;
   startedAt: string;
@@ -104,6 +87,8 @@ export interface RestoreReport {
   targets: RestoreTargets;
   components: Component[];
   plan: DestructiveAction[];
+  /** The hash a person approved: backup, components, targets and every destructive action. */
+  planHash: string;
   approval: ApprovalRecord;
   steps: RestoreStepResult[];
   verification: VerifyResult[];

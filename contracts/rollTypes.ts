@@ -1,10 +1,11 @@
 /** Types of the rolling restart, shared by its workflow and activities (types only). */
+import type { ApprovalPolicy, ApprovalRecord } from './approvalTypes';
 import type { PartitionConcern } from './brokerSafety';
 
 export interface RollSettings {
   brokers: number[];
   backend: 'local' | 'command' | 'kubernetes';
-  approvers: string[];
+  approval: ApprovalPolicy;
   safetyTimeoutSeconds: number;
   safetyBackoffSeconds: number;
   safetyBackoffMaxSeconds: number;
@@ -22,6 +23,8 @@ export interface BrokerStep {
   wasQuorumLeader: boolean;
   safetyWaitMs: number;
   approvalWaitMs: number;
+  /** With approvalPerBroker: who approved this broker's restart, for which plan hash, with which key. */
+  approval?: ApprovalRecord;
   restartMs: number;
   replicationMs: number;
   electionMs?: number;

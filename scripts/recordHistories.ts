@@ -100,9 +100,9 @@ const restoreActivities = {
     environment: 'demo',
     rtoTargetMinutes: 60,
     rpoTargetMinutes: 1440,
-    approval: { approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
+    approval: { unsignedAllowed: true, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
     concurrency: 2,
-    drill: { suffix: '_drill', bucketSuffix: '-drill' },
+    drill: { suffix: '_drill', bucketSuffix: '-drill', scheduleId: 'ballast-monthly-drill', schedulePreApproved: true, scratchPreApproved: true },
     postgresDatabases: ['shop'],
     clickhouseDatabases: ['analytics'],
     buckets: ['platform-data'],
@@ -120,6 +120,7 @@ const restoreActivities = {
       { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.targets.buckets['platform-data'] ?? 'platform-data', listing: restorePiece('objectStore', 'platform-data/listing') },
     ],
     actions: [],
+    planHash: `sha256:${'1'.repeat(64)}`,
     totalBytes: 200,
     checkedObjects: 2,
     checksumsVerified: true,
@@ -130,6 +131,7 @@ const restoreActivities = {
   verifyBucket: async () => ({ component: 'objectStore', unit: 'bucket platform-data', ok: true, checks: [] }),
   writeRestoreReport: async (report: { reportKey: string }) => report.reportKey,
   notify: async () => ({ delivered: 'log' }),
+  runOrigin: async () => ({ requester: 'alice' }),
   listDrillReports: async () => [],
   dropPostgresDatabase: async () => ({ dropped: true }),
   dropClickHouseDatabase: async () => ({ dropped: true }),
@@ -142,7 +144,7 @@ const rollActivities = {
   kafkaRollSettings: async () => ({
     brokers: [1, 2, 3],
     backend: 'local',
-    approvers: [],
+    approval: { unsignedAllowed: true, approvers: [], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
     safetyTimeoutSeconds: 60,
     safetyBackoffSeconds: 1,
     safetyBackoffMaxSeconds: 5,
@@ -236,15 +238,15 @@ async function main(): Promise<void> {
       const restoreHandle = await env.client.workflow.start<typeof restore>('restore', {
         taskQueue: `${taskQueue}-healthy`,
         workflowId: 'restore-approved',
-        args: [{ requestedBy: 'alice', incidentStartedAt: '2026-11-22T03:00:00.000Z' }],
+        args: [{ incidentStartedAt: '2026-11-22T03:00:00.000Z' }],
       });
       while ((await restoreHandle.query(restoreStatusQuery)).phase !== 'awaiting approval') await new Promise((r) => setTimeout(r, 50));
-      await restoreHandle.signal(approveSignal, { by: 'bob', reason: 'recorded' });
+      await restoreHandle.signal(approveSignal, { plan: `sha256:${'1'.repeat(64)}`, by: 'bob', reason: 'recorded' });
       await restoreHandle.result();
       const drillHandle = await env.client.workflow.start<typeof drDrill>('drDrill', {
         taskQueue: `${taskQueue}-healthy`,
         workflowId: 'drDrill-preapproved',
-        args: [{ preApproved: { by: 'schedule', reason: 'recorded' } }],
+        args: [{}],
       });
       await drillHandle.result();
       const rollHandle = await env.client.workflow.start<typeof kafkaRollingRestart>('kafkaRollingRestart', {

@@ -53,7 +53,32 @@ export function loadConfig(file: string = configPath()): LoadedConfig {
   } catch (err) {
     throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
   }
-  return { config: parseConfig(raw, file), path: path.resolve(file) };
+  const config = parseConfig(raw, file);
+  const signers = config.approvals.allowedSignersFile;
+  if (signers !== undefined) {
+    config.approvals.allowedSignersFile = path.resolve(path.dirname(file), signers);
+    const problem = allowedSignersProblem(config.approvals.allowedSignersFile);
+    if (problem) throw new ConfigError(file, [`approvals.allowedSignersFile: ${problem}`]);
+  }
+  return { config, path: path.resolve(file) };
+}
+
+/**
+ * Why an allowed-signers file cannot serve, or undefined. Read again at every verification (a
+ * key added or removed counts at once); checked here so a wrong path fails at start, not at 3 a.m.
+ */
+export function allowedSignersProblem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return `cannot read ${file}: ${(err as Error).message}`;
+  }
+  const entries = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (entries.length === 0) return `${file} lists no key: add a line "<principal> <key type> <base64 key>" per approver`;
+  const bad = entries.findIndex((l) => !/\b(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+=*/.test(l));
+  if (bad >= 0) return `${file}: entry ${bad + 1} is not "<principal> [options] <key type> <base64 key>": ${entries[bad]!.slice(0, 80)}`;
+  return undefined;
 }
 
 /** Reads a secret at the worker. Throws naming the reference when it is missing. */

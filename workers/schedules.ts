@@ -58,14 +58,17 @@ export function ensureBackupSchedule(client: Client, config: Config): Promise<'c
   });
 }
 
-/** The monthly drDrill schedule (drill.schedule); pre-approved when drill.schedulePreApproved is on. */
+/**
+ * The monthly drDrill schedule (drill.schedule). It passes no approval: the drill asks the
+ * schedule whether it started the run, and drill.schedulePreApproved decides whether that suffices.
+ */
 export function ensureDrillSchedule(client: Client, config: Config): Promise<'created' | 'updated'> {
   return ensureSchedule<typeof drDrill>(client, config.drill.schedule, 'drill.schedule', {
     type: 'startWorkflow',
     workflowType: 'drDrill',
     workflowId: config.drill.schedule.scheduleId,
     taskQueue: config.temporal.taskQueue,
-    args: [config.drill.schedulePreApproved ? { preApproved: { by: 'schedule', reason: 'monthly DR drill (drill.schedulePreApproved)' } } : {}],
+    args: [{}],
     staticSummary: 'Monthly DR drill',
     staticDetails: 'Restores the latest backup into scratch targets, verifies it, reports RTO/RPO and tears the scratch targets down.',
   });

@@ -6,10 +6,12 @@ import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { restore, type RestoreInput } from './restore';
 import { findTask } from './restoreSteps';
-import type { ApprovalAnswer, RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
+import { scratchTaskProblem } from './preApproval';
+import type { ApprovalRecord } from '../contracts/approvalTypes';
+import type { RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
 
-const { restoreSettings, planRestore, notify, listDrillReports } = proxyActivities<Activities>({
+const { restoreSettings, planRestore, notify, listDrillReports, runOrigin } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 3 },
 });
@@ -21,9 +23,10 @@ const teardown = proxyActivities<Activities>({
 
 const inputSchema = z.strictObject({
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),
-  requestedBy: z.string().trim().min(1).optional(),
-  /** Skips the start gate (the monthly schedule does, by config); the report records who and why. */
-  preApproved: z.strictObject({ by: z.string().trim().min(1), reason: z.string().trim().min(1) }).optional(),
+  requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
+  preApproved: z
+    .undefined({ error: 'not accepted: a drill starts without a person only by config (drill.schedulePreApproved for its own schedule, drill.scratchPreApproved for any drill); otherwise it waits for an approval of its plan' })
+    .optional(),
   rtoTargetMinutes: z.number().positive().optional(),
   rpoTargetMinutes: z.number().positive().optional(),
 });
@@ -38,8 +41,9 @@ export interface DrDrillResult {
 }
 
 /**
- * Runbook: "monthly DR drill". Restore the latest complete backup into scratch targets beside
- * production (names with the drill suffix), verify it, report RTO and RPO, and tear the scratch
+ * Runbook: "monthly DR drill". Plan the restore of the latest complete backup into scratch
+ * targets beside production (names with the drill suffix); a person approves that plan unless the
+ * config lets this drill start alone; restore, verify, report RTO and RPO, and tear the scratch
  * targets down: always, even when the drill fails or is cancelled.
  */
 export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> {
@@ -53,28 +57,35 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     buckets: Object.fromEntries(settings.buckets.map((b) => [b, `${b}${settings.drill.bucketSuffix}`])),
   };
   const { workflowId } = workflowInfo();
+  const origin = await runOrigin();
 
-  // The gate before the drill starts; the restore itself then runs pre-approved by that answer.
-  const gate = createApprovalGate();
-  const approval = await gate.wait({
-    what: `a DR drill into scratch targets (${Object.values(scratchTargets.postgres).join(', ')}, ...)`,
-    requestedBy: request.requestedBy,
-    policy: settings.approval,
-    preApproved: request.preApproved,
-    show: setCurrentDetails,
-    remind: async (text) => {
-      await notify({ kind: 'reminder', title: 'approval needed: DR drill', text, workflowId });
+  // Plan, read-only: pins the backup (a backup finishing meanwhile must not change what is
+  // restored or torn down), proves every target is a scratch one, and learns which Kafka topics
+  // and groups the scratch copy will have.
+  const pinned = await planRestore({ restoreId: workflowId, backupId: 'latest', components: request.components, targets: scratchTargets, verifyChecksums: false });
+  const notScratch = scratchTaskProblem(pinned.tasks, settings.drill);
+  if (notScratch) throw ApplicationFailure.nonRetryable(`DR drill refused at plan, nothing was touched: ${notScratch}`, Failure.PreApprovalRefused);
+  const kafkaTask = findTask(pinned.tasks, 'kafka');
+
+  // Approval to start: a person approves the pinned plan, unless the config lets this drill go.
+  const policyRule =
+    settings.drill.schedulePreApproved && origin.scheduleId === settings.drill.scheduleId
+      ? `started by its schedule ${origin.scheduleId} (drill.schedulePreApproved)`
+      : settings.drill.scratchPreApproved
+        ? 'drill.scratchPreApproved: drills into scratch targets start without a person'
+        : undefined;
+  const plan = { hash: pinned.planHash, actions: pinned.actions.map((a) => `${a.action} ${a.target}`) };
+  const gate = createApprovalGate({
+    notify: async (kind, title, text) => {
+      await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
     },
   });
+  const approval: ApprovalRecord = policyRule
+    ? { required: false, outcome: 'pre-approved', planHash: plan.hash, requester: origin.requester, by: 'policy', authentication: 'policy', reason: policyRule, via: 'policy', requestedAt: new Date().toISOString(), waitedMs: 0, remindersSent: 0, refusals: [] }
+    : await gate.wait({ what: `a DR drill of backup ${pinned.backupId} into scratch targets (${Object.values(scratchTargets.postgres).join(', ')}, ...)`, plan, requester: origin.requester, policy: settings.approval });
   if (approval.outcome !== 'approved' && approval.outcome !== 'pre-approved') {
-    throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut);
+    throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, approval);
   }
-  const startAnswer: ApprovalAnswer = { by: approval.by ?? 'unknown', reason: `drill ${approval.outcome}: ${approval.reason ?? ''}`.trim() };
-
-  // Pins the backup (a backup finishing meanwhile must not change what is restored or torn down)
-  // and learns which Kafka topics and groups the scratch copy will have.
-  const pinned = await planRestore({ restoreId: workflowId, backupId: 'latest', components: request.components, targets: scratchTargets, verifyChecksums: false });
-  const kafkaTask = findTask(pinned.tasks, 'kafka');
 
   let report: RestoreReport | undefined;
   const removed: string[] = [];
@@ -85,8 +96,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       components: request.components,
       kind: 'drill',
       targets: scratchTargets,
-      requestedBy: request.requestedBy,
-      preApproved: startAnswer,
+      drillApproval: approval,
       rtoTargetMinutes: request.rtoTargetMinutes,
       rpoTargetMinutes: request.rpoTargetMinutes,
     };

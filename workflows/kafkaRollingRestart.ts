@@ -7,19 +7,19 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
 import { nextBroker, restartSafety, type PartitionConcern } from '../contracts/brokerSafety';
+import type { ApprovalRecord } from '../contracts/approvalTypes';
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 import { Failure } from '../contracts/failures';
 
-const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders } = proxyActivities<Activities>({
+const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout] },
 });
@@ -43,7 +43,7 @@ const inputSchema = z.strictObject({
   preferredLeaderElection: z.boolean().optional(),
   /** Write and check numbered acks=all messages during the roll (default true). */
   canary: z.boolean().default(true),
-  requestedBy: z.string().trim().min(1).optional(),
+  requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
 });
 export type KafkaRollingRestartInput = z.input<typeof inputSchema>;
 
@@ -61,6 +61,10 @@ export interface RollStatus {
   paused: boolean;
   abortRequested: boolean;
   elapsedMs: number;
+  /** With approvalPerBroker: the plan a person is asked to approve now (hash and actions). */
+  approval?: { what: string; plan: { hash: string; actions: string[] } };
+  /** Approval answers refused in this run, and why. */
+  approvalRefusals: string[];
 }
 export const rollStatusQuery = defineQuery<RollStatus>('status');
 
@@ -87,12 +91,17 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   let neverSafe: PartitionConcern[] = [];
   let paused = false;
   let abortedBy: string | undefined;
-  const status: RollStatus = { phase: 'pre-flight', done: [], remaining, paused: false, abortRequested: false, elapsedMs: 0 };
+  const status: RollStatus = { phase: 'pre-flight', done: [], remaining, paused: false, abortRequested: false, elapsedMs: 0, approvalRefusals: [] };
   const show = (phase: RollStatus['phase'], details: string, broker?: number, waitingFor?: string) => {
     Object.assign(status, { phase, broker, waitingFor });
     setCurrentDetails(details);
   };
-  setHandler(rollStatusQuery, () => ({ ...status, paused, abortRequested: abortedBy !== undefined, remaining: [...remaining], done: restarted.map((s) => s.brokerId), elapsedMs: Date.now() - started.getTime() }));
+  const gate = createApprovalGate({
+    notify: async (kind, title, text) => {
+      await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
+    },
+  });
+  setHandler(rollStatusQuery, () => ({ ...status, approval: gate.waitingOn, approvalRefusals: [...gate.refusals], paused, abortRequested: abortedBy !== undefined, remaining: [...remaining], done: restarted.map((s) => s.brokerId), elapsedMs: Date.now() - started.getTime() }));
   setHandler(pauseSignal, (who) => {
     if (controlSchema.safeParse(who).success) paused = true;
   });
@@ -102,7 +111,8 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   setHandler(abortSignal, (who) => {
     if (controlSchema.safeParse(who).success) abortedBy = `${who.by}${who.reason ? `: ${who.reason}` : ''}`;
   });
-  const gate = createApprovalGate();
+  const origin = await runOrigin();
+  const approvalPerBroker = request.approvalPerBroker ?? settings.approvalPerBroker;
   const reportKeyOfRun = reportKey('kafka-rolls', started, workflowId);
 
   // Pre-flight.
@@ -114,66 +124,114 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: pre-flight failed, no broker was touched: ${why}`, Failure.PreflightFailed);
   }
 
+  /** The safety rule, plus: every other configured broker is online (never two down at once). */
+  const brokerSafety = (brokerId: number, state: KafkaClusterStateOf): Clearance => {
+    const verdict = restartSafety(brokerId, state.partitions);
+    const down = settings.brokers.filter((id) => id !== brokerId && !state.brokersOnline.includes(id));
+    return {
+      safe: verdict.safe && down.length === 0,
+      reasons: [...down.map((id) => `broker ${id} is offline`), ...verdict.blocking.map((c) => `${c.topic}-${c.partition} (${c.why})`)],
+      neverSafe: verdict.neverSafe,
+    };
+  };
+
   const canaryId = `${workflowId}`;
   const canaryScope = new CancellationScope();
   const canaryRun = request.canary ? canaryScope.run(() => canary.runKafkaCanary({ canaryId, topic: settings.canaryTopic })) : undefined;
   // The canary's outcome is read after the roll; a failure before then must not go unhandled.
   canaryRun?.catch(() => undefined);
 
+  /** Waits out a pause; false when the roll is aborted (before or during the pause). */
+  const holdWhilePaused = async (): Promise<boolean> => {
+    if (paused && abortedBy === undefined) {
+      show('paused', `PAUSED before the next broker (${remaining.join(', ')} left). Send signal "resume" or "abort" with {"by": "<name>"}.`);
+      await condition(() => !paused || abortedBy !== undefined);
+    }
+    return abortedBy === undefined;
+  };
+
+  /**
+   * Re-reads the cluster until `brokerId` may be restarted, with backoff, until the safety
+   * timeout. Every wait ends early on an abort; a pause holds it and restarts its clock.
+   */
+  const waitUntilSafe = async (brokerId: number, first: KafkaClusterStateOf): Promise<{ verdict: Clearance } | { halted: string } | { aborted: true }> => {
+    let waitStarted = Date.now();
+    let backoff = settings.safetyBackoffSeconds;
+    let verdict = brokerSafety(brokerId, first);
+    while (!verdict.safe) {
+      const waited = (Date.now() - waitStarted) / 1000;
+      const blockers = verdict.reasons.slice(0, 5).join('; ');
+      if (waited >= settings.safetyTimeoutSeconds) {
+        return { halted: `broker ${brokerId} was not safe to restart for ${Math.round(waited)} s (limit ${settings.safetyTimeoutSeconds} s): ${verdict.reasons.length} reason(s), e.g. ${blockers}` };
+      }
+      show('checking safety', `Broker ${brokerId} is not safe to restart yet: ${blockers}. Re-checking in ${backoff} s.`, brokerId, 'in-sync replicas');
+      await condition(() => paused || abortedBy !== undefined, backoff * 1000);
+      if (paused) {
+        if (!(await holdWhilePaused())) return { aborted: true };
+        waitStarted = Date.now();
+      }
+      if (abortedBy !== undefined) return { aborted: true };
+      backoff = Math.min(backoff * 2, settings.safetyBackoffMaxSeconds);
+      verdict = brokerSafety(brokerId, await kafkaClusterState({ withQuorumLeader: false }));
+      if (abortedBy !== undefined) return { aborted: true };
+    }
+    return { verdict };
+  };
+
+  /** Asks a person to approve the restart of this broker: its own plan, hash and signature. */
+  const approveRestart = async (brokerId: number, clusterId: string): Promise<ApprovalRecord> => {
+    const hash = await approvalPlanHash({ runbook: 'kafkaRollingRestart', workflowId, clusterId, action: 'restart broker', brokerId });
+    show('awaiting approval', `Waiting for approval to restart broker ${brokerId}.`, brokerId, 'approval');
+    return gate.wait({
+      what: `the restart of Kafka broker ${brokerId}`,
+      plan: { hash, actions: [`restart Kafka broker ${brokerId} of cluster ${clusterId}`] },
+      requester: origin.requester,
+      policy: settings.approval,
+      stopWhen: () => abortedBy,
+    });
+  };
+
   let haltedReason: string | undefined;
   let haltedBroker: number | undefined;
   try {
     while (remaining.length > 0) {
-      if (paused) {
-        show('paused', `PAUSED before the next broker (${remaining.join(', ')} left). Send signal "resume" or "abort" with {"by": "<name>"}.`);
-        await condition(() => !paused || abortedBy !== undefined);
-      }
-      if (abortedBy) break;
-
+      if (!(await holdWhilePaused())) break;
       const state = await kafkaClusterState();
       const brokerId = nextBroker(remaining, state.quorumLeader)!;
       const stepStarted = Date.now();
 
-      // Safety, re-checked with backoff until the timeout.
-      let backoff = settings.safetyBackoffSeconds;
-      let current = state;
-      let verdict = restartSafety(brokerId, current.partitions);
-      while (!verdict.safe) {
-        const waited = (Date.now() - stepStarted) / 1000;
-        const blockers = verdict.blocking.slice(0, 5).map((c) => `${c.topic}-${c.partition} (${c.why})`).join('; ');
-        if (waited >= settings.safetyTimeoutSeconds) {
+      // Safety, then (optionally) a person, then safety again on a fresh read right before the
+      // stop: an approval or a pause can be an hour old. Any of these waits ends on an abort.
+      let current: KafkaClusterStateOf = state;
+      let approval: ApprovalRecord | undefined;
+      let cleared: Clearance | undefined;
+      let safetyWaitMs = 0;
+      while (!cleared) {
+        const safetyStarted = Date.now();
+        const safety = await waitUntilSafe(brokerId, current);
+        safetyWaitMs += Date.now() - safetyStarted;
+        if ('halted' in safety) {
           haltedBroker = brokerId;
-          haltedReason = `broker ${brokerId} was not safe to restart for ${Math.round(waited)} s (limit ${settings.safetyTimeoutSeconds} s): ${verdict.blocking.length} partition(s) blocking, e.g. ${blockers}`;
+          haltedReason = safety.halted;
           break;
         }
-        show('checking safety', `Broker ${brokerId} is not safe to restart yet: ${blockers}. Re-checking in ${backoff} s.`, brokerId, 'in-sync replicas');
-        await sleep(backoff * 1000);
-        backoff = Math.min(backoff * 2, settings.safetyBackoffMaxSeconds);
+        if ('aborted' in safety) break;
+        if (approvalPerBroker && !approval) {
+          approval = await approveRestart(brokerId, state.clusterId);
+          if (approval.outcome !== 'approved') {
+            abortedBy ??= `${approval.outcome}${approval.by ? ` by ${approval.by}` : ''} at broker ${brokerId}`;
+            break;
+          }
+        }
+        if (!(await holdWhilePaused())) break;
         current = await kafkaClusterState({ withQuorumLeader: false });
-        verdict = restartSafety(brokerId, current.partitions);
+        if (abortedBy !== undefined) break;
+        const verdict = brokerSafety(brokerId, current);
+        if (verdict.safe) cleared = verdict;
       }
-      if (haltedReason) break;
-      neverSafe = mergeConcerns(neverSafe, verdict.neverSafe);
-      const safetyWaitMs = Date.now() - stepStarted;
-
-      let approvalWaitMs = 0;
-      if (request.approvalPerBroker ?? settings.approvalPerBroker) {
-        show('awaiting approval', `Waiting for approval to restart broker ${brokerId}.`, brokerId, 'approval');
-        const approval = await gate.wait({
-          what: `the restart of Kafka broker ${brokerId}`,
-          requestedBy: request.requestedBy,
-          policy: { approvers: settings.approvers, fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
-          show: setCurrentDetails,
-          remind: async (text) => {
-            await notify({ kind: 'reminder', title: `approval needed: restart of broker ${brokerId}`, text, workflowId });
-          },
-        });
-        approvalWaitMs = approval.waitedMs;
-        if (approval.outcome !== 'approved') {
-          abortedBy = `${approval.outcome}${approval.by ? ` by ${approval.by}` : ''} at broker ${brokerId}`;
-          break;
-        }
-      }
+      if (!cleared) break;
+      neverSafe = mergeConcerns(neverSafe, cleared.neverSafe);
+      const approvalWaitMs = approval?.waitedMs ?? 0;
 
       // Never cancelled half-way: an abort or a cancellation waits for the broker in hand.
       const step = await CancellationScope.nonCancellable(async () => {
@@ -219,6 +277,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         wasQuorumLeader: brokerId === state.quorumLeader,
         safetyWaitMs,
         approvalWaitMs,
+        approval,
         ...step,
         startedAt: new Date(stepStarted).toISOString(),
         finishedAt: new Date().toISOString(),
@@ -278,6 +337,15 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: ${canaryReport.ackedMissing} acknowledged canary message(s) missing after the roll`, Failure.AcknowledgedMessagesLost, report);
   }
   return report;
+}
+
+type KafkaClusterStateOf = Awaited<ReturnType<Activities['kafkaClusterState']>>;
+
+/** Whether a broker may be restarted now, and what stops it. */
+interface Clearance {
+  safe: boolean;
+  reasons: string[];
+  neverSafe: PartitionConcern[];
 }
 
 function mergeConcerns(a: PartitionConcern[], b: PartitionConcern[]): PartitionConcern[] {

@@ -12,6 +12,8 @@ import type { Activities } from '../activities';
 import type { RestorePlan } from '../activities/restore/plan';
 import type { RestoreSettings } from '../activities/restore/report';
 import { createApprovalGate } from './approval';
+import { preApprovalProblem, preApprovalRefused, scratchTaskProblem, signedPreApprovalSchema } from './preApproval';
+import { preApprovalText, type ApprovalRecord } from '../contracts/approvalTypes';
 import { COMPONENTS } from '../contracts/backupTypes';
 import { mapLimit } from '../contracts/concurrency';
 import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
@@ -19,17 +21,16 @@ import { healthCheck } from './healthCheck';
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
 import { RESTORE_NON_RETRYABLE, restoreStep, type StepContext } from './restoreSteps';
-import type { ApprovalRecord, RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../contracts/restoreTypes';
+import type { RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
 
-const { restoreSettings, planRestore, writeRestoreReport, notify } = proxyActivities<Activities>({
+const { restoreSettings, planRestore, writeRestoreReport, notify, runOrigin, verifyApprovalSignature } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
 });
 
-const answerSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().trim().min(1) });
 const nameMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,39}$/, 'must be a plain identifier of at most 40 characters'));
 
 export const restoreInputSchema = z.strictObject({
@@ -49,10 +50,12 @@ export const restoreInputSchema = z.strictObject({
   incidentStartedAt: z.iso.datetime({ offset: true }).optional(),
   rtoTargetMinutes: z.number().positive().optional(),
   rpoTargetMinutes: z.number().positive().optional(),
-  /** Who asks for the restore: with four-eyes on, someone else must approve. */
-  requestedBy: z.string().trim().min(1).optional(),
-  /** Skips the approval gate (drills); the report records it. */
-  preApproved: answerSchema.optional(),
+  /** Not an input: ballast records who started the run (Temporal's start identity). */
+  requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it); four-eyes compares approvers with that' }).optional(),
+  /** A signed pre-approval over this run's workflow id, backup id, components and targets; checked at start. */
+  preApproved: z.unknown().optional(),
+  /** Set by drDrill only (checked: the parent must be a drDrill run): the drill's own approval. */
+  drillApproval: z.custom<ApprovalRecord>((v) => typeof v === 'object' && v !== null, 'must be the drill\'s approval record').optional(),
   /** Read every object back and compare sha256 at plan time (default true). */
   verifyChecksums: z.boolean().default(true),
   /** Set by drDrill: the report is kept with the drills, for the RTO trend. */
@@ -72,6 +75,10 @@ export interface RestoreStatus {
   bytesDone: number;
   running: string[];
   waitingFor?: string;
+  /** What a person approves: the plan's hash and its destructive actions. */
+  plan?: { hash: string; actions: string[] };
+  /** Approval answers refused in this run, and why. */
+  approvalRefusals: string[];
   /** The live RTO clock: minutes since the incident began, against the target. */
   rto: { incidentStartedAt: string; elapsedMinutes: number; targetMinutes?: number; projectedFinishAt?: string; projectedMinutes?: number };
 }
@@ -95,7 +102,11 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     throw ApplicationFailure.nonRetryable('restore: invalid input: input.incidentStartedAt is in the future', Failure.InvalidInput);
   }
   const { workflowId, runId } = workflowInfo();
-  const gate = createApprovalGate();
+  const gate = createApprovalGate({
+    notify: async (kind, title, text) => {
+      await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
+    },
+  });
   const phaseDurationsMs: Record<string, number> = {};
   let phaseStarted = Date.now();
   let executeStarted: number | undefined;
@@ -108,9 +119,10 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     bytesTotal: 0,
     bytesDone: 0,
     running: [],
+    approvalRefusals: gate.refusals,
     rto: { incidentStartedAt: incident.toISOString(), elapsedMinutes: 0 },
   };
-  setHandler(restoreStatusQuery, () => ({ ...status, phaseDurationsMs: { ...phaseDurationsMs, [status.phase]: (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted }, rto: rtoClock() }));
+  setHandler(restoreStatusQuery, () => ({ ...status, approvalRefusals: [...gate.refusals], phaseDurationsMs: { ...phaseDurationsMs, [status.phase]: (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted }, rto: rtoClock() }));
   const enter = (phase: RestorePhase, details: string) => {
     phaseDurationsMs[status.phase] = (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted;
     phaseStarted = Date.now();
@@ -130,12 +142,20 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     return clock;
   }
 
-  // 1. Plan.
+  // 1. Plan: who asks, whether a pre-approval counts, then the backup and the targets.
   setCurrentDetails(`Planning the restore of backup ${request.backupId}: checking the backup and the targets. Nothing is touched yet.`);
   const settings: RestoreSettings = await restoreSettings();
   targetMinutes = request.rtoTargetMinutes ?? settings.rtoTargetMinutes;
   const rpoTarget = request.rpoTargetMinutes ?? settings.rpoTargetMinutes;
   const targets: RestoreTargets = request.targets;
+  const origin = await runOrigin();
+  let preApproval: Omit<ApprovalRecord, 'planHash'> | undefined;
+  try {
+    preApproval = await checkPreApproval();
+  } catch (err) {
+    enter('refused', `Refused at start: nothing was touched. ${causeMessage(err)}`);
+    throw err;
+  }
   let plan: RestorePlan;
   try {
     plan = await planRestore({ restoreId: workflowId, backupId: request.backupId, components: request.components, targets, verifyChecksums: request.verifyChecksums });
@@ -144,6 +164,14 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     throw surfacedFailure(err);
   }
   status.backupId = plan.backupId;
+  status.plan = { hash: plan.planHash, actions: plan.actions.map(describeAction) };
+  if (request.drillApproval) {
+    const problem = scratchTaskProblem(plan.tasks, settings.drill);
+    if (problem) {
+      enter('refused', `Refused at plan: nothing was touched. ${problem}`);
+      throw preApprovalRefused(problem);
+    }
+  }
   status.tasks = plan.tasks.length;
   status.bytesTotal = plan.totalBytes;
   const systems = [...new Set<SystemName>([...plan.components, 'objectStore'])];
@@ -157,20 +185,16 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     );
   }
 
-  // 2. Approval.
+  // 2. Approval of this plan, unless a rule allowed it at start.
   const what = `the ${kind} of backup ${plan.backupId} (${plan.components.join(', ')})`;
-  enter('awaiting approval', `Waiting for approval of ${what}.`);
-  status.waitingFor = 'approval (signal "approve" or "reject")';
-  const approval: ApprovalRecord = await gate.wait({
-    what: `${what}; destructive actions: ${plan.actions.length ? plan.actions.map((a) => `${a.action} ${a.target}`).join('; ') : 'none'}`,
-    requestedBy: request.requestedBy,
-    policy: settings.approval,
-    preApproved: request.preApproved,
-    show: setCurrentDetails,
-    remind: async (text) => {
-      await notify({ kind: 'reminder', title: `approval needed: ${kind} of ${plan.backupId}`, text, workflowId });
-    },
-  });
+  let approval: ApprovalRecord;
+  if (preApproval) {
+    approval = { ...preApproval, planHash: plan.planHash };
+  } else {
+    enter('awaiting approval', `Waiting for approval of ${what}.`);
+    status.waitingFor = 'approval (update or signal "approve" or "reject", signed, naming the plan hash)';
+    approval = await gate.wait({ what, plan: status.plan, requester: origin.requester, policy: settings.approval });
+  }
   status.waitingFor = undefined;
   const reportBase = (): Omit<RestoreReport, 'finishedAt' | 'steps' | 'verification' | 'verified' | 'rto' | 'rpo'> => ({
     workflowId,
@@ -178,13 +202,14 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     kind,
     backupId: plan.backupId,
     environment: plan.environment,
-    requestedBy: request.requestedBy,
+    requestedBy: origin.requester,
     incidentStartedAt: incident.toISOString(),
     consistencyPoint: plan.consistencyPoint,
     startedAt: started.toISOString(),
     targets,
     components: plan.components,
     plan: plan.actions,
+    planHash: plan.planHash,
     approval,
     phaseDurationsMs,
     reportKey: reportKey(kind === 'drill' ? 'drills' : 'restores', started, workflowId),
@@ -244,6 +269,50 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   }
   enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
   return report;
+
+  /**
+   * A pre-approval that a rule allows, as the report's approval record; undefined when the run
+   * must wait for a person. Anything else that claims one refuses the run here, nothing touched.
+   */
+  async function checkPreApproval(): Promise<Omit<ApprovalRecord, 'planHash'> | undefined> {
+    const requestedAt = new Date().toISOString();
+    if (request.drillApproval) {
+      if (origin.parentWorkflowType !== 'drDrill' || kind !== 'drill') {
+        throw preApprovalRefused('input.drillApproval is set by a drDrill run for the restore it starts; this run was not started by one');
+      }
+      if (request.preApproved !== undefined) throw preApprovalRefused('a drill restore carries the drill\'s approval, not input.preApproved');
+      const drill = request.drillApproval;
+      return { ...drill, via: 'parent drill', requester: origin.requester, requestedAt, waitedMs: 0, remindersSent: 0, refusals: [] };
+    }
+    if (request.preApproved === undefined) return undefined;
+    const problem = preApprovalProblem(request.preApproved, request.backupId, new Date());
+    if (problem) throw preApprovalRefused(`input.preApproved: ${problem}`);
+    const pre = signedPreApprovalSchema.parse(request.preApproved);
+    const text = preApprovalText({ workflowId, backupId: request.backupId, components: request.components, targets, expiresAt: pre.expiresAt, reason: pre.reason });
+    const check = await verifyApprovalSignature({ text, signature: pre.signature });
+    if (!check.ok) throw preApprovalRefused(`input.preApproved: the signature does not pre-approve this workflow id, backup, components and targets: ${check.refusal}`);
+    const { approvers, fourEyes } = settings.approval;
+    if (approvers.length > 0 && !approvers.includes(check.principal)) throw preApprovalRefused(`input.preApproved: ${check.principal} is not an approver (approvals.approvers: ${approvers.join(', ')})`);
+    if (fourEyes && check.principal === origin.requester) throw preApprovalRefused(`input.preApproved: ${check.principal} started this run and cannot pre-approve it too (four-eyes)`);
+    return {
+      required: true,
+      outcome: 'pre-approved',
+      requester: origin.requester,
+      by: check.principal,
+      authentication: 'ssh-signature',
+      keyFingerprint: check.keyFingerprint,
+      reason: `${pre.reason} (signed pre-approval, expires ${pre.expiresAt})`,
+      via: 'input',
+      requestedAt,
+      waitedMs: 0,
+      remindersSent: 0,
+      refusals: [],
+    };
+  }
+}
+
+function describeAction(a: { action: string; target: string; detail: string }): string {
+  return `${a.action} ${a.target}${a.detail ? `: ${a.detail}` : ''}`;
 }
 
 function finishReport(

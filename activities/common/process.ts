@@ -64,10 +64,12 @@ export async function runProcess(
   options: ProcessOptions & {
     /** Appends the program's stdout and stderr to this file instead of returning them: a long build's output. */
     outputFile?: string;
+    /** Written to the program's stdin; stdin is closed (ignored) when absent. */
+    input?: string;
   } = {},
 ): Promise<ProcessResult> {
   const output = options.outputFile ? { stdout: { file: options.outputFile, append: true }, stderr: { file: options.outputFile, append: true } } : {};
-  const result = await (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', reject: false, maxBuffer: OUTPUT_LIMIT, ...output });
+  const result = await (await execa())(command, args, { ...baseOptions(options), ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }), reject: false, maxBuffer: OUTPUT_LIMIT, ...output });
   if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isCanceled && !result.signal) {
     throw new Error(`${command} could not start: ${result.shortMessage}`);
   }

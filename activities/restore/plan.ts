@@ -17,6 +17,7 @@ import { plannedKafkaRestoreActions } from '../kafka/restoreActions';
 import { plannedObjectStoreRestoreActions } from '../objectStore/restoreActions';
 import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { Failure } from '../../contracts/failures';
+import { planHash } from '../approval/approvals';
 
 export interface RestorePlanRequest {
   restoreId: string;
@@ -39,6 +40,8 @@ export interface RestorePlan {
   notInBackup: { component: Component; reason: string }[];
   tasks: RestoreTask[];
   actions: DestructiveAction[];
+  /** What a person approves: the backup, components, targets and every action, hashed. */
+  planHash: string;
   totalBytes: number;
   checkedObjects: number;
   checksumsVerified: boolean;
@@ -119,6 +122,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           notInBackup,
           tasks,
           actions,
+          planHash: planHash({ backupId, components, targets: request.targets, actions }),
           totalBytes: pieces.reduce((n, p) => n + p.size, 0),
           checkedObjects: pieces.length,
           checksumsVerified: request.verifyChecksums,

@@ -1,5 +1,7 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { ApprovalPolicy } from '../../contracts/approvalTypes';
 import type { RestoreReport } from '../../contracts/restoreTypes';
+import { approvalPolicy } from '../approval/approvals';
 import { getJson, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 
@@ -8,9 +10,9 @@ export interface RestoreSettings {
   environment: string;
   rtoTargetMinutes: number;
   rpoTargetMinutes: number;
-  approval: { approvers: string[]; fourEyes: boolean; reminderAfterMinutes: number; timeoutMinutes: number };
+  approval: ApprovalPolicy;
   concurrency: number;
-  drill: { suffix: string; bucketSuffix: string };
+  drill: { suffix: string; bucketSuffix: string; scheduleId: string; schedulePreApproved: boolean; scratchPreApproved: boolean };
   postgresDatabases: string[];
   clickhouseDatabases: string[];
   buckets: string[];
@@ -39,9 +41,15 @@ export function createRestoreReportActivities(deps: ActivityDeps) {
         environment: config.environment,
         rtoTargetMinutes: config.restore.rtoTargetMinutes,
         rpoTargetMinutes: config.restore.rpoTargetMinutes,
-        approval: config.restore.approval,
+        approval: approvalPolicy(config),
         concurrency: config.restore.concurrency,
-        drill: { suffix: config.drill.suffix, bucketSuffix: config.drill.bucketSuffix },
+        drill: {
+          suffix: config.drill.suffix,
+          bucketSuffix: config.drill.bucketSuffix,
+          scheduleId: config.drill.schedule.scheduleId,
+          schedulePreApproved: config.drill.schedulePreApproved,
+          scratchPreApproved: config.drill.scratchPreApproved,
+        },
         postgresDatabases: config.postgres.databases,
         clickhouseDatabases: config.clickhouse.databases.map((d) => d.name),
         buckets: config.objectStore.buckets,

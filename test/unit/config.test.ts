@@ -71,6 +71,32 @@ describe('config', () => {
     assert.ok(problems.some((p) => p.startsWith('objectStore.backupBucket:')), problems.join('\n'));
   });
 
+  it('refuses production without signed approvals, with four-eyes off, or with the local broker control', () => {
+    const problems = problemsOf({ ...minimal, environment: 'production', approvals: { fourEyes: false } });
+    assert.ok(problems.includes('approvals.allowedSignersFile: required when environment is production: approvals must be signed (git allowed-signers format)'), problems.join('\n'));
+    assert.ok(problems.includes('approvals.fourEyes: must be true when environment is production'), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('kafka.restart.backend: must not be local')), problems.join('\n'));
+    const production = parseConfig({ ...minimal, environment: 'production', approvals: { allowedSignersFile: 'signers' }, kafka: { ...minimal.kafka, restart: { backend: 'kubernetes' } } });
+    assert.equal(production.approvals.fourEyes, true);
+  });
+
+  it('resolves the allowed-signers file beside the config and refuses one that is missing, empty or malformed', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ballast-signers-'));
+    const file = path.join(dir, 'ballast.yaml');
+    const write = (signers: string | undefined) => {
+      if (signers !== undefined) writeFileSync(path.join(dir, 'allowed_signers'), signers);
+      writeFileSync(file, JSON.stringify({ ...minimal, approvals: { allowedSignersFile: 'allowed_signers' } }));
+    };
+    write(undefined);
+    assert.throws(() => loadConfig(file), (err: ConfigError) => /approvals\.allowedSignersFile: cannot read .*allowed_signers/.test(err.problems[0]!));
+    write('# nobody yet\n');
+    assert.throws(() => loadConfig(file), (err: ConfigError) => /lists no key/.test(err.problems[0]!));
+    write('bob ssh-ed25519\n');
+    assert.throws(() => loadConfig(file), (err: ConfigError) => /entry 1 is not/.test(err.problems[0]!));
+    write('bob namespaces="ballast-approval" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOgX6TdOTPCPsOrvet3p8UnJIi6kl3+AK287Y00Py/60\n');
+    assert.equal(loadConfig(file).config.approvals.allowedSignersFile, path.join(dir, 'allowed_signers'));
+  });
+
   it('says which file is unreadable or not YAML', () => {
     assert.throws(() => loadConfig('/nonexistent/ballast.yaml'), /\/nonexistent\/ballast\.yaml[\s\S]*cannot read the file/);
     const dir = mkdtempSync(path.join(tmpdir(), 'ballast-config-'));

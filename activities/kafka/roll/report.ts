@@ -1,4 +1,5 @@
 import type { RollReport, RollSettings } from '../../../contracts/rollTypes';
+import { approvalPolicy } from '../../approval/approvals';
 import { putJson } from '../../storage/backupObjects';
 import type { ActivityDeps } from '../../deps';
 
@@ -10,7 +11,7 @@ export function createKafkaRollActivities(deps: ActivityDeps) {
       return {
         brokers: config.kafka.brokers.map((b) => b.id),
         backend: config.kafka.restart.backend,
-        approvers: config.restore.approval.approvers,
+        approval: approvalPolicy(config),
         ...config.kafka.roll,
       };
     },
