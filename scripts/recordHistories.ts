@@ -10,6 +10,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { createApprovalActivities } from '../activities/approval/approvals';
+import type { ActivityDeps } from '../activities/deps';
+import type { Config } from '../contracts/config';
 import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../contracts/backupTypes';
 import type { healthCheck } from '../workflows/healthCheck';
 import type { platformBackup } from '../workflows/platformBackup';
@@ -131,7 +134,8 @@ const restoreActivities = {
   verifyBucket: async () => ({ component: 'objectStore', unit: 'bucket platform-data', ok: true, checks: [] }),
   writeRestoreReport: async (report: { reportKey: string }) => report.reportKey,
   notify: async () => ({ delivered: 'log' }),
-  runOrigin: async () => ({ requester: 'alice' }),
+  // The real ones: the requester and a drill's parent come from Temporal itself.
+  ...createApprovalActivities({ config: { environment: 'demo', approvals: {} } as Config, connections: {} } as ActivityDeps),
   listDrillReports: async () => [],
   dropPostgresDatabase: async () => ({ dropped: true }),
   dropClickHouseDatabase: async () => ({ dropped: true }),

@@ -1,19 +1,28 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
+import { createApprovalActivities } from '../../activities/approval/approvals';
+import type { ActivityDeps } from '../../activities/deps';
+import type { Config } from '../../contracts/config';
+import { approveUpdate } from '../../workflows/approval';
 import type { PartitionState } from '../../contracts/brokerSafety';
 import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type KafkaRollingRestartInput } from '../../workflows/kafkaRollingRestart';
 import type { RollReport, RollSettings } from '../../contracts/rollTypes';
+import { createApprovers, type Approvers } from '../helpers/approvers';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 
 // Fake activities stand in for the cluster: the point is the workflow's order, safety waits,
-// halts, and operator controls. The integration test rolls the real three-node cluster.
+// halts, approvals and operator controls. The approval activities are the real ones (ssh-keygen
+// and Temporal's start identity). The integration test rolls the real three-node cluster.
+
+// bob is the listed approver; alice starts the runs.
+let approvers: Approvers;
 
 interface Cluster {
   online: Set<number>;
@@ -34,7 +43,7 @@ interface Cluster {
 const settings: RollSettings = {
   brokers: [1, 2, 3],
   backend: 'local',
-  approvers: ['bob'],
+  approval: { unsignedAllowed: false, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
   safetyTimeoutSeconds: 2,
   safetyBackoffSeconds: 0.2,
   safetyBackoffMaxSeconds: 0.5,
@@ -103,6 +112,7 @@ function fakes(cluster: Cluster): Partial<Activities> {
       cluster.notifications.push(n.title);
       return { delivered: 'log' };
     }) as never,
+    ...createApprovalActivities({ config: { environment: 'production', approvals: { allowedSignersFile: approvers.allowedSignersFile } } as Config, connections: {} } as ActivityDeps),
   };
 }
 
@@ -121,8 +131,11 @@ const newCluster = (overrides: Partial<Cluster> = {}): Cluster => ({
 
 describe('kafkaRollingRestart workflow (fake activities)', () => {
   let env: TestWorkflowEnvironment;
+  let alice: Client;
   before(async () => {
     env = await createTestEnvironment();
+    approvers = await createApprovers(['alice', 'bob']);
+    alice = new Client({ connection: env.connection, identity: 'alice' });
   });
   after(async () => {
     await env?.teardown();
@@ -134,7 +147,22 @@ describe('kafkaRollingRestart workflow (fake activities)', () => {
     return worker.runUntil(fn(taskQueue));
   }
   const start = (taskQueue: string, input: KafkaRollingRestartInput = {}) =>
-    env.client.workflow.start('kafkaRollingRestart', { taskQueue, workflowId: `roll-${randomUUID()}`, args: [input] });
+    alice.workflow.start('kafkaRollingRestart', { taskQueue, workflowId: `roll-${randomUUID()}`, args: [input] });
+  const restarts = (cluster: Cluster) => cluster.events.filter((e) => e.startsWith('restart'));
+  /** Waits until the roll asks for approval of `brokerId`; returns what bob signs. */
+  const approvalAsked = async (handle: WorkflowHandle, brokerId: number) => {
+    const status = await eventually(`the approval ask for broker ${brokerId}`, async () => {
+      const s = await handle.query(rollStatusQuery);
+      return s.phase === 'awaiting approval' && s.broker === brokerId && s.approval ? s : undefined;
+    }, 10_000, 20);
+    return { workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: status.approval!.plan.hash, status };
+  };
+  const approve = async (handle: WorkflowHandle, brokerId: number) => {
+    const asked = await approvalAsked(handle, brokerId);
+    const answer = await approvers.signAnswer('bob', { ...asked, reason: `broker ${brokerId}` });
+    assert.equal(await handle.executeUpdate(approveUpdate, { args: [answer] }), 'approved by bob');
+    return { ...asked, answer };
+  };
 
   it('restarts every broker once, the quorum leader last, each back and in sync before the next', async () => {
     const cluster = newCluster({ quorumLeader: 2 });
@@ -215,6 +243,93 @@ describe('kafkaRollingRestart workflow (fake activities)', () => {
     });
     assert.ok(!cluster.events.includes('restart 3'));
     assert.ok(cluster.events.includes('in sync 2'), 'the broker in hand was finished, not cut off');
+  });
+
+  it('approvalPerBroker: asks before each of three brokers, and one broker\'s approval does not restart the next', async () => {
+    const cluster = newCluster({ quorumLeader: 3 });
+    const { report, hashes } = await withWorker(cluster, async (tq) => {
+      const handle = await start(tq, { approvalPerBroker: true, canary: false });
+      const hashes: string[] = [];
+      const first = await approve(handle, 1);
+      hashes.push(first.planHash);
+      const second = await approvalAsked(handle, 2);
+      assert.deepEqual(restarts(cluster), ['restart 1'], 'broker 2 waits for its own approval');
+      const refusal = (pattern: RegExp) => (err: unknown) => pattern.test(String((err as { cause?: Error }).cause?.message));
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [first.answer] }), refusal(/is for plan .*, but the run waits on plan/));
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ ...first.answer, plan: second.planHash }] }), refusal(/does not match this text/));
+      hashes.push((await approve(handle, 2)).planHash);
+      await approvalAsked(handle, 3);
+      assert.deepEqual(restarts(cluster), ['restart 1', 'restart 2'], 'broker 3 waits for its own approval');
+      hashes.push((await approve(handle, 3)).planHash);
+      return { report: (await handle.result()) as RollReport, hashes };
+    });
+    assert.equal(report.outcome, 'completed');
+    assert.deepEqual(report.order, [1, 2, 3]);
+    assert.equal(new Set(hashes).size, 3, 'each broker has its own plan');
+    assert.deepEqual(report.restarted.map((s) => [s.approval?.outcome, s.approval?.by, s.approval?.planHash, s.approval?.keyFingerprint]), hashes.map((h) => ['approved', 'bob', h, report.restarted[0]!.approval!.keyFingerprint]));
+    assert.match(report.restarted[0]!.approval!.keyFingerprint ?? '', /^SHA256:/);
+  });
+
+  it('an abort sent while broker 2 waits for approval leaves brokers 2 and 3 untouched', async () => {
+    const cluster = newCluster({ quorumLeader: 3 });
+    const report = await withWorker(cluster, async (tq) => {
+      const handle = await start(tq, { approvalPerBroker: true, canary: false });
+      await approve(handle, 1);
+      await approvalAsked(handle, 2);
+      await handle.signal(abortSignal, { by: 'carol', reason: 'incident elsewhere' });
+      return (await handle.result()) as RollReport;
+    });
+    assert.equal(report.outcome, 'aborted');
+    assert.equal(report.abortedBy, 'carol: incident elsewhere');
+    assert.deepEqual(report.restarted.map((s) => s.brokerId), [1]);
+    assert.deepEqual(report.untouched, [2, 3]);
+    assert.deepEqual(restarts(cluster), ['restart 1']);
+  });
+
+  it('a pause sent during the approval wait holds the approved broker until resume', async () => {
+    const cluster = newCluster({ quorumLeader: 3 });
+    await withWorker(cluster, async (tq) => {
+      const handle = await start(tq, { brokers: [1], approvalPerBroker: true, canary: false });
+      await approvalAsked(handle, 1);
+      await handle.signal(pauseSignal, { by: 'alice' });
+      await approve(handle, 1);
+      await eventually('the pause', async () => ((await handle.query(rollStatusQuery)).phase === 'paused' ? true : undefined), 10_000, 20);
+      assert.deepEqual(restarts(cluster), [], 'approved, but paused: not restarted');
+      await handle.signal(resumeSignal, { by: 'alice' });
+      assert.equal(((await handle.result()) as RollReport).outcome, 'completed');
+    });
+    assert.deepEqual(restarts(cluster), ['restart 1']);
+  });
+
+  it('re-reads the cluster right before the stop: a broker that became unsafe during the approval wait is not restarted', async () => {
+    const cluster = newCluster({ quorumLeader: 3 });
+    await withWorker(cluster, async (tq) => {
+      const handle = await start(tq, { brokers: [1], approvalPerBroker: true, canary: false });
+      await approvalAsked(handle, 1);
+      cluster.afterPreflight = [{ topic: 'strict', partition: 0, replicas: [1, 2, 3], isr: [1, 2], minIsr: 2 }];
+      await approve(handle, 1);
+      await assert.rejects(handle.result(), (err) => {
+        const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+        assert.equal(cause.type, 'RollHalted');
+        assert.match(cause.message, /broker 1 was not safe to restart .*strict-0/);
+        assert.deepEqual((cause.details?.[0] as RollReport).untouched, [1]);
+        return true;
+      });
+    });
+    assert.deepEqual(restarts(cluster), [], 'the stale approval did not restart an unsafe broker');
+  });
+
+  it('an abort during the safety wait ends it at once, the broker untouched', async () => {
+    const cluster = newCluster({ quorumLeader: 3, afterPreflight: [{ topic: 'strict', partition: 0, replicas: [1, 2, 3], isr: [1, 2], minIsr: 2 }] });
+    const report = await withWorker(cluster, async (tq) => {
+      const handle = await start(tq, { brokers: [1], canary: false });
+      await eventually('the safety wait', async () => ((await handle.query(rollStatusQuery)).phase === 'checking safety' ? true : undefined), 10_000, 20);
+      await handle.signal(abortSignal, { by: 'alice' });
+      return (await handle.result()) as RollReport;
+    });
+    assert.equal(report.outcome, 'aborted', 'aborted, not halted by the safety timeout');
+    assert.deepEqual(report.untouched, [1]);
+    assert.deepEqual(restarts(cluster), []);
   });
 
   it('refuses an unknown broker and a pre-flight with a broker offline, before touching anything', async () => {
