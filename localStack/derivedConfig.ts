@@ -12,7 +12,7 @@ export type RawConfig = z.input<typeof configSchema>;
 /**
  * Writes a variant of the local stack's ballast.yaml under .stack/derived-configs/ (for tests and
  * benchmarks that need their own task queue, schedule id or inventory) and loads it. Secret file
- * paths are made absolute, since the copy lives in another folder.
+ * and allowed-signers paths are made absolute, since the copy lives in another folder.
  */
 export function writeDerivedConfig(name: string, change: (raw: RawConfig) => void): LoadedConfig {
   const raw = parse(readFileSync(path.join(repoRoot, 'ballast.yaml'), 'utf8')) as RawConfig;
@@ -25,6 +25,7 @@ export function writeDerivedConfig(name: string, change: (raw: RawConfig) => voi
       }
     }
   }
+  if (raw.approvals?.allowedSignersFile) raw.approvals.allowedSignersFile = path.resolve(repoRoot, raw.approvals.allowedSignersFile);
   const dir = path.join(stackDir, 'derived-configs');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.yaml`);

@@ -31,6 +31,8 @@ import type { RestoreReport } from '../contracts/restoreTypes';
 import type { RollReport } from '../contracts/rollTypes';
 import { runKafkaTool } from '../localStack';
 import { writeDerivedConfig } from '../localStack/derivedConfig';
+import { createApprovers } from '../localStack/approvers';
+import { preApprovalText } from '../contracts/approvalTypes';
 import { spawnWorker } from '../localStack/workerProcess';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
@@ -42,8 +44,9 @@ const SIZES = [
 ];
 const DB = 'bench';
 
-function benchConfig(): LoadedConfig {
+function benchConfig(allowedSignersFile: string): LoadedConfig {
   return writeDerivedConfig('bench', (raw) => {
+    raw.approvals = { ...raw.approvals, allowedSignersFile, approvers: ['bench-approver'] };
     raw.temporal = { ...raw.temporal, taskQueue: 'ballast-bench' };
     raw.postgres.databases = [DB];
     raw.clickhouse.databases = [{ name: DB, tables: ['events'] }];
@@ -270,7 +273,9 @@ function peakRssMb(pid: number): number {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<void> {
-  const loaded = benchConfig();
+  // The restore runs pre-approved the only way a restore can be: signed by a listed key.
+  const approvers = await createApprovers(['bench-approver']);
+  const loaded = benchConfig(approvers.allowedSignersFile);
   const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
   const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
   const lines: string[] = [];
@@ -330,12 +335,17 @@ async function main(): Promise<void> {
         for (let i = 0; i < REPEATS; i++) {
           restoreRaw.push(await rawPgRestore(loaded, `backups/${pgResult!.backupId}/postgres/${DB}.dump`));
           await dropDatabase(loaded, restoredName);
+          const workflowId = `bench-restore-${size.label}-${Date.now()}`;
+          const targets = { postgres: { [DB]: restoredName }, clickhouse: {}, kafkaSuffix: '', buckets: {} };
+          const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+          const text = preApprovalText({ workflowId, backupId: pgResult!.backupId, components: ['postgres'], targets, expiresAt, reason: 'npm run bench' });
+          const preApproved = { reason: 'npm run bench', expiresAt, signature: await approvers.sign('bench-approver', text) };
           const run = await timed(
             () =>
               client.workflow.execute('restore', {
                 taskQueue: loaded.config.temporal.taskQueue,
-                workflowId: `bench-restore-${size.label}-${Date.now()}`,
-                args: [{ backupId: pgResult!.backupId, components: ['postgres'], targets: { postgres: { [DB]: restoredName } }, preApproved: { by: 'bench', reason: 'npm run bench' } }],
+                workflowId,
+                args: [{ backupId: pgResult!.backupId, components: ['postgres'], targets, preApproved }],
               }) as Promise<RestoreReport>,
           );
           if (!run.value.verified) throw new Error('the benchmark restore did not verify');

@@ -1,4 +1,4 @@
-import { CancellationScope, ApplicationFailure, executeChild, proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, ApplicationFailure, defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
@@ -32,6 +32,16 @@ const inputSchema = z.strictObject({
 });
 export type DrDrillInput = z.input<typeof inputSchema>;
 
+export interface DrDrillStatus {
+  phase: 'planning' | 'awaiting approval' | 'restoring' | 'tearing down' | 'done';
+  backupId?: string;
+  /** What a person approves: the pinned plan's hash and its destructive actions. */
+  plan?: { hash: string; actions: string[] };
+  /** Approval answers refused in this run, and why. */
+  approvalRefusals: string[];
+}
+export const drillStatusQuery = defineQuery<DrDrillStatus>('status');
+
 export interface DrDrillResult {
   report: RestoreReport;
   scratchTargets: RestoreTargets;
@@ -48,6 +58,14 @@ export interface DrDrillResult {
  */
 export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> {
   const request = parseInput('drDrill', inputSchema, input);
+  const { workflowId } = workflowInfo();
+  const gate = createApprovalGate({
+    notify: async (kind, title, text) => {
+      await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
+    },
+  });
+  const status: DrDrillStatus = { phase: 'planning', approvalRefusals: [] };
+  setHandler(drillStatusQuery, () => ({ ...status, approvalRefusals: [...gate.refusals] }));
   const settings = await restoreSettings();
   const suffix = settings.drill.suffix;
   const scratchTargets: RestoreTargets = {
@@ -56,7 +74,6 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     kafkaSuffix: suffix,
     buckets: Object.fromEntries(settings.buckets.map((b) => [b, `${b}${settings.drill.bucketSuffix}`])),
   };
-  const { workflowId } = workflowInfo();
   const origin = await runOrigin();
 
   // Plan, read-only: pins the backup (a backup finishing meanwhile must not change what is
@@ -66,6 +83,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   const notScratch = scratchTaskProblem(pinned.tasks, settings.drill);
   if (notScratch) throw ApplicationFailure.nonRetryable(`DR drill refused at plan, nothing was touched: ${notScratch}`, Failure.PreApprovalRefused);
   const kafkaTask = findTask(pinned.tasks, 'kafka');
+  status.backupId = pinned.backupId;
 
   // Approval to start: a person approves the pinned plan, unless the config lets this drill go.
   const policyRule =
@@ -75,15 +93,13 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
         ? 'drill.scratchPreApproved: drills into scratch targets start without a person'
         : undefined;
   const plan = { hash: pinned.planHash, actions: pinned.actions.map((a) => `${a.action} ${a.target}`) };
-  const gate = createApprovalGate({
-    notify: async (kind, title, text) => {
-      await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
-    },
-  });
+  status.plan = plan;
+  if (!policyRule) status.phase = 'awaiting approval';
   const approval: ApprovalRecord = policyRule
     ? { required: false, outcome: 'pre-approved', planHash: plan.hash, requester: origin.requester, by: 'policy', authentication: 'policy', reason: policyRule, via: 'policy', requestedAt: new Date().toISOString(), waitedMs: 0, remindersSent: 0, refusals: [] }
     : await gate.wait({ what: `a DR drill of backup ${pinned.backupId} into scratch targets (${Object.values(scratchTargets.postgres).join(', ')}, ...)`, plan, requester: origin.requester, policy: settings.approval });
   if (approval.outcome !== 'approved' && approval.outcome !== 'pre-approved') {
+    status.phase = 'done';
     throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, approval);
   }
 
@@ -100,11 +116,13 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       rtoTargetMinutes: request.rtoTargetMinutes,
       rpoTargetMinutes: request.rpoTargetMinutes,
     };
+    status.phase = 'restoring';
     setCurrentDetails('DR drill: restoring the latest backup into scratch targets (see the child restore workflow).');
     report = await executeChild(restore, { workflowId: `${workflowId}-restore`, args: [restoreInput] });
   } finally {
     // Teardown runs whatever happened above, cancellation included.
     await CancellationScope.nonCancellable(async () => {
+      status.phase = 'tearing down';
       setCurrentDetails('DR drill: tearing the scratch targets down.');
       const attempt = async (label: string, fn: () => Promise<unknown>) => {
         try {
@@ -127,6 +145,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   }
   if (!report) throw ApplicationFailure.nonRetryable('DR drill: the restore returned no report', Failure.DrillFailed);
   const trend = await listDrillReports();
+  status.phase = 'done';
   setCurrentDetails(`DR drill done: RTO ${report.rto.measuredMinutes} min (${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min; scratch targets removed: ${removed.length}, failed: ${failed.length}.`);
   return {
     report,

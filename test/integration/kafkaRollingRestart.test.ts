@@ -9,12 +9,15 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createKafkaBrokerActivities } from '../../activities/kafka/roll/brokers';
 import type { KafkaClusterState } from '../../activities/kafka/roll/clusterState';
 import { startBroker, stopBroker } from '../../localStack';
+import { runningPid } from '../../localStack/processes';
+import { approveUpdate } from '../../workflows/approval';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
 import { restartSafety } from '../../contracts/brokerSafety';
 import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type kafkaRollingRestart } from '../../workflows/kafkaRollingRestart';
 import type { RollReport } from '../../contracts/rollTypes';
+import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { eventually } from '../helpers/stackWorker';
 import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
 
@@ -26,6 +29,10 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
   let client: Client;
   let connection: Connection;
   let worker: WorkerProcess | undefined;
+  // alice starts the rolls; bob approves each broker with his SSH key.
+  let approvers: Approvers;
+  /** Each broker's process id: a broker that was restarted has a new one. */
+  const brokerPids = () => Object.fromEntries([1, 2, 3].map((id) => [id, runningPid(`kafka-${id}`)]));
 
   const onlineBrokers = async (): Promise<number[]> => {
     const admin = connections.kafka(5_000).admin();
@@ -56,10 +63,11 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     });
 
   before(async () => {
-    loaded = writeTestConfig();
+    approvers = await createApprovers(['alice', 'bob']);
+    loaded = writeTestConfig({ approvals: { allowedSignersFile: approvers.allowedSignersFile, approvers: ['bob'], fourEyes: true } });
     connections = createConnections(loaded.config, loaded.path);
     connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
-    client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+    client = new Client({ connection, namespace: loaded.config.temporal.namespace, identity: 'alice' });
     await settled();
     worker = await spawnWorker(loaded.path);
   });
@@ -128,6 +136,68 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     assert.equal(report.restarted.length + report.untouched.length, 3, 'every broker either restarted whole or untouched');
     assert.deepEqual(await onlineBrokers(), [1, 2, 3]);
     assert.equal(report.finalUnderReplicated, 0, 'the broker in hand was finished, not cut off');
+  });
+
+  /** Starts a roll that asks before each broker, and a way to answer its next ask as bob. */
+  const approvalRoll = async () => {
+    const handle = await client.workflow.start<typeof kafkaRollingRestart>('kafkaRollingRestart', {
+      taskQueue: loaded.config.temporal.taskQueue,
+      workflowId: `test-roll-approval-${randomUUID()}`,
+      args: [{ approvalPerBroker: true, canary: false, preferredLeaderElection: false }],
+    });
+    const asked: number[] = [];
+    const nextAsk = async () => {
+      const status = await eventually(`approval ask ${asked.length + 1}`, async () => {
+        const s = await handle.query(rollStatusQuery);
+        return s.phase === 'awaiting approval' && s.approval && !asked.includes(s.broker!) ? s : undefined;
+      }, 180_000, 200);
+      asked.push(status.broker!);
+      return { brokerId: status.broker!, planHash: status.approval!.plan.hash };
+    };
+    const approve = async (planHash: string, reason: string) =>
+      handle.executeUpdate(approveUpdate, { args: [await approvers.signAnswer('bob', { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, planHash, reason })] });
+    return { handle, nextAsk, approve };
+  };
+
+  it('approvalPerBroker: three signed approvals, and the roll waits before each broker until its own', async () => {
+    const pidsBefore = brokerPids();
+    const { handle, nextAsk, approve } = await approvalRoll();
+    const approved: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ask = await nextAsk();
+      // The broker asked about still runs as before; only the brokers approved so far restarted.
+      const pids = brokerPids();
+      assert.equal(pids[ask.brokerId], pidsBefore[ask.brokerId], `broker ${ask.brokerId} untouched before its approval`);
+      for (const id of approved) assert.notEqual(pids[id], pidsBefore[id], `broker ${id} restarted after its approval`);
+      assert.equal(await approve(ask.planHash, `roll, broker ${ask.brokerId}`), 'approved by bob');
+      approved.push(ask.brokerId);
+    }
+    const report = await handle.result();
+    assert.equal(report.outcome, 'completed');
+    assert.deepEqual(report.order, approved);
+    assert.deepEqual(report.restarted.map((s) => s.approval?.by), ['bob', 'bob', 'bob']);
+    assert.equal(new Set(report.restarted.map((s) => s.approval?.planHash)).size, 3, 'one plan per broker');
+    const pidsAfter = brokerPids();
+    for (const id of [1, 2, 3]) assert.notEqual(pidsAfter[id], pidsBefore[id], `broker ${id} was restarted`);
+    assert.deepEqual(await onlineBrokers(), [1, 2, 3]);
+    await settled();
+  });
+
+  it('an abort sent while the second broker waits for approval leaves it and the third untouched', async () => {
+    const pidsBefore = brokerPids();
+    const { handle, nextAsk, approve } = await approvalRoll();
+    const first = await nextAsk();
+    await approve(first.planHash, 'first broker');
+    const second = await nextAsk();
+    await handle.signal(abortSignal, { by: 'carol', reason: 'incident elsewhere' });
+    const report = await handle.result();
+    assert.equal(report.outcome, 'aborted');
+    assert.deepEqual(report.order, [first.brokerId]);
+    assert.ok(report.untouched.includes(second.brokerId) && report.untouched.length === 2, `untouched: ${report.untouched.join(', ')}`);
+    const pidsAfter = brokerPids();
+    assert.notEqual(pidsAfter[first.brokerId], pidsBefore[first.brokerId], 'the approved broker was restarted');
+    for (const id of report.untouched) assert.equal(pidsAfter[id], pidsBefore[id], `broker ${id} untouched`);
+    await settled();
   });
 
   it('halts after a broker that cannot start, touching none of the others, and names it', async () => {

@@ -11,11 +11,12 @@ import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
 import { approveSignal, approveUpdate, rejectSignal } from '../../workflows/approval';
-import type { drDrill } from '../../workflows/drDrill';
+import { drillStatusQuery, type drDrill } from '../../workflows/drDrill';
 import type { platformBackup } from '../../workflows/platformBackup';
 import { restoreStatusQuery, type restore } from '../../workflows/restore';
 import type { RestoreReport } from '../../contracts/restoreTypes';
 import { listAllKeys, objectBytes } from '../helpers/backupBucket';
+import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { eventually } from '../helpers/stackWorker';
 import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
 
@@ -40,6 +41,9 @@ describe('restore and drDrill on the real stack', () => {
   let worker: WorkerProcess | undefined;
   let backupId: string;
   let before_: PlatformState;
+  // alice starts the runs (Temporal records her as requester); bob approves; mallory is not listed.
+  let approvers: Approvers;
+  const approvalsConfig = (timing = { reminderAfterMinutes: 10, timeoutMinutes: 20 }) => ({ allowedSignersFile: approvers.allowedSignersFile, approvers: ['alice', 'bob'], fourEyes: true, ...timing });
   const dataBucket = 'platform-data';
 
   const pgQuery = async <T extends pg.QueryResultRow>(database: string, sql: string, params: unknown[] = []) => {
@@ -92,19 +96,35 @@ describe('restore and drDrill on the real stack', () => {
   async function startRestore(input: Parameters<typeof restore>[0], workflowId = `test-restore-${randomUUID()}`) {
     return client.workflow.start<typeof restore>('restore', { taskQueue: loaded.config.temporal.taskQueue, workflowId, args: [input] });
   }
-  const awaitingApproval = (handle: Awaited<ReturnType<typeof startRestore>>) =>
-    eventually('the restore to wait for approval', async () => ((await handle.query(restoreStatusQuery)).phase === 'awaiting approval' ? true : undefined), 90_000);
+  /** Waits for the gate; returns what an approver signs: the run and the plan hash. */
+  const awaitingApproval = async (handle: Awaited<ReturnType<typeof startRestore>>) => {
+    const status = await eventually('the restore to wait for approval', async () => {
+      const s = await handle.query(restoreStatusQuery);
+      return s.phase === 'awaiting approval' ? s : undefined;
+    }, 90_000);
+    return { workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: status.plan!.hash };
+  };
+  const updateRefusal = async (handle: Awaited<ReturnType<typeof startRestore>>, answer: object) => {
+    let message = '';
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [answer as never] }), (err) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError);
+      message = String(err.cause?.message);
+      return true;
+    });
+    return message;
+  };
   const failure = (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError, String(err));
     return err.cause as ApplicationFailure;
   };
 
   before(async () => {
-    loaded = writeTestConfig({ restore: { approval: { approvers: ['alice', 'bob'], fourEyes: true, reminderAfterMinutes: 10, timeoutMinutes: 20 } } });
+    approvers = await createApprovers(['alice', 'bob'], ['mallory']);
+    loaded = writeTestConfig({ approvals: approvalsConfig() });
     connections = createConnections(loaded.config, loaded.path);
     s3 = connections.s3();
     connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
-    client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+    client = new Client({ connection, namespace: loaded.config.temporal.namespace, identity: 'alice' });
     await pgQuery('shop', 'DROP TABLE IF EXISTS restore_bulk');
     await pgQuery('shop', `CREATE TABLE restore_bulk AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, ${BULK_ROWS}) g`);
     worker = await spawnWorker(loaded.path);
@@ -166,25 +186,22 @@ describe('restore and drDrill on the real stack', () => {
     await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: broken.map((Key) => ({ Key })) } }));
   });
 
-  it('refuses approvals from a non-approver and from the requester (four-eyes), then stops on a rejection with nothing changed', async () => {
+  it('refuses an unlisted key, the requester (four-eyes) and an unsigned name, then stops on a signed rejection with nothing changed', async () => {
     const databasesBefore = await databases();
-    const handle = await startRestore({ backupId, requestedBy: 'alice', verifyChecksums: false });
-    await awaitingApproval(handle);
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', reason: 'trust me' }] }), (err) => {
-      assert.ok(err instanceof WorkflowUpdateFailedError);
-      assert.match(String(err.cause?.message), /mallory is not an approver/);
-      return true;
-    });
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', reason: 'my own' }] }), (err) => {
-      assert.match(String((err as WorkflowUpdateFailedError).cause?.message), /alice requested this run and cannot approve it too/);
-      return true;
-    });
+    const handle = await startRestore({ backupId, verifyChecksums: false });
+    const gate = await awaitingApproval(handle);
+    assert.match(await updateRefusal(handle, await approvers.signAnswer('mallory', { ...gate, reason: 'trust me' })), /signing key is not in the allowed-signers file/);
+    assert.match(await updateRefusal(handle, await approvers.signAnswer('alice', { ...gate, reason: 'my own' })), /alice started this run and cannot approve it too \(four-eyes\)/);
+    assert.match(await updateRefusal(handle, { plan: gate.planHash, by: 'bob', reason: 'unsigned' }), /unsigned approval is refused/);
     assert.equal((await handle.query(restoreStatusQuery)).phase, 'awaiting approval', 'refused approvals leave it waiting');
-    await handle.signal(rejectSignal, { by: 'bob', reason: 'wrong backup' });
+    await handle.signal(rejectSignal, await approvers.signAnswer('bob', { ...gate, decision: 'reject', reason: 'wrong backup' }));
     await assert.rejects(handle.result(), (err) => {
       const cause = failure(err);
       assert.equal(cause.type, 'Rejected');
       assert.match(cause.message, /rejected by bob: wrong backup/);
+      const report = cause.details?.[0] as RestoreReport;
+      assert.equal(report.approval.authentication, 'ssh-signature');
+      assert.equal(report.approval.refusals.length, 2, 'the two signed refusals reached the run and are in the report');
       return true;
     });
     assert.deepEqual(await platformState(), before_, 'nothing changed');
@@ -192,7 +209,7 @@ describe('restore and drDrill on the real stack', () => {
   });
 
   it('fails closed after the approval timeout, with a reminder sent and nothing changed', async () => {
-    const quick = writeTestConfig({ restore: { approval: { approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 0.05, timeoutMinutes: 0.15 } } });
+    const quick = writeTestConfig({ approvals: approvalsConfig({ reminderAfterMinutes: 0.05, timeoutMinutes: 0.15 }) });
     const quickWorker = await spawnWorker(quick.path);
     try {
       const handle = await client.workflow.start<typeof restore>('restore', {
@@ -231,9 +248,9 @@ describe('restore and drDrill on the real stack', () => {
     const keys = (await listBucket(s3, dataBucket)).map((o) => ({ Key: o.key }));
     await s3.send(new DeleteObjectsCommand({ Bucket: dataBucket, Delete: { Objects: keys } }));
 
-    const handle = await startRestore({ backupId, requestedBy: 'alice', incidentStartedAt: incidentStartedAt.toISOString() });
-    await awaitingApproval(handle);
-    await handle.signal(approveSignal, { by: 'bob', reason: 'incident 42: platform lost' });
+    const handle = await startRestore({ backupId, incidentStartedAt: incidentStartedAt.toISOString() });
+    const gate = await awaitingApproval(handle);
+    await handle.signal(approveSignal, await approvers.signAnswer('bob', { ...gate, reason: 'incident 42: platform lost' }));
     await eventually('pg_restore to be loading', async () => {
       const rows = await pgQuery<{ n: string }>('postgres', "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'shop__ballast_loading' AND state = 'active'");
       return Number(rows[0]!.n) > 0 ? true : undefined;
@@ -245,6 +262,9 @@ describe('restore and drDrill on the real stack', () => {
     assert.equal(report.verified, true);
     assert.equal(report.approval.outcome, 'approved');
     assert.equal(report.approval.by, 'bob');
+    assert.equal(report.approval.keyFingerprint, await approvers.fingerprint('bob'));
+    assert.equal(report.requestedBy, 'alice');
+    assert.equal(report.planHash, gate.planHash);
     const sinceIncident = (Date.now() - incidentStartedAt.getTime()) / 60_000;
     assert.ok(report.rto.measuredMinutes > 0 && report.rto.measuredMinutes <= sinceIncident + 0.01, `RTO ${report.rto.measuredMinutes} min, ${sinceIncident} min since the incident`);
     assert.equal(report.rto.targetMinutes, loaded.config.restore.rtoTargetMinutes);
@@ -265,15 +285,25 @@ describe('restore and drDrill on the real stack', () => {
     assert.equal(stored.rto.measuredMinutes, report.rto.measuredMinutes);
   });
 
-  it('runs a drill into scratch targets, reports RTO and RPO, and leaves no scratch target behind', async () => {
-    const result = await client.workflow.execute<typeof drDrill>('drDrill', {
+  it('runs a drill into scratch targets once its plan is approved, reports RTO and RPO, and leaves no scratch target behind', async () => {
+    const handle = await client.workflow.start<typeof drDrill>('drDrill', {
       taskQueue: loaded.config.temporal.taskQueue,
       workflowId: `test-drill-${randomUUID()}`,
-      args: [{ preApproved: { by: 'test', reason: 'drill test' } }],
+      args: [{}],
     });
+    const status = await eventually('the drill to wait for approval', async () => {
+      const s = await handle.query(drillStatusQuery);
+      return s.phase === 'awaiting approval' ? s : undefined;
+    }, 90_000);
+    assert.ok(status.plan!.actions.every((a) => /_drill|-drill/.test(a)), status.plan!.actions.join('; '));
+    const answer = await approvers.signAnswer('bob', { workflowId: handle.workflowId, runId: (await handle.describe()).runId, planHash: status.plan!.hash, reason: 'monthly drill' });
+    await handle.executeUpdate(approveUpdate, { args: [answer] });
+    const result = await handle.result();
     assert.equal(result.report.verified, true, 'verified');
     assert.equal(result.report.kind, 'drill');
-    assert.equal(result.report.approval.outcome, 'pre-approved');
+    assert.equal(result.report.approval.outcome, 'approved');
+    assert.equal(result.report.approval.by, 'bob');
+    assert.equal(result.report.approval.via, 'parent drill');
     assert.ok(result.report.rto.measuredMinutes > 0, `RTO ${result.report.rto.measuredMinutes}`);
     assert.ok(result.report.rpo.measuredMinutes > 0, `RPO ${result.report.rpo.measuredMinutes}`);
     assert.deepEqual(result.teardown.failed, [], 'teardown failures');

@@ -7,7 +7,7 @@ import type { BackupPiece } from '../../contracts/backupTypes';
 import type { RestoreTask } from '../../contracts/restoreTypes';
 import { answerProblem, approverProblem, type GateRequest } from '../../workflows/approval';
 import { preApprovalProblem, scratchTaskProblem } from '../../workflows/preApproval';
-import { createApprovers, type Approvers } from '../helpers/approvers';
+import { createApprovers, type Approvers } from '../../localStack/approvers';
 
 const policy: ApprovalPolicy = { unsignedAllowed: false, approvers: [], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 };
 const hash = `sha256:${'a'.repeat(64)}`;

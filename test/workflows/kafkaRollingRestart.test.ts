@@ -13,7 +13,7 @@ import { approveUpdate } from '../../workflows/approval';
 import type { PartitionState } from '../../contracts/brokerSafety';
 import { abortSignal, pauseSignal, resumeSignal, rollStatusQuery, type KafkaRollingRestartInput } from '../../workflows/kafkaRollingRestart';
 import type { RollReport, RollSettings } from '../../contracts/rollTypes';
-import { createApprovers, type Approvers } from '../helpers/approvers';
+import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 

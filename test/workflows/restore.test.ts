@@ -19,7 +19,7 @@ import type { DrDrillResult } from '../../workflows/drDrill';
 import { restoreStatusQuery, type RestoreInput } from '../../workflows/restore';
 import type { RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../../contracts/restoreTypes';
 import type { SystemHealth, SystemName } from '../../contracts/healthTypes';
-import { createApprovers, type Approvers } from '../helpers/approvers';
+import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 

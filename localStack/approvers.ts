@@ -1,12 +1,12 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runProcess } from '../../activities/common/process';
-import { APPROVAL_NAMESPACE, approvalText, type Decision } from '../../contracts/approvalTypes';
+import { runProcess } from '../activities/common/process';
+import { APPROVAL_NAMESPACE, approvalText, type Decision } from '../contracts/approvalTypes';
 
 /**
- * Real SSH keys for approval tests, made with ssh-keygen the way the README tells an approver to:
- * `listed` go into an allowed-signers file, `unlisted` exist but are not in it.
+ * Real SSH keys for approval tests and the benchmark, made with ssh-keygen the way the README
+ * tells an approver to: `listed` go into an allowed-signers file, `unlisted` exist but are not in it.
  */
 export interface Approvers {
   allowedSignersFile: string;
