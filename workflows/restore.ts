@@ -119,7 +119,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     bytesTotal: 0,
     bytesDone: 0,
     running: [],
-    approvalRefusals: gate.refusals,
+    approvalRefusals: [],
     rto: { incidentStartedAt: incident.toISOString(), elapsedMinutes: 0 },
   };
   setHandler(restoreStatusQuery, () => ({ ...status, approvalRefusals: [...gate.refusals], phaseDurationsMs: { ...phaseDurationsMs, [status.phase]: (phaseDurationsMs[status.phase] ?? 0) + Date.now() - phaseStarted }, rto: rtoClock() }));

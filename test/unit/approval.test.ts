@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { before, describe, it } from 'node:test';
 import { armouredSignature, verifySignature } from '../../activities/approval/signatures';
-import { planHash } from '../../activities/approval/approvals';
+import { approvalPolicy, planHash } from '../../activities/approval/approvals';
+import { parseConfig } from '../../workers/config';
 import { approvalText, canonicalJson, preApprovalText, type ApprovalPolicy } from '../../contracts/approvalTypes';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import type { RestoreTask } from '../../contracts/restoreTypes';
@@ -44,6 +45,22 @@ describe('answerProblem (checked before any signature)', () => {
   it('four-eyes holds for a signer, and can be switched off outside production', () => {
     assert.match(approverProblem('alice', request()) ?? '', /started this run/);
     assert.equal(approverProblem('alice', request({ fourEyes: false })), undefined);
+  });
+});
+
+describe('approvalPolicy (from the config)', () => {
+  const minimal = {
+    postgres: { user: 'ballast', databases: ['shop'] },
+    clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
+    kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }], restart: { backend: 'kubernetes' } },
+    objectStore: { backupBucket: 'ballast-backups' },
+  };
+
+  it('allows typed names only outside production and only without an allowed-signers file', () => {
+    assert.equal(approvalPolicy(parseConfig({ ...minimal, environment: 'demo' })).unsignedAllowed, true);
+    assert.equal(approvalPolicy(parseConfig({ ...minimal, environment: 'staging', approvals: { allowedSignersFile: 'signers' } })).unsignedAllowed, false);
+    const production = approvalPolicy(parseConfig({ ...minimal, environment: 'production', approvals: { allowedSignersFile: 'signers', approvers: ['bob'] } }));
+    assert.deepEqual(production, { unsignedAllowed: false, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 });
   });
 });
 

@@ -18,7 +18,8 @@ function rankOf(file: string): number {
   const [top, second] = file.split('/');
   if (top === 'contracts') return 0;
   if (top === 'activities') {
-    if (second === 'common' || second === 'storage' || second === 'deps.ts') return 1;
+    // approval/ is shared by every destructive runbook's activities: plan hashes, the policy, signatures.
+    if (second === 'common' || second === 'storage' || second === 'approval' || second === 'deps.ts') return 1;
     if (SYSTEMS.includes(second!)) return 2;
     if (second === 'backup' || second === 'restore') return 3;
     return 4;

@@ -221,7 +221,8 @@ describe('restore and drDrill workflows (fake system activities, real approval c
 
   it('refuses a key not in the file, a signature over another plan, one replayed from an earlier run and an unsigned approval; shows each, keeps waiting, then fails closed with nothing touched', async () => {
     const journal = newJournal();
-    const policy = settings({ reminderAfterMinutes: 0.3, timeoutMinutes: 0.3 });
+    // What approvalPolicy gives a production config: signatures required.
+    const policy = { ...settings({ unsignedAllowed: false, reminderAfterMinutes: 0.3, timeoutMinutes: 0.3 }), environment: 'production' };
     const { refusals, status, details, earlier } = await withWorker(fakeActivities(journal, policy), async (tq) => {
       // An earlier run of the same plan, approved by bob: its signature must not approve the next run.
       const workflowId = `restore-${randomUUID()}`;
