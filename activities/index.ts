@@ -21,6 +21,7 @@ import { createObjectStoreRestoreActivities } from './objectStore/restore';
 import { createPostgresRestoreActivities } from './postgres/restore';
 import { createRestorePlanActivities } from './restore/plan';
 import { createRestoreReportActivities } from './restore/report';
+import { createRestoreLeaseActivities } from './restore/leases';
 
 export type { ActivityDeps } from './deps';
 
@@ -40,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackupRetentionActivities(deps),
     ...createRestorePlanActivities(deps),
     ...createRestoreReportActivities(deps),
+    ...createRestoreLeaseActivities(deps),
     ...createPostgresRestoreActivities(deps),
     ...createClickHouseRestoreActivities(deps),
     ...createKafkaRestoreActivities(deps),

@@ -14,6 +14,10 @@ export const Failure = {
   ObjectTooLarge: 'ObjectTooLarge',
   PgToolTooOld: 'PgToolTooOld',
   TargetUnreachable: 'TargetUnreachable',
+  /** A target the restore must not write: production for a drill, unlisted, taken, not ours. */
+  TargetRefused: 'TargetRefused',
+  /** A target, backup or cluster another running run holds a lease on. */
+  TargetBusy: 'TargetBusy',
   GroupHasActiveMembers: 'GroupHasActiveMembers',
   UnexpectedSchema: 'UnexpectedSchema',
   TableNotFound: 'TableNotFound',

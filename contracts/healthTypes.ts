@@ -25,8 +25,6 @@ export interface HealthCheckInput {
   systems?: SystemName[];
   /** Per-check timeout in seconds; the config's healthCheck.timeoutSeconds when absent. */
   timeoutSeconds?: number;
-  /** Servers only: missing configured databases do not count as unhealthy (restore targets). */
-  allowMissingDatabases?: boolean;
 }
 
 export interface HealthReport {

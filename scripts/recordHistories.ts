@@ -111,7 +111,7 @@ const restoreActivities = {
     buckets: ['platform-data'],
     backupBucket: 'ballast-backups',
   }),
-  planRestore: async (req: { targets: RestoreTargets }) => ({
+  planRestore: async (req: { targets?: RestoreTargets; scratch?: { suffix: string; bucketSuffix: string } }) => ({
     backupId: 'recorded',
     environment: 'demo',
     consistencyPoint: '2026-11-22T02:00:01.000Z',
@@ -119,9 +119,12 @@ const restoreActivities = {
     components: ['postgres', 'objectStore'],
     notInBackup: [],
     tasks: [
-      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.targets.postgres.shop ?? 'shop', piece: restorePiece('postgres', 'shop') },
-      { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.targets.buckets['platform-data'] ?? 'platform-data', listing: restorePiece('objectStore', 'platform-data/listing') },
+      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.scratch ? `shop${req.scratch.suffix}` : (req.targets?.postgres.shop ?? 'shop'), piece: restorePiece('postgres', 'shop') },
+      { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.scratch ? `platform-data${req.scratch.bucketSuffix}` : (req.targets?.buckets['platform-data'] ?? 'platform-data'), listing: restorePiece('objectStore', 'platform-data/listing') },
     ],
+    targets: req.scratch
+      ? { postgres: { shop: `shop${req.scratch.suffix}` }, clickhouse: {}, kafkaSuffix: req.scratch.suffix, buckets: { 'platform-data': `platform-data${req.scratch.bucketSuffix}` } }
+      : (req.targets ?? { postgres: {}, clickhouse: {}, kafkaSuffix: '', buckets: {} }),
     actions: [],
     planHash: `sha256:${'1'.repeat(64)}`,
     totalBytes: 200,

@@ -6,7 +6,6 @@ import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { restore, type RestoreInput } from './restore';
 import { findTask } from './restoreSteps';
-import { scratchTaskProblem } from './preApproval';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
 import type { RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
@@ -67,21 +66,16 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   const status: DrDrillStatus = { phase: 'planning', approvalRefusals: [] };
   setHandler(drillStatusQuery, () => ({ ...status, approvalRefusals: [...gate.refusals] }));
   const settings = await restoreSettings();
-  const suffix = settings.drill.suffix;
-  const scratchTargets: RestoreTargets = {
-    postgres: Object.fromEntries(settings.postgresDatabases.map((d) => [d, `${d}${suffix}`])),
-    clickhouse: Object.fromEntries(settings.clickhouseDatabases.map((d) => [d, `${d}${suffix}`])),
-    kafkaSuffix: suffix,
-    buckets: Object.fromEntries(settings.buckets.map((b) => [b, `${b}${settings.drill.bucketSuffix}`])),
-  };
   const origin = await runOrigin();
+  // The restore this drill starts: it owns, and marks, every scratch target it creates.
+  const restoreId = `${workflowId}-restore`;
 
   // Plan, read-only: pins the backup (a backup finishing meanwhile must not change what is
-  // restored or torn down), proves every target is a scratch one, and learns which Kafka topics
-  // and groups the scratch copy will have.
-  const pinned = await planRestore({ restoreId: workflowId, backupId: 'latest', components: request.components, targets: scratchTargets, verifyChecksums: false });
-  const notScratch = scratchTaskProblem(pinned.tasks, settings.drill);
-  if (notScratch) throw ApplicationFailure.nonRetryable(`DR drill refused at plan, nothing was touched: ${notScratch}`, Failure.PreApprovalRefused);
+  // restored or torn down), gives every piece the backup holds a scratch name (configured or
+  // not), refuses a scratch name that exists and is not this drill's, and learns which Kafka
+  // topics and groups the scratch copy will have.
+  const pinned = await planRestore({ restoreId, owner: restoreId, backupId: 'latest', components: request.components, scratch: settings.drill, verifyChecksums: false });
+  const scratchTargets: RestoreTargets = pinned.targets;
   const kafkaTask = findTask(pinned.tasks, 'kafka');
   status.backupId = pinned.backupId;
 
@@ -110,15 +104,13 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     const restoreInput: RestoreInput = {
       backupId: pinned.backupId,
       components: request.components,
-      kind: 'drill',
-      targets: scratchTargets,
       drillApproval: approval,
       rtoTargetMinutes: request.rtoTargetMinutes,
       rpoTargetMinutes: request.rpoTargetMinutes,
     };
     status.phase = 'restoring';
     setCurrentDetails('DR drill: restoring the latest backup into scratch targets (see the child restore workflow).');
-    report = await executeChild(restore, { workflowId: `${workflowId}-restore`, args: [restoreInput] });
+    report = await executeChild(restore, { workflowId: restoreId, args: [restoreInput] });
   } finally {
     // Teardown runs whatever happened above, cancellation included.
     await CancellationScope.nonCancellable(async () => {
@@ -132,11 +124,13 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
           failed.push(`${label}: ${(err as Error).message}`);
         }
       };
-      for (const db of Object.values(scratchTargets.postgres)) await attempt(`postgres ${db}`, () => teardown.dropPostgresDatabase({ database: db }));
-      for (const db of Object.values(scratchTargets.clickhouse)) await attempt(`clickhouse ${db}`, () => teardown.dropClickHouseDatabase({ database: db }));
-      for (const b of Object.values(scratchTargets.buckets)) await attempt(`bucket ${b}`, () => teardown.deleteScratchBucket({ bucket: b }));
+      // Only what carries the restore run's marker is removed: a name someone else took since
+      // the plan is left alone, and reported.
+      for (const db of Object.values(scratchTargets.postgres)) await attempt(`postgres ${db}`, () => teardown.dropPostgresDatabase({ database: db, owner: restoreId }));
+      for (const db of Object.values(scratchTargets.clickhouse)) await attempt(`clickhouse ${db}`, () => teardown.dropClickHouseDatabase({ database: db, owner: restoreId }));
+      for (const b of Object.values(scratchTargets.buckets)) await attempt(`bucket ${b}`, () => teardown.deleteScratchBucket({ bucket: b, owner: restoreId }));
       if (kafkaTask) {
-        await attempt(`kafka topics and groups *${suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata: kafkaTask.metadata, suffix }));
+        await attempt(`kafka topics and groups *${kafkaTask.suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata: kafkaTask.metadata, suffix: kafkaTask.suffix }));
       }
       if (failed.length > 0) {
         await notify({ kind: 'failure', title: 'DR drill teardown incomplete', text: failed.join('\n'), workflowId });

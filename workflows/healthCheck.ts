@@ -1,37 +1,14 @@
-import {
-  ActivityFailure,
-  defineQuery,
-  proxyActivities,
-  setCurrentDetails,
-  setHandler,
-} from '@temporalio/workflow';
+import { defineQuery, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
 import { parseInput } from './input';
-import { SYSTEMS, type CheckOptions, type HealthCheckInput, type HealthReport, type SystemHealth, type SystemName } from '../contracts/healthTypes';
+import { checkSystems } from './systemChecks';
+import { SYSTEMS, type HealthCheckInput, type HealthReport, type SystemName } from '../contracts/healthTypes';
 
 export type { HealthCheckInput, HealthReport } from '../contracts/healthTypes';
-
-// Each activity enforces the configured check timeout itself and reports a timeout as unhealthy.
-// This longer timeout only catches a worker that vanished mid-check. A health check reports the
-// state it found; retrying would hide a flapping system, so there is one attempt.
-const { checkPostgres, checkClickHouse, checkKafka, checkObjectStore } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 1 },
-});
-
-const checkers: Record<SystemName, (timeoutSeconds?: number, options?: CheckOptions) => Promise<SystemHealth>> = {
-  postgres: checkPostgres,
-  clickhouse: checkClickHouse,
-  kafka: checkKafka,
-  objectStore: checkObjectStore,
-};
 
 const inputSchema = z.strictObject({
   systems: z.array(z.enum(SYSTEMS)).min(1).optional(),
   timeoutSeconds: z.number().positive().max(600).optional(),
-  /** Servers only: a configured database that is missing does not count as unhealthy (restore targets). */
-  allowMissingDatabases: z.boolean().optional(),
 });
 
 export type CheckState = 'pending' | 'healthy' | 'unhealthy';
@@ -65,53 +42,10 @@ export async function healthCheck(input: HealthCheckInput = {}): Promise<HealthR
   }));
   setCurrentDetails(`Checking ${systems.join(', ')}. Nothing to approve: the report is the result.`);
 
-  const results = await Promise.all(
-    systems.map(async (system) => {
-      const health = await runSystemCheck(system, request.timeoutSeconds, request.allowMissingDatabases ? { allowMissingDatabases: true } : undefined);
-      states[system] = health.healthy ? 'healthy' : 'unhealthy';
-      return health;
-    }),
-  );
-
+  const report = await checkSystems(systems, { timeoutSeconds: request.timeoutSeconds, onChecked: (health) => (states[health.system] = health.healthy ? 'healthy' : 'unhealthy') });
   phase = 'done';
-  const finished = new Date();
-  const report: HealthReport = {
-    healthy: results.every((r) => r.healthy),
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    durationMs: finished.getTime() - started.getTime(),
-    systems: results,
-    summary: results.map(summaryLine),
-  };
   setCurrentDetails(report.healthy ? 'All checked systems are healthy.' : `Unhealthy: ${unhealthyNames(report)}.`);
   return report;
-}
-
-async function runSystemCheck(system: SystemName, timeoutSeconds?: number, options?: CheckOptions): Promise<SystemHealth> {
-  const started = new Date();
-  try {
-    // Without options the activity is called exactly as before they existed, so recorded
-    // histories replay unchanged.
-    return await (options ? checkers[system](timeoutSeconds, options) : checkers[system](timeoutSeconds));
-  } catch (err) {
-    // The activity itself could not run to the end (worker lost, activity timeout): still a report.
-    const cause = err instanceof ActivityFailure && err.cause ? `: ${err.cause.message}` : '';
-    return {
-      system,
-      healthy: false,
-      checkedAt: started.toISOString(),
-      durationMs: Date.now() - started.getTime(),
-      figures: {},
-      error: `the ${system} check did not complete${cause || `: ${(err as Error).message}`}`,
-    };
-  }
-}
-
-function summaryLine(health: SystemHealth): string {
-  const version = typeof health.figures.version === 'string' ? ` ${health.figures.version}` : '';
-  return health.healthy
-    ? `${health.system}: healthy${version} (${health.durationMs} ms)`
-    : `${health.system}: UNHEALTHY: ${health.error ?? 'no detail'}`;
 }
 
 function unhealthyNames(report: HealthReport): string {

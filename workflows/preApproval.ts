@@ -6,7 +6,6 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { RestoreTask } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
 
 /** A pre-approval lasts for an incident, not for ever. */
@@ -33,23 +32,5 @@ export function preApprovalProblem(preApproved: unknown, backupId: string, now: 
   const expires = new Date(parsed.data.expiresAt).getTime();
   if (expires <= now.getTime()) return `the pre-approval expired at ${parsed.data.expiresAt}`;
   if (expires > now.getTime() + PRE_APPROVAL_MAX_HOURS * 3_600_000) return `a pre-approval may last at most ${PRE_APPROVAL_MAX_HOURS} h; this one runs to ${parsed.data.expiresAt}`;
-  return undefined;
-}
-
-/**
- * Why a drill's task does not restore into a scratch target (a name with the drill suffix beside
- * its source), or undefined: a drill must never write over what it was copied from.
- */
-export function scratchTaskProblem(tasks: RestoreTask[], drill: { suffix: string; bucketSuffix: string }): string | undefined {
-  for (const task of tasks) {
-    const [source, target, suffix] =
-      task.kind === 'postgresDatabase' || task.kind === 'clickhouseTable'
-        ? [task.database, task.target, drill.suffix]
-        : task.kind === 'bucket'
-          ? [task.bucket, task.target, drill.bucketSuffix]
-          : ['', task.suffix, drill.suffix];
-    const scratch = task.kind === 'kafka' ? target === suffix : target === `${source}${suffix}`;
-    if (!scratch) return `a drill restores into scratch targets only, but ${task.component} ${source || 'topics'} would go to ${target || '(the same names)'}`;
-  }
   return undefined;
 }

@@ -1,7 +1,7 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
-  executeChild,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -12,20 +12,20 @@ import type { Activities } from '../activities';
 import type { RestorePlan } from '../activities/restore/plan';
 import type { RestoreSettings } from '../activities/restore/report';
 import { createApprovalGate } from './approval';
-import { preApprovalProblem, preApprovalRefused, scratchTaskProblem, signedPreApprovalSchema } from './preApproval';
+import { preApprovalProblem, preApprovalRefused, signedPreApprovalSchema } from './preApproval';
 import { preApprovalText, type ApprovalRecord } from '../contracts/approvalTypes';
 import { COMPONENTS } from '../contracts/backupTypes';
 import { mapLimit } from '../contracts/concurrency';
 import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
-import { healthCheck } from './healthCheck';
+import { checkSystems } from './systemChecks';
 import { parseInput } from './input';
 import { reportKey } from '../contracts/reportKey';
-import { RESTORE_NON_RETRYABLE, restoreStep, type StepContext } from './restoreSteps';
+import { RESTORE_NON_RETRYABLE, restoreStep, restoreTargetsOf, type StepContext } from './restoreSteps';
 import type { RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
 
-const { restoreSettings, planRestore, writeRestoreReport, notify, runOrigin, verifyApprovalSignature } = proxyActivities<Activities>({
+const { restoreSettings, planRestore, writeRestoreReport, notify, runOrigin, verifyApprovalSignature, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
@@ -54,12 +54,14 @@ export const restoreInputSchema = z.strictObject({
   requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it); four-eyes compares approvers with that' }).optional(),
   /** A signed pre-approval over this run's workflow id, backup id, components and targets; checked at start. */
   preApproved: z.unknown().optional(),
-  /** Set by drDrill only (checked: the parent must be a drDrill run): the drill's own approval. */
+  /**
+   * Set by drDrill only (checked: the parent must be a drDrill run): the drill's own approval. It
+   * makes this run a drill: every piece goes to its scratch name, and the report is kept with the
+   * drills, for the RTO trend.
+   */
   drillApproval: z.custom<ApprovalRecord>((v) => typeof v === 'object' && v !== null, 'must be the drill\'s approval record').optional(),
   /** Read every object back and compare sha256 at plan time (default true). */
   verifyChecksums: z.boolean().default(true),
-  /** Set by drDrill: the report is kept with the drills, for the RTO trend. */
-  kind: z.enum(['restore', 'drill']).default('restore'),
 });
 export type RestoreInput = z.input<typeof restoreInputSchema>;
 
@@ -96,7 +98,7 @@ export const restoreStatusQuery = defineQuery<RestoreStatus>('status');
 export async function restore(input: RestoreInput = {}): Promise<RestoreReport> {
   const started = new Date();
   const request = parseInput('restore', restoreInputSchema, input);
-  const kind = request.kind;
+  const kind = request.drillApproval ? 'drill' : 'restore';
   const incident = request.incidentStartedAt ? new Date(request.incidentStartedAt) : started;
   if (incident.getTime() > started.getTime() + 60_000) {
     throw ApplicationFailure.nonRetryable('restore: invalid input: input.incidentStartedAt is in the future', Failure.InvalidInput);
@@ -158,24 +160,24 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   }
   let plan: RestorePlan;
   try {
-    plan = await planRestore({ restoreId: workflowId, backupId: request.backupId, components: request.components, targets, verifyChecksums: request.verifyChecksums });
+    plan = await planRestore({
+      restoreId: workflowId,
+      backupId: request.backupId,
+      components: request.components,
+      ...(kind === 'drill' ? { scratch: settings.drill } : { targets }),
+      owner: workflowId,
+      verifyChecksums: request.verifyChecksums,
+    });
   } catch (err) {
     enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
     throw surfacedFailure(err);
   }
   status.backupId = plan.backupId;
   status.plan = { hash: plan.planHash, actions: plan.actions.map(describeAction) };
-  if (request.drillApproval) {
-    const problem = scratchTaskProblem(plan.tasks, settings.drill);
-    if (problem) {
-      enter('refused', `Refused at plan: nothing was touched. ${problem}`);
-      throw preApprovalRefused(problem);
-    }
-  }
   status.tasks = plan.tasks.length;
   status.bytesTotal = plan.totalBytes;
   const systems = [...new Set<SystemName>([...plan.components, 'objectStore'])];
-  const health = await executeChild(healthCheck, { workflowId: `${workflowId}-targets`, args: [{ systems, allowMissingDatabases: true }] });
+  const health = await checkSystems(systems, { check: { allowMissingDatabases: true } });
   if (!health.healthy) {
     enter('refused', 'Refused at plan: a target does not answer. Nothing was touched.');
     throw ApplicationFailure.nonRetryable(
@@ -185,90 +187,103 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     );
   }
 
-  // 2. Approval of this plan, unless a rule allowed it at start.
-  const what = `the ${kind} of backup ${plan.backupId} (${plan.components.join(', ')})`;
-  let approval: ApprovalRecord;
-  if (preApproval) {
-    approval = { ...preApproval, planHash: plan.planHash };
-  } else {
-    enter('awaiting approval', `Waiting for approval of ${what}.`);
-    status.waitingFor = 'approval (update or signal "approve" or "reject", signed, naming the plan hash)';
-    approval = await gate.wait({ what, plan: status.plan, requester: origin.requester, policy: settings.approval });
-  }
-  status.waitingFor = undefined;
-  const reportBase = (): Omit<RestoreReport, 'finishedAt' | 'steps' | 'verification' | 'verified' | 'rto' | 'rpo'> => ({
-    workflowId,
-    runId,
-    kind,
-    backupId: plan.backupId,
-    environment: plan.environment,
-    requestedBy: origin.requester,
-    incidentStartedAt: incident.toISOString(),
-    consistencyPoint: plan.consistencyPoint,
-    startedAt: started.toISOString(),
-    targets,
-    components: plan.components,
-    plan: plan.actions,
-    planHash: plan.planHash,
-    approval,
-    phaseDurationsMs,
-    reportKey: reportKey(kind === 'drill' ? 'drills' : 'restores', started, workflowId),
-  });
-  if (approval.outcome === 'rejected' || approval.outcome === 'timed out') {
-    const why = approval.outcome === 'rejected' ? `rejected by ${approval.by}: ${approval.reason}` : `no approval within ${settings.approval.timeoutMinutes} min`;
-    enter('refused', `Not approved (${why}): nothing was touched.`);
-    const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
-    await writeRestoreReport(report);
-    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} not approved (${why}); nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, report);
-  }
-
-  // 3. Restore.
-  enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
-  executeStarted = Date.now();
-  const context: StepContext = { backupId: plan.backupId, restoreId: workflowId };
-  let results: RestoreStepResult[];
+  // Leases, before a person is asked: retention keeps the backup, and no other restore or drill
+  // writes these targets until this run ends.
+  let leases: string[];
   try {
-    results = await mapLimit(plan.tasks, settings.concurrency, async (task) => {
-      const step = restoreStep(task);
-      const label = step.label();
-      status.running.push(label);
-      setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
-      const result = await surfaceNonRetryable(step.run(context));
-      status.running = status.running.filter((r) => r !== label);
-      status.tasksDone++;
-      status.bytesDone += step.bytes();
-      return result;
-    });
+    leases = await acquireRestoreLeases({ backupId: plan.backupId, targets: restoreTargetsOf(plan.tasks), purpose: `${kind} of backup ${plan.backupId}` });
   } catch (err) {
-    // A step that gave up: the targets may be half-restored. Say so loudly, with a report.
-    enter('done', `RESTORE FAILED while running ${status.running.join(', ')}: ${causeMessage(err)}`);
-    const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
+    enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
+    throw surfacedFailure(err);
+  }
+  try {
+    // 2. Approval of this plan, unless a rule allowed it at start.
+    const what = `the ${kind} of backup ${plan.backupId} (${plan.components.join(', ')})`;
+    let approval: ApprovalRecord;
+    if (preApproval) {
+      approval = { ...preApproval, planHash: plan.planHash };
+    } else {
+      enter('awaiting approval', `Waiting for approval of ${what}.`);
+      status.waitingFor = 'approval (update or signal "approve" or "reject", signed, naming the plan hash)';
+      approval = await gate.wait({ what, plan: status.plan, requester: origin.requester, policy: settings.approval });
+    }
+    status.waitingFor = undefined;
+    const reportBase = (): Omit<RestoreReport, 'finishedAt' | 'steps' | 'verification' | 'verified' | 'rto' | 'rpo'> => ({
+      workflowId,
+      runId,
+      kind,
+      backupId: plan.backupId,
+      environment: plan.environment,
+      requestedBy: origin.requester,
+      incidentStartedAt: incident.toISOString(),
+      consistencyPoint: plan.consistencyPoint,
+      startedAt: started.toISOString(),
+      targets,
+      components: plan.components,
+      plan: plan.actions,
+      planHash: plan.planHash,
+      approval,
+      phaseDurationsMs,
+      reportKey: reportKey(kind === 'drill' ? 'drills' : 'restores', started, workflowId),
+    });
+    if (approval.outcome === 'rejected' || approval.outcome === 'timed out') {
+      const why = approval.outcome === 'rejected' ? `rejected by ${approval.by}: ${approval.reason}` : `no approval within ${settings.approval.timeoutMinutes} min`;
+      enter('refused', `Not approved (${why}): nothing was touched.`);
+      const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
+      await writeRestoreReport(report);
+      throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} not approved (${why}); nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, report);
+    }
+
+    // 3. Restore.
+    enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
+    executeStarted = Date.now();
+    const context: StepContext = { backupId: plan.backupId, restoreId: workflowId };
+    let results: RestoreStepResult[];
+    try {
+      results = await mapLimit(plan.tasks, settings.concurrency, async (task) => {
+        const step = restoreStep(task);
+        const label = step.label();
+        status.running.push(label);
+        setCurrentDetails(`Restoring backup ${plan.backupId}: running ${status.running.join(', ')}. RTO clock ${rtoClock().elapsedMinutes} min of ${targetMinutes} min.`);
+        const result = await surfaceNonRetryable(step.run(context));
+        status.running = status.running.filter((r) => r !== label);
+        status.tasksDone++;
+        status.bytesDone += step.bytes();
+        return result;
+      });
+    } catch (err) {
+      // A step that gave up: the targets may be half-restored. Say so loudly, with a report.
+      enter('done', `RESTORE FAILED while running ${status.running.join(', ')}: ${causeMessage(err)}`);
+      const report = finishReport(reportBase(), [], [], incident, plan.consistencyPoint, targetMinutes, rpoTarget);
+      await writeRestoreReport(report);
+      await notify({ kind: 'failure', title: `${kind} of ${plan.backupId} failed`, text: `${causeMessage(err)}\nstill running: ${status.running.join(', ')}; steps done: ${status.tasksDone}/${status.tasks}. Report: ${report.reportKey}`, workflowId });
+      throw err;
+    }
+
+    // 4. Verify.
+    enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
+    const verification: VerifyResult[] = await mapLimit(plan.tasks, settings.concurrency, (task) => restoreStep(task).verify(context));
+    const verifiedAt = new Date();
+
+    // 5. Report.
+    enter('reporting', 'Writing the report.');
+    const report = finishReport(reportBase(), results, verification, incident, plan.consistencyPoint, targetMinutes, rpoTarget, verifiedAt);
     await writeRestoreReport(report);
-    await notify({ kind: 'failure', title: `${kind} of ${plan.backupId} failed`, text: `${causeMessage(err)}\nstill running: ${status.running.join(', ')}; steps done: ${status.tasksDone}/${status.tasks}. Report: ${report.reportKey}`, workflowId });
-    throw err;
+    const breaches = [report.rto.met ? '' : `RTO ${report.rto.measuredMinutes} min > target ${report.rto.targetMinutes} min`, report.rpo.met ? '' : `RPO ${report.rpo.measuredMinutes} min > target ${report.rpo.targetMinutes} min`].filter(Boolean);
+    if (breaches.length > 0) {
+      await notify({ kind: 'breach', title: `${kind} of ${plan.backupId}: target breached`, text: `${breaches.join('; ')}. Report: ${report.reportKey}`, workflowId });
+    }
+    if (!report.verified) {
+      const failed = verification.flatMap((v) => v.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${c.expected}, found ${c.actual}`));
+      enter('done', `VERIFICATION FAILED: ${failed.slice(0, 5).join('; ')}`);
+      await notify({ kind: 'failure', title: `${kind} of ${plan.backupId}: verification failed`, text: failed.slice(0, 20).join('\n'), workflowId });
+      throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} failed verification: ${failed.slice(0, 10).join('; ')}`, Failure.VerificationFailed, report);
+    }
+    enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
+    return report;
+  } finally {
+    await CancellationScope.nonCancellable(() => releaseRestoreLeases({ keys: leases, purpose: `${kind} of backup ${plan.backupId}` }));
   }
-
-  // 4. Verify.
-  enter('verifying', `Verifying backup ${plan.backupId}'s restore against its manifest.`);
-  const verification: VerifyResult[] = await mapLimit(plan.tasks, settings.concurrency, (task) => restoreStep(task).verify(context));
-  const verifiedAt = new Date();
-
-  // 5. Report.
-  enter('reporting', 'Writing the report.');
-  const report = finishReport(reportBase(), results, verification, incident, plan.consistencyPoint, targetMinutes, rpoTarget, verifiedAt);
-  await writeRestoreReport(report);
-  const breaches = [report.rto.met ? '' : `RTO ${report.rto.measuredMinutes} min > target ${report.rto.targetMinutes} min`, report.rpo.met ? '' : `RPO ${report.rpo.measuredMinutes} min > target ${report.rpo.targetMinutes} min`].filter(Boolean);
-  if (breaches.length > 0) {
-    await notify({ kind: 'breach', title: `${kind} of ${plan.backupId}: target breached`, text: `${breaches.join('; ')}. Report: ${report.reportKey}`, workflowId });
-  }
-  if (!report.verified) {
-    const failed = verification.flatMap((v) => v.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${c.expected}, found ${c.actual}`));
-    enter('done', `VERIFICATION FAILED: ${failed.slice(0, 5).join('; ')}`);
-    await notify({ kind: 'failure', title: `${kind} of ${plan.backupId}: verification failed`, text: failed.slice(0, 20).join('\n'), workflowId });
-    throw ApplicationFailure.nonRetryable(`${kind} of backup ${plan.backupId} failed verification: ${failed.slice(0, 10).join('; ')}`, Failure.VerificationFailed, report);
-  }
-  enter('done', `Restored and verified backup ${plan.backupId}. RTO ${report.rto.measuredMinutes} min (target ${report.rto.targetMinutes}, ${report.rto.met ? 'met' : 'BREACHED'}), RPO ${report.rpo.measuredMinutes} min (target ${report.rpo.targetMinutes}, ${report.rpo.met ? 'met' : 'BREACHED'}).`);
-  return report;
 
   /**
    * A pre-approval that a rule allows, as the report's approval record; undefined when the run
@@ -281,6 +296,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
         throw preApprovalRefused('input.drillApproval is set by a drDrill run for the restore it starts; this run was not started by one');
       }
       if (request.preApproved !== undefined) throw preApprovalRefused('a drill restore carries the drill\'s approval, not input.preApproved');
+      if (input.targets !== undefined) throw preApprovalRefused('a drill restore derives its scratch targets from the backup; input.targets is not accepted');
       const drill = request.drillApproval;
       return { ...drill, via: 'parent drill', requester: origin.requester, requestedAt, waitedMs: 0, remindersSent: 0, refusals: [] };
     }

@@ -30,6 +30,8 @@ interface RestoreStep<K extends RestoreKind> {
   label(task: RestoreTaskOf<K>): string;
   /** Bytes the step reads from the backup: the RTO clock's progress. */
   bytes(task: RestoreTaskOf<K>): number;
+  /** What the step writes, as the lease that keeps another restore off it: "<system>/<name>". */
+  target(task: RestoreTaskOf<K>): string;
 }
 
 // One entry per kind of task: a kind without one does not compile.
@@ -39,24 +41,28 @@ const restoreSteps: { [K in RestoreKind]: RestoreStep<K> } = {
     verify: (task) => steps.verifyPostgresDatabase({ target: task.target, piece: task.piece }),
     label: (task) => `postgres ${task.target}`,
     bytes: (task) => task.piece.size,
+    target: (task) => `postgres/${task.target}`,
   },
   clickhouseTable: {
     run: (task, { backupId }) => steps.restoreClickHouseTable({ backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
     verify: (task) => steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
     label: (task) => `clickhouse ${task.target}.${task.table}`,
     bytes: (task) => task.pieces.reduce((n, p) => n + p.size, 0),
+    target: (task) => `clickhouse/${task.target}`,
   },
   kafka: {
     run: (task, { backupId }) => steps.restoreKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix }),
     verify: (task, { backupId }) => steps.verifyKafka({ backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix }),
     label: (task) => `kafka${task.suffix ? ` (suffix ${task.suffix})` : ''}`,
     bytes: (task) => task.metadata.size + task.topicPieces.reduce((n, p) => n + p.size, 0),
+    target: (task) => `kafka/${task.suffix || '(in place)'}`,
   },
   bucket: {
-    run: (task) => steps.restoreBucket({ bucket: task.bucket, target: task.target, listing: task.listing }),
+    run: (task, { restoreId }) => steps.restoreBucket({ bucket: task.bucket, target: task.target, listing: task.listing, restoreId }),
     verify: (task) => steps.verifyBucket({ bucket: task.bucket, target: task.target, listing: task.listing }),
     label: (task) => `bucket ${task.target}`,
     bytes: (task) => task.listing.size,
+    target: (task) => `buckets/${task.target}`,
   },
 };
 
@@ -68,7 +74,13 @@ export function restoreStep<K extends RestoreKind>(task: RestoreTaskOf<K>) {
     verify: (context: StepContext) => step.verify(task, context),
     label: () => step.label(task),
     bytes: () => step.bytes(task),
+    target: () => step.target(task),
   };
+}
+
+/** Every target the tasks write, once each: what a restore leases before it touches anything. */
+export function restoreTargetsOf(tasks: RestoreTask[]): string[] {
+  return [...new Set(tasks.map((t) => restoreStep(t).target()))].sort();
 }
 
 /** The plan's task of one kind, if it has one. */

@@ -10,6 +10,7 @@ import { loadPartition, readSmallObject, type TableLoad } from './partitionLoad'
 import { checkTablePieces, checkTargetDatabase, RESERVED_DATABASES, type TablePieces } from './tablePieces';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating, throttledHeartbeat } from '../common/heartbeat';
+import { databaseOwners, isDatabaseOwnedBy, OWNER_TABLE } from './ownership';
 import { Failure } from '../../contracts/failures';
 
 export interface ClickHouseRestoreRequest {
@@ -32,6 +33,8 @@ export interface ClickHouseVerifyRequest {
 
 export interface ClickHouseDropDatabaseRequest {
   database: string;
+  /** The restore run whose marker the database must carry (ownership.ts). */
+  owner: string;
 }
 
 /** Heartbeat details: progress for the UI, and where a retried attempt picks up. */
@@ -300,8 +303,8 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Drops a scratch database (DR-drill teardown). Refuses the configured production databases
-     * and the server's own.
+     * Drops a scratch database (DR-drill teardown), only when its marker names `owner` alone.
+     * Refuses the configured production databases and the server's own.
      */
     async dropClickHouseDatabase(req: ClickHouseDropDatabaseRequest): Promise<{ dropped: boolean }> {
       const database = req?.database;
@@ -320,6 +323,10 @@ export function createClickHouseRestoreActivities(deps: ActivityDeps) {
       try {
         const [found] = await rows<{ name: string }>(ch, `SELECT name FROM system.databases WHERE name = ${quoteString(database)}`);
         if (!found) return { dropped: false };
+        if (!(await isDatabaseOwnedBy(ch, database, req.owner))) {
+          const owners = await databaseOwners(ch, database);
+          throw ApplicationFailure.nonRetryable(`refusing to drop ClickHouse database ${database}: its ${OWNER_TABLE} marker does not name ${req.owner} alone (${owners.length ? `it names: ${owners.join(', ')}` : 'no marker'})`, Failure.TargetRefused);
+        }
         await ch.command({ query: `DROP DATABASE IF EXISTS ${quoteIdentifier(database)}` });
         return { dropped: true };
       } finally {

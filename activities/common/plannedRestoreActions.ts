@@ -9,6 +9,8 @@ export interface RestoreActionContext {
   /** A client of the backup bucket, where the saved Kafka metadata and bucket listings are. */
   s3: S3Client;
   restoreId: string;
+  /** The marker value a drill's or beside-production restore's own targets carry. */
+  owner: string;
 }
 
 /**

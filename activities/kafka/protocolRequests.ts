@@ -147,3 +147,23 @@ export async function settledTopicNames(brokers: KafkaAddress[], timeoutMs: numb
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * Waits until every configured broker lists each of `topics` in its own metadata: a topic just
+ * created is usable from any client only then. Throws, naming the brokers still missing one,
+ * after `timeoutMs`.
+ */
+export async function waitForTopicsOnEveryBroker(brokers: KafkaAddress[], topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answers = await topicsOnEachBroker(brokers, 10_000);
+    const lagging = brokers.flatMap((broker, i) => {
+      const listed = new Set(answers[i] ?? []);
+      const missing = topics.filter((t) => !listed.has(t));
+      return answers[i] === undefined ? [`${broker.host}:${broker.port} (no answer)`] : missing.length ? [`${broker.host}:${broker.port} (${missing.slice(0, 3).join(', ')})`] : [];
+    });
+    if (lagging.length === 0) return;
+    if (Date.now() >= deadline) throw new Error(`after ${timeoutMs / 1000} s, not every broker lists the new topics: ${lagging.join('; ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

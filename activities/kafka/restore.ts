@@ -22,6 +22,10 @@ import {
   type PlannedTopic,
 } from './restoreRequest';
 import { retryOnLeaderChange, waitForLeaders } from './topics';
+import { settledTopicNames, waitForTopicsOnEveryBroker } from './protocolRequests';
+
+/** How long the brokers get to agree on the topic list before the restore decides what to create. */
+const TOPIC_SETTLE_MS = 10_000;
 
 /**
  * Restores a Kafka backup (activities/kafka/backup.ts): topics with their partition counts and
@@ -92,7 +96,9 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
         checkCancelled();
 
         // --- topics
-        const existing = new Set(await admin.listTopics());
+        // Asked of every broker: one that has not yet caught up with a deletion would still list
+        // a deleted topic, which would then not be created again.
+        const existing = new Set((await settledTopicNames(config.kafka.brokers, 10_000, TOPIC_SETTLE_MS)) ?? (await admin.listTopics()));
         const created = new Set(state.createdTopics);
         const toCreate = plan.topics.filter((t) => !existing.has(t.target) && t.source.partitions >= 1);
         for (const t of plan.topics) {
@@ -122,7 +128,10 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
         }
         const restoredTopics = plan.topics.filter((t) => existing.has(t.target) || toCreate.includes(t));
         const topicNames = restoredTopics.map((t) => t.target);
-        if (toCreate.length) await waitForTopics(admin, toCreate.map((t) => t.target));
+        if (toCreate.length) {
+          await waitForTopicsOnEveryBroker(config.kafka.brokers, toCreate.map((t) => t.target), 120_000);
+          await waitForTopics(admin, toCreate.map((t) => t.target));
+        }
         const partitionCounts = await fetchPartitionCounts(admin, topicNames);
         for (const t of restoredTopics) {
           const count = partitionCounts.get(t.target);

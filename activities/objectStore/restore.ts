@@ -14,12 +14,15 @@ import { getJson, isNotFound } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
 import { listBucket, type BucketListing } from './backup';
+import { isBucketOwnedBy, markBucketOwner } from './ownership';
 import { Failure } from '../../contracts/failures';
 
 export interface BucketRestoreRequest {
   bucket: string;
   target: string;
   listing: BackupPiece;
+  /** The restore run: a bucket created beside its source is tagged as its own. */
+  restoreId?: string;
 }
 
 const COPY_CONCURRENCY = 8;
@@ -41,7 +44,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
      * target with the backed-up ETag and size are left as they are (a retry continues where it
      * stopped); objects in the target that the backup does not list are left alone and counted.
      */
-    async restoreBucket({ bucket, target, listing: piece }: BucketRestoreRequest): Promise<RestoreStepResult> {
+    async restoreBucket({ bucket, target, listing: piece, restoreId }: BucketRestoreRequest): Promise<RestoreStepResult> {
       if (!BUCKET_NAME.test(target) || target === backupBucket) {
         throw ApplicationFailure.nonRetryable(`restore target bucket ${JSON.stringify(target)} is not a valid bucket name, or is the backup bucket`, Failure.InvalidInput);
       }
@@ -54,6 +57,8 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
           await s3.send(new CreateBucketCommand({ Bucket: target }));
           notes.push(`created bucket ${target}`);
         }
+        // Tagged even when a retry finds the bucket created: the tag is what teardown trusts.
+        if (target !== bucket && restoreId) await markBucketOwner(s3, target, restoreId);
         const present = new Map((await listBucket(s3, target)).map((o) => [o.key, o]));
         const progress = { copied: 0, unchanged: 0, bytes: 0 };
         const beat = throttledHeartbeat(() => progress);
@@ -111,14 +116,20 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Drill teardown: empties and deletes a scratch bucket. Never a configured bucket or the backup bucket. */
-    async deleteScratchBucket({ bucket }: { bucket: string }): Promise<{ deletedObjects: number }> {
+    /**
+     * Drill teardown: empties and deletes a scratch bucket, only when it carries the tag of the
+     * restore run that `owner` names. Never a configured bucket or the backup bucket.
+     */
+    async deleteScratchBucket({ bucket, owner }: { bucket: string; owner: string }): Promise<{ deletedObjects: number }> {
       if (!BUCKET_NAME.test(bucket) || bucket === backupBucket || config.objectStore.buckets.includes(bucket)) {
         throw ApplicationFailure.nonRetryable(`refusing to delete bucket ${JSON.stringify(bucket)}: not a scratch bucket`, Failure.InvalidInput);
       }
       const s3 = connections.s3(300_000);
       try {
         if (!(await bucketExists(s3, bucket))) return { deletedObjects: 0 };
+        if (!(await isBucketOwnedBy(s3, bucket, owner))) {
+          throw ApplicationFailure.nonRetryable(`refusing to delete bucket ${bucket}: it does not carry the ballast-owner tag of ${owner}`, Failure.TargetRefused);
+        }
         const keys = (await listBucket(s3, bucket)).map((o) => o.key);
         for (let at = 0; at < keys.length; at += 1000) {
           await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(at, at + 1000).map((Key) => ({ Key })) } }));

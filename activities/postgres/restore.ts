@@ -22,6 +22,14 @@ export interface PostgresRestoreRequest {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const RESTORED_MARK = 'ballast restore ';
 
+/**
+ * The comment a restore leaves on the database it created: proof, for a retry, that the work is
+ * done, and for a drill's teardown, that the database is the drill's own to drop.
+ */
+export function ownerMark(restoreId: string): string {
+  return `${RESTORED_MARK}${restoreId}`;
+}
+
 /** Where an existing target database is renamed to, and kept, when a restore replaces it. */
 export function asideName(target: string, restoreId: string): string {
   return `${target}_before_${restoreId.replace(/[^A-Za-z0-9]/g, '').slice(-8).toLowerCase()}`;
@@ -70,7 +78,7 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
       }
       const started = Date.now();
       const unit = `postgres ${database} -> ${target}`;
-      const mark = `${RESTORED_MARK}${restoreId}`;
+      const mark = ownerMark(restoreId);
       const scratch = loadingName(target);
       const aside = asideName(target, restoreId);
 
@@ -177,17 +185,30 @@ export function createPostgresRestoreActivities(deps: ActivityDeps) {
       return { component: 'postgres', unit: `postgres ${target}`, ok: checks.every((c) => c.ok), checks };
     },
 
-    /** Drill teardown: drops a scratch database. Never one the config names, never a missing name. */
-    async dropPostgresDatabase({ database }: { database: string }): Promise<{ dropped: boolean }> {
+    /**
+     * Drill teardown: drops a scratch database, and its loading copy, only when it carries the
+     * marker of the restore run that `owner` names. Never one the config names.
+     */
+    async dropPostgresDatabase({ database, owner }: { database: string; owner: string }): Promise<{ dropped: boolean }> {
       if (!IDENTIFIER.test(database) || config.postgres.databases.includes(database) || database === config.postgres.maintenanceDatabase) {
         throw ApplicationFailure.nonRetryable(`refusing to drop Postgres database ${JSON.stringify(database)}: not a scratch database`, Failure.InvalidInput);
       }
       return admin(async (client) => {
-        const present = await exists(client, database);
-        await disconnect(client, database);
-        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)}`);
-        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(loadingName(database))}`);
-        return { dropped: present };
+        let dropped = false;
+        for (const name of [database, loadingName(database)]) {
+          const { rows } = await client.query<{ comment: string | null }>("SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1", [name]);
+          if (rows.length === 0) continue;
+          // A loading copy is marked only once pg_restore finished; an unmarked one left by this
+          // run's failed attempt carries the loading name no one else uses.
+          const ours = rows[0]!.comment === ownerMark(owner) || (name !== database && rows[0]!.comment === null);
+          if (!ours) {
+            throw ApplicationFailure.nonRetryable(`refusing to drop Postgres database ${name}: it does not carry the marker of ${owner} (${rows[0]!.comment ? `its comment: ${JSON.stringify(rows[0]!.comment)}` : 'no ballast marker'})`, Failure.TargetRefused);
+          }
+          await disconnect(client, name);
+          await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`);
+          dropped ||= name === database;
+        }
+        return { dropped };
       });
     },
   };

@@ -1,11 +1,19 @@
 import pg from 'pg';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { DestructiveAction } from '../../contracts/restoreTypes';
+import { Failure } from '../../contracts/failures';
 import type { RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
-import { asideName } from './restore';
+import { asideName, ownerMark } from './restore';
+import { findPgTool } from './tools';
 
-/** Every target database that exists is replaced: renamed aside and kept, its sessions ended. */
+/**
+ * Every target database that exists is replaced: renamed aside and kept, its sessions ended. A
+ * target beside its source (a drill's scratch name, a restore beside production) that exists
+ * already must be this run's own work; and a pg_restore fit for the server must be there. Both
+ * refuse here, before any step runs.
+ */
 export async function plannedPostgresRestoreActions(
-  { deps, restoreId }: RestoreActionContext,
+  { deps, restoreId, owner }: RestoreActionContext,
   tasks: TaskOf<'postgres'>[],
 ): Promise<DestructiveAction[]> {
   const actions: DestructiveAction[] = [];
@@ -14,10 +22,22 @@ export async function plannedPostgresRestoreActions(
   const client = new pg.Client(deps.connections.postgres());
   await client.connect();
   try {
-    const { rows } = await client.query<{ datname: string; size: string }>(
-      'SELECT datname, pg_database_size(datname)::text AS size FROM pg_database WHERE datname = ANY($1)',
+    const { rows: version } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+    await findPgTool('pg_restore', Math.floor(Number(version[0]!.v) / 10_000), deps.config.restore.pgRestorePath);
+    const { rows } = await client.query<{ datname: string; size: string; comment: string | null }>(
+      "SELECT datname, pg_database_size(datname)::text AS size, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ANY($1)",
       [pgTargets],
     );
+    const notOurs = rows.filter((row) => {
+      const task = tasks.find((t) => t.target === row.datname)!;
+      return task.target !== task.database && row.comment !== ownerMark(owner);
+    });
+    if (notOurs.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `restore refused at plan, nothing was touched: ${notOurs.map((r) => `Postgres database ${r.datname} already exists and was not created by this run (${r.comment ? `its comment: ${JSON.stringify(r.comment)}` : 'no ballast marker'}); drop it or choose another target`).join('; ')}`,
+        Failure.TargetRefused,
+      );
+    }
     for (const row of rows) {
       actions.push({
         component: 'postgres',

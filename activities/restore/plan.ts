@@ -18,6 +18,7 @@ import { plannedObjectStoreRestoreActions } from '../objectStore/restoreActions'
 import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { Failure } from '../../contracts/failures';
 import { planHash } from '../approval/approvals';
+import { scratchTargets, targetProblems, type Inventory, type ScratchSuffixes } from './targets';
 
 export interface RestorePlanRequest {
   restoreId: string;
@@ -25,7 +26,15 @@ export interface RestorePlanRequest {
   backupId: string;
   /** Undefined: every component the backup holds. */
   components?: Component[];
-  targets: RestoreTargets;
+  /** Where a restore puts each piece (unnamed pieces restore in place); ignored for a drill. */
+  targets?: RestoreTargets;
+  /** A drill: every piece goes to its scratch name, derived from the backup itself. */
+  scratch?: ScratchSuffixes;
+  /**
+   * Who owns what a drill or a restore beside production creates (the restore run's workflow
+   * id): an existing target that does not carry this owner's marker refuses the plan.
+   */
+  owner?: string;
   /** Read every object back and compare its sha256 with the manifest (default on). */
   verifyChecksums: boolean;
 }
@@ -39,6 +48,8 @@ export interface RestorePlan {
   /** Components the request named that the backup does not hold, or that the backup skipped. */
   notInBackup: { component: Component; reason: string }[];
   tasks: RestoreTask[];
+  /** Where every piece goes: the request's targets, or a drill's scratch names. */
+  targets: RestoreTargets;
   actions: DestructiveAction[];
   /** What a person approves: the backup, components, targets and every action, hashed. */
   planHash: string;
@@ -74,6 +85,13 @@ function plannedActionsOf<C extends Component>(component: C, context: RestoreAct
 export function createRestorePlanActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
   const bucket = config.objectStore.backupBucket;
+  const inventory: Inventory = {
+    postgres: config.postgres.databases,
+    postgresMaintenance: config.postgres.maintenanceDatabase,
+    clickhouse: config.clickhouse.databases.map((d) => d.name),
+    buckets: config.objectStore.buckets,
+    backupBucket: bucket,
+  };
 
   return {
     /**
@@ -102,7 +120,12 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
         }
         const components = wanted.filter((c) => held.has(c));
         const pieces = manifest.pieces.filter((p) => components.includes(p.component));
-        const tasks = buildTasks(pieces, request.targets);
+        const targets = request.scratch ? scratchTargets(manifest.pieces, request.scratch) : (request.targets ?? { postgres: {}, clickhouse: {}, kafkaSuffix: '', buckets: {} });
+        const tasks = buildTasks(pieces, targets);
+        const targetsRefused = targetProblems(manifest.pieces, tasks, targets, inventory, request.scratch);
+        if (targetsRefused.length > 0) {
+          throw ApplicationFailure.nonRetryable(`restore refused at plan, nothing was touched: ${targetsRefused.join('; ')}`, Failure.TargetRefused, { problems: targetsRefused });
+        }
 
         const problems = await checkObjects(s3, pieces, request.verifyChecksums);
         if (problems.length > 0) {
@@ -112,7 +135,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
             { problems },
           );
         }
-        const actions = await destructiveActions({ deps, s3, restoreId: request.restoreId }, tasks);
+        const actions = await destructiveActions({ deps, s3, restoreId: request.restoreId, owner: request.owner ?? request.restoreId }, tasks);
         return {
           backupId,
           environment: manifest.environment,
@@ -122,7 +145,8 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           notInBackup,
           tasks,
           actions,
-          planHash: planHash({ backupId, components, targets: request.targets, actions }),
+          targets,
+          planHash: planHash({ backupId, components, targets, actions }),
           totalBytes: pieces.reduce((n, p) => n + p.size, 0),
           checkedObjects: pieces.length,
           checksumsVerified: request.verifyChecksums,

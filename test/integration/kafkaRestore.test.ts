@@ -353,13 +353,14 @@ describe('kafka restore activities on the real stack', () => {
     return Object.fromEntries(offsets.map((o) => [o.partition, Number(o.high) - Number(o.low)]));
   }
 
+  /** Until no broker lists the topics: each learns of a deletion in its own time. */
   async function waitUntilGone(topics: string[]): Promise<void> {
-    for (let i = 0; i < 150; i++) {
-      const listed = new Set(await admin.listTopics());
-      if (!topics.some((t) => listed.has(t))) return;
+    for (let i = 0; i < 300; i++) {
+      const answers = await topicsOnEachBroker(loaded.config.kafka.brokers, 5_000);
+      if (answers.every((listed) => listed !== undefined && !topics.some((t) => listed.includes(t)))) return;
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(`topics ${topics.join(', ')} still listed`);
+    throw new Error(`topics ${topics.join(', ')} still listed by a broker`);
   }
 
   async function myTopics(): Promise<string[]> {

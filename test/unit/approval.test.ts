@@ -4,10 +4,8 @@ import { armouredSignature, verifySignature } from '../../activities/approval/si
 import { approvalPolicy, planHash } from '../../activities/approval/approvals';
 import { parseConfig } from '../../workers/config';
 import { approvalText, canonicalJson, preApprovalText, type ApprovalPolicy } from '../../contracts/approvalTypes';
-import type { BackupPiece } from '../../contracts/backupTypes';
-import type { RestoreTask } from '../../contracts/restoreTypes';
 import { answerProblem, approverProblem, type GateRequest } from '../../workflows/approval';
-import { preApprovalProblem, scratchTaskProblem } from '../../workflows/preApproval';
+import { preApprovalProblem } from '../../workflows/preApproval';
 import { createApprovers, type Approvers } from '../../localStack/approvers';
 
 const policy: ApprovalPolicy = { unsignedAllowed: false, approvers: [], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 };
@@ -100,19 +98,6 @@ describe('pre-approval rules', () => {
     assert.match(preApprovalProblem(valid, 'latest', now) ?? '', /must name it, not "latest"/);
     assert.match(preApprovalProblem({ ...valid, expiresAt: '2026-06-01T11:59:00Z' }, 'b1', now) ?? '', /expired at/);
     assert.match(preApprovalProblem({ ...valid, expiresAt: '2026-06-03T12:00:00Z' }, 'b1', now) ?? '', /at most 24 h/);
-  });
-
-  it('a drill restores into scratch names only', () => {
-    const piece = {} as BackupPiece;
-    const drill = { suffix: '_drill', bucketSuffix: '-drill' };
-    const scratch: RestoreTask[] = [
-      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: 'shop_drill', piece },
-      { component: 'objectStore', kind: 'bucket', bucket: 'data', target: 'data-drill', listing: piece },
-      { component: 'kafka', kind: 'kafka', metadata: piece, topicPieces: [], suffix: '_drill' },
-    ];
-    assert.equal(scratchTaskProblem(scratch, drill), undefined);
-    assert.match(scratchTaskProblem([...scratch, { component: 'postgres', kind: 'postgresDatabase', database: 'billing', target: 'billing', piece }], drill) ?? '', /postgres billing would go to billing/);
-    assert.match(scratchTaskProblem([{ component: 'kafka', kind: 'kafka', metadata: piece, topicPieces: [], suffix: '' }], drill) ?? '', /kafka topics would go to \(the same names\)/);
   });
 });
 

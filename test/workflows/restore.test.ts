@@ -68,6 +68,8 @@ function settings(approval: Partial<RestoreSettings['approval']> = {}, drill: Pa
   };
 }
 
+const noTargets: RestoreTargets = { postgres: {}, clickhouse: {}, kafkaSuffix: '', buckets: {} };
+
 // bob and carol are listed approvers; mallory has a key, but it is not in the file.
 let approvers: Approvers;
 
@@ -95,11 +97,15 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
     checkKafka: health('kafka'),
     checkObjectStore: health('objectStore'),
     restoreSettings: async () => restoreSettings,
-    planRestore: async (req: { backupId: string; components?: string[]; targets: RestoreTargets }): Promise<RestorePlan> => {
+    planRestore: async (req: { backupId: string; components?: string[]; targets?: RestoreTargets; scratch?: { suffix: string; bucketSuffix: string } }): Promise<RestorePlan> => {
       journal.calls.push('plan');
       const at = backupTakenAt();
+      const s = req.scratch;
+      const targets: RestoreTargets = s
+        ? { postgres: { shop: `shop${s.suffix}` }, clickhouse: { analytics: `analytics${s.suffix}` }, kafkaSuffix: s.suffix, buckets: { data: `data${s.bucketSuffix}` } }
+        : (req.targets ?? noTargets);
       const backupId = req.backupId === 'latest' ? makeBackupId(at, 'abcdef') : req.backupId;
-      const actions = [{ component: 'postgres' as const, action: 'replace database', target: req.targets.postgres.shop ?? 'shop', detail: 'renamed aside' }];
+      const actions = [{ component: 'postgres' as const, action: 'replace database', target: targets.postgres.shop ?? 'shop', detail: 'renamed aside' }];
       return {
         backupId,
         environment: 'test',
@@ -108,11 +114,12 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
         components: ['postgres', 'objectStore'],
         notInBackup: [],
         tasks: [
-          { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump', at) },
-          { component: 'objectStore', kind: 'bucket', bucket: 'data', target: req.targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json', at) },
+          { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump', at) },
+          { component: 'objectStore', kind: 'bucket', bucket: 'data', target: targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json', at) },
         ],
+        targets,
         actions,
-        planHash: planHash({ backupId, components: req.components, targets: req.targets, actions }),
+        planHash: planHash({ backupId, components: req.components, targets, actions }),
         totalBytes: 2000,
         checkedObjects: 2,
         checksumsVerified: true,
@@ -187,7 +194,6 @@ describe('restore and drDrill workflows (fake system activities, real approval c
   };
   const detailsOf = async (handle: WorkflowHandle) => ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
   const backupId = () => makeBackupId(backupTakenAt(), 'abcdef');
-  const noTargets: RestoreTargets = { postgres: {}, clickhouse: {}, kafkaSuffix: '', buckets: {} };
   /** A pre-approval signed by `by` over this workflow id, backup and targets. */
   const preApproval = async (by: string, a: { workflowId: string; backupId: string; targets?: RestoreTargets; expiresAt?: string }) => {
     const expiresAt = a.expiresAt ?? new Date(Date.now() + 3_600_000).toISOString();
@@ -333,7 +339,7 @@ describe('restore and drDrill workflows (fake system activities, real approval c
         await refused(async (workflowId) => ({ backupId: id, preApproved: await preApproval('bob', { workflowId, backupId: id, expiresAt: new Date(Date.now() - 60_000).toISOString() }) })),
         await refused(async (workflowId) => ({ backupId: id, preApproved: await preApproval('alice', { workflowId, backupId: id }) })),
         await refused(async (workflowId) => ({ backupId: id, preApproved: await preApproval('bob', { workflowId: `${workflowId}-other`, backupId: id }) })),
-        await refused(async () => ({ backupId: id, kind: 'drill', drillApproval: { required: false, outcome: 'pre-approved', requestedAt: '', waitedMs: 0, remindersSent: 0, refusals: [] } })),
+        await refused(async () => ({ backupId: id, drillApproval: { required: false, outcome: 'pre-approved', requestedAt: '', waitedMs: 0, remindersSent: 0, refusals: [] } })),
       ];
     });
     assert.match(refusals[0]!, /only with a signed pre-approval/);
