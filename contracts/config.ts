@@ -3,6 +3,7 @@
  * worker reads and validates the file (workers/config.ts); activities receive the result.
  */
 import { z } from 'zod';
+import { cronProblem } from './cron';
 
 /**
  * A secret is never written in the config itself: it names where the worker finds it, so that
@@ -23,6 +24,30 @@ const identifier = z
 const bucketName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)');
+/** Postgres truncates longer identifiers (NAMEDATALEN - 1); `identifier` allows no more either. */
+const MAX_IDENTIFIER = 63;
+const MAX_BUCKET_NAME = 63;
+const MAX_TOPIC_NAME = 249;
+
+/**
+ * Every URL in the config. The config reaches activities, reports and workflow history, so a
+ * URL must not carry a credential: `instead` names the secret fields that do.
+ */
+const credentialFreeUrl = (instead: string) =>
+  z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).superRefine((text, ctx) => {
+    // Refinements run even when the URL check above failed.
+    if (!URL.canParse(text)) return;
+    const url = new URL(text);
+    if (url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: `must not carry a user name or password: it would reach workflow history; use ${instead} instead` });
+    }
+    // The ClickHouse client, for one, reads access_token and http_header_* from the query.
+    for (const key of new Set(url.searchParams.keys())) {
+      if (/pass|pwd|secret|token|key|sig|cred|auth/i.test(key)) {
+        ctx.addIssue({ code: 'custom', message: `must not carry a credential (query parameter "${key}"): it would reach workflow history; use ${instead} instead` });
+      }
+    }
+  });
 
 const temporalSchema = z.strictObject({
   address: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
@@ -53,7 +78,7 @@ const postgresSchema = z.strictObject({
 });
 
 const clickhouseSchema = z.strictObject({
-  url: z.url(),
+  url: credentialFreeUrl('clickhouse.user and clickhouse.password (a secret reference)'),
   /** Native TCP port, used by clickhouse-client. */
   nativePort: port.default(9000),
   user: z.string().min(1).default('default'),
@@ -139,10 +164,19 @@ const kafkaSchema = z
         ctx.addIssue({ code: 'custom', path: ['brokers', i, 'id'], message: `duplicate broker id ${id}` });
       }
     });
+    // Host names are case-insensitive.
+    const addresses = kafka.brokers.map((b) => `${b.host.toLowerCase()}:${b.port}`);
+    addresses.forEach((address, i) => {
+      const first = addresses.indexOf(address);
+      if (first !== i) {
+        const { host, port } = kafka.brokers[i]!;
+        ctx.addIssue({ code: 'custom', path: ['brokers', i], message: `${host}:${port} is also the address of broker ${kafka.brokers[first]!.id} (kafka.brokers.${first}): each broker needs its own host:port` });
+      }
+    });
   });
 
 const objectStoreSchema = z.strictObject({
-  endpoint: z.url().optional(),
+  endpoint: credentialFreeUrl('objectStore.accessKeyId and objectStore.secretAccessKey (secret references)').optional(),
   region: z.string().min(1).default('us-east-1'),
   /** Path-style addressing, which MinIO and most self-hosted S3 stores need. */
   forcePathStyle: z.boolean().default(true),
@@ -167,8 +201,15 @@ const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: b
       enabled: z.boolean().default(defaults.enabled),
       /** Distinct per deployment when several share one Temporal namespace. */
       scheduleId: z.string().min(1).default(defaults.scheduleId),
-      /** Cron in UTC. */
-      cron: z.string().min(1).default(defaults.cron),
+      /** Cron in UTC (contracts/cron.ts says what is accepted). */
+      cron: z
+        .string()
+        .min(1)
+        .superRefine((cron, ctx) => {
+          const problem = cronProblem(cron);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .default(defaults.cron),
       /** How late a missed run (the Temporal service was down) may still start. */
       catchupWindowMinutes: z.number().int().min(1).default(60),
     })
@@ -232,7 +273,10 @@ const drillSchema = z
     /** Appended to Postgres and ClickHouse databases, Kafka topics and groups for the scratch copy. */
     suffix: z.string().regex(/^_[a-z0-9_]{1,20}$/, 'must be _ then lowercase letters, digits, underscores').default('_drill'),
     /** Appended to bucket names for the scratch copy (bucket names allow no underscore). */
-    bucketSuffix: z.string().regex(/^-[a-z0-9-]{1,20}$/, 'must be - then lowercase letters, digits, hyphens').default('-drill'),
+    bucketSuffix: z
+      .string()
+      .regex(/^-[a-z0-9-]{0,19}[a-z0-9]$/, 'must be - then lowercase letters, digits, hyphens, ending in a letter or digit (as bucket names must)')
+      .default('-drill'),
     /**
      * A drill started by its own schedule (drill.schedule) skips the start gate: it only touches
      * scratch targets. The report says so.
@@ -261,35 +305,145 @@ const stackSchema = z.strictObject({
   clickhouseCurrent: z.strictObject({ httpPort: port, nativePort: port }).optional(),
 });
 
-export const configSchema = z
-  .strictObject({
-    environment: z.enum(['demo', 'staging', 'production']),
-    temporal: temporalSchema.prefault({}),
-    postgres: postgresSchema,
-    clickhouse: clickhouseSchema,
-    kafka: kafkaSchema,
-    objectStore: objectStoreSchema,
-    healthCheck: healthCheckSchema,
-    backup: backupSchema,
-    approvals: approvalsSchema,
-    restore: restoreSchema,
-    drill: drillSchema,
-    notify: notifySchema,
-    stack: stackSchema.optional(),
-  })
-  .superRefine((config, ctx) => {
-    if (config.environment !== 'production') return;
-    // In production a typed name must never be enough, nor one person's yes to their own run,
-    // nor the local stack's broker control.
-    if (!config.approvals.allowedSignersFile) {
-      ctx.addIssue({ code: 'custom', path: ['approvals', 'allowedSignersFile'], message: 'required when environment is production: approvals must be signed (git allowed-signers format)' });
-    }
-    if (!config.approvals.fourEyes) {
-      ctx.addIssue({ code: 'custom', path: ['approvals', 'fourEyes'], message: 'must be true when environment is production' });
-    }
-    if (config.kafka.restart.backend === 'local') {
-      ctx.addIssue({ code: 'custom', path: ['kafka', 'restart', 'backend'], message: 'must not be local when environment is production (local controls the stack\'s own brokers)' });
+const sectionsSchema = z.strictObject({
+  environment: z.enum(['demo', 'staging', 'production']),
+  temporal: temporalSchema.prefault({}),
+  postgres: postgresSchema,
+  clickhouse: clickhouseSchema,
+  kafka: kafkaSchema,
+  objectStore: objectStoreSchema,
+  healthCheck: healthCheckSchema,
+  backup: backupSchema,
+  approvals: approvalsSchema,
+  restore: restoreSchema,
+  drill: drillSchema,
+  notify: notifySchema,
+  stack: stackSchema.optional(),
+});
+type Sections = z.infer<typeof sectionsSchema>;
+
+/** A cross-field rule's finding: the field it is about, and what is wrong with it. */
+interface Problem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** [index, index of its first occurrence] for every key seen before. */
+function repeats(keys: readonly string[]): [number, number][] {
+  return keys.flatMap((key, i): [number, number][] => {
+    const first = keys.indexOf(key);
+    return first === i ? [] : [[i, first]];
+  });
+}
+
+function productionProblems(config: Sections): Problem[] {
+  if (config.environment !== 'production') return [];
+  // In production a typed name must never be enough, nor one person's yes to their own run,
+  // nor the local stack's broker control.
+  const problems: Problem[] = [];
+  if (!config.approvals.allowedSignersFile) {
+    problems.push({ path: ['approvals', 'allowedSignersFile'], message: 'required when environment is production: approvals must be signed (git allowed-signers format)' });
+  }
+  if (!config.approvals.fourEyes) {
+    problems.push({ path: ['approvals', 'fourEyes'], message: 'must be true when environment is production' });
+  }
+  if (config.kafka.restart.backend === 'local') {
+    problems.push({ path: ['kafka', 'restart', 'backend'], message: 'must not be local when environment is production (local controls the stack\'s own brokers)' });
+  }
+  return problems;
+}
+
+/** A name listed twice would be backed up, restored and torn down twice, racing itself. */
+function duplicateProblems(config: Sections): Problem[] {
+  const listed = (path: (string | number)[], names: readonly string[], where = ''): Problem[] =>
+    repeats(names).map(([i, first]) => ({ path: [...path, i], message: `"${names[i]}" is listed twice${where} (first as ${[...path, first].join('.')})` }));
+  const databases = config.clickhouse.databases.map((d) => d.name);
+  return [
+    ...listed(['postgres', 'databases'], config.postgres.databases),
+    ...repeats(databases).map(([i, first]) => ({
+      path: ['clickhouse', 'databases', i, 'name'],
+      message: `"${databases[i]}" is listed twice (first as clickhouse.databases.${first}.name); list its tables in one entry`,
+    })),
+    ...config.clickhouse.databases.flatMap((d, i) => listed(['clickhouse', 'databases', i, 'tables'], d.tables, ` in database "${d.name}"`)),
+    ...listed(['objectStore', 'buckets'], config.objectStore.buckets),
+    ...listed(['backup', 'kafkaDataTopics'], config.backup.kafkaDataTopics),
+  ];
+}
+
+/** Places where a restore, a drill or a roll would write over something else the config names. */
+function overlapProblems(config: Sections): Problem[] {
+  const problems: Problem[] = [];
+  const { buckets, backupBucket } = config.objectStore;
+  buckets.forEach((bucket, i) => {
+    if (bucket === backupBucket) {
+      problems.push({ path: ['objectStore', 'buckets', i], message: `"${bucket}" is the backup bucket (objectStore.backupBucket); a restore or drill would write over the backups` });
     }
   });
+  const backupSchedule = config.backup.schedule.scheduleId;
+  if (config.drill.schedule.scheduleId === backupSchedule) {
+    problems.push({
+      path: ['drill', 'schedule', 'scheduleId'],
+      message: `"${backupSchedule}" is also backup.schedule.scheduleId: at every worker start the drill schedule would replace the backup schedule, and the backups would stop; give each schedule its own id`,
+    });
+  }
+  const canary = config.kafka.roll.canaryTopic;
+  const dataTopic = config.backup.kafkaDataTopics.indexOf(canary);
+  if (dataTopic >= 0) {
+    problems.push({
+      path: ['kafka', 'roll', 'canaryTopic'],
+      message: `"${canary}" is also backup.kafkaDataTopics.${dataTopic}: a rolling restart would write its canary messages into a topic whose data is backed up and consumed`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * A drill restores every database, bucket and topic beside its source, under the source's name
+ * plus the drill suffix. Those scratch names must be valid, and must not be names the config
+ * already gives to something real: the drill would write over it, then tear it down.
+ */
+function scratchNameProblems(config: Sections): Problem[] {
+  const { suffix, bucketSuffix } = config.drill;
+  const families = [
+    { field: 'postgres.databases', names: config.postgres.databases, at: (i: number) => ['postgres', 'databases', i], suffixField: 'suffix', added: suffix, max: MAX_IDENTIFIER, limit: "Postgres's limit for a database name" },
+    { field: 'clickhouse.databases', names: config.clickhouse.databases.map((d) => d.name), at: (i: number) => ['clickhouse', 'databases', i, 'name'], suffixField: 'suffix', added: suffix, max: MAX_IDENTIFIER, limit: "ballast's limit for a database name" },
+    { field: 'objectStore.buckets', names: config.objectStore.buckets, at: (i: number) => ['objectStore', 'buckets', i], suffixField: 'bucketSuffix', added: bucketSuffix, max: MAX_BUCKET_NAME, limit: "S3's limit for a bucket name" },
+    { field: 'backup.kafkaDataTopics', names: config.backup.kafkaDataTopics, at: (i: number) => ['backup', 'kafkaDataTopics', i], suffixField: 'suffix', added: suffix, max: MAX_TOPIC_NAME, limit: "Kafka's limit for a topic name" },
+  ];
+  const problems: Problem[] = [];
+  for (const { field, names, at, suffixField, added, max, limit } of families) {
+    names.forEach((name, i) => {
+      // A name listed twice is reported as a duplicate, and here only at its first listing.
+      if (names.indexOf(name) !== i) return;
+      const scratch = `${name}${added}`;
+      if (scratch.length > max) {
+        problems.push({
+          path: ['drill', suffixField],
+          message: `the scratch copy of ${field}.${i} "${name}" would be "${scratch}", ${scratch.length} characters, over ${limit} (${max}); shorten drill.${suffixField} or the name`,
+        });
+      }
+      const taken = names.indexOf(scratch);
+      if (taken >= 0) {
+        problems.push({ path: at(taken), message: `"${scratch}" is the drill's scratch name for ${field}.${i} "${name}" (plus drill.${suffixField}): a drill would write over it, then tear it down` });
+      }
+    });
+  }
+  const { buckets, backupBucket } = config.objectStore;
+  buckets.forEach((bucket, i) => {
+    if (`${bucket}${bucketSuffix}` === backupBucket) {
+      problems.push({
+        path: ['objectStore', 'backupBucket'],
+        message: `"${backupBucket}" is the drill's scratch name for objectStore.buckets.${i} "${bucket}" (plus drill.bucketSuffix): a drill would write over the backups, then tear them down`,
+      });
+    }
+  });
+  return problems;
+}
+
+export const configSchema = sectionsSchema.superRefine((config, ctx) => {
+  for (const problem of [...productionProblems(config), ...duplicateProblems(config), ...overlapProblems(config), ...scratchNameProblems(config)]) {
+    ctx.addIssue({ code: 'custom', ...problem });
+  }
+});
 
 export type Config = z.infer<typeof configSchema>;
