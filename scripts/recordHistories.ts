@@ -140,6 +140,8 @@ const restoreActivities = {
   // The real ones: the requester and a drill's parent come from Temporal itself.
   ...createApprovalActivities({ config: { environment: 'demo', approvals: {} } as Config, connections: {} } as ActivityDeps),
   listDrillReports: async () => [],
+  acquireRestoreLeases: async (r: { targets: string[] }) => r.targets,
+  releaseRestoreLeases: async () => undefined,
   dropPostgresDatabase: async () => ({ dropped: true }),
   dropClickHouseDatabase: async () => ({ dropped: true }),
   deleteScratchBucket: async () => ({ deletedObjects: 1 }),
@@ -179,6 +181,8 @@ const rollActivities = {
   waitReplicationRestored: async ({ brokerId }: { brokerId: number }) => ({ brokerId, durationMs: 1, partitions: 1, brokerPartitions: 1 }),
   electPreferredLeaders: async () => ({ durationMs: 5, elected: 0, alreadyElected: 1 }),
   writeRollReport: async (report: { reportKey: string }) => report.reportKey,
+  acquireRollLease: async () => undefined,
+  releaseRollLease: async () => undefined,
 };
 
 async function main(): Promise<void> {

@@ -19,9 +19,9 @@ import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 import { Failure } from '../contracts/failures';
 
-const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash } = proxyActivities<Activities>({
+const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash, acquireRollLease, releaseRollLease } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout] },
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout, Failure.TargetBusy] },
 });
 // Restarting and waiting are never retried by Temporal: a broker that did not come back must stop
 // the roll, not be restarted again behind the operator's back.
@@ -123,6 +123,9 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     const why = [missing.length ? `broker(s) offline: ${missing.join(', ')}` : '', before.offline ? `${before.offline} offline partition(s)` : '', before.underReplicated ? `${before.underReplicated} under-replicated partition(s)` : ''].filter(Boolean).join('; ');
     throw ApplicationFailure.nonRetryable(`kafkaRollingRestart: pre-flight failed, no broker was touched: ${why}`, Failure.PreflightFailed);
   }
+  // One roll per cluster: a second one would count the first's broker as "down" or restart a
+  // second broker while the first is out.
+  await acquireRollLease({ clusterId: before.clusterId });
 
   /** The safety rule, plus: every other configured broker is online (never two down at once). */
   const brokerSafety = (brokerId: number, state: KafkaClusterStateOf): Clearance => {
@@ -284,9 +287,10 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       });
     }
   } finally {
-    if (canaryRun) {
-      await CancellationScope.nonCancellable(() => stopKafkaCanary({ canaryId, topic: settings.canaryTopic }));
-    }
+    await CancellationScope.nonCancellable(async () => {
+      if (canaryRun) await stopKafkaCanary({ canaryId, topic: settings.canaryTopic });
+      await releaseRollLease({ clusterId: before.clusterId });
+    });
   }
 
   let canaryReport: RollCanary | undefined;

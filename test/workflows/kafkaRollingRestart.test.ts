@@ -108,6 +108,8 @@ function fakes(cluster: Cluster): Partial<Activities> {
       cluster.canaryStopped = true;
     }) as never,
     writeRollReport: (async (r: RollReport) => r.reportKey) as never,
+    acquireRollLease: (async () => void cluster.events.push('lease')) as never,
+    releaseRollLease: (async () => void cluster.events.push('release')) as never,
     notify: (async (n: { title: string }) => {
       cluster.notifications.push(n.title);
       return { delivered: 'log' };
@@ -171,7 +173,8 @@ describe('kafkaRollingRestart workflow (fake activities)', () => {
     assert.deepEqual(report.order, [1, 3, 2]);
     assert.deepEqual(
       cluster.events.filter((e) => !e.startsWith('elect')),
-      ['restart 1', 'back 1', 'in sync 1', 'restart 3', 'back 3', 'in sync 3', 'restart 2', 'back 2', 'in sync 2'],
+      ['lease', 'restart 1', 'back 1', 'in sync 1', 'restart 3', 'back 3', 'in sync 3', 'restart 2', 'back 2', 'in sync 2', 'release'],
+      'the cluster is leased for the whole roll',
     );
     assert.equal(report.restarted.find((s) => s.brokerId === 2)?.wasQuorumLeader, true);
     assert.equal(report.canary?.ackedMissing, 0);

@@ -138,6 +138,11 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
       return { delivered: 'log' };
     },
     listDrillReports: async () => [],
+    acquireRestoreLeases: async (r: { targets: string[] }) => {
+      journal.calls.push(`lease ${r.targets.join(' ')}`);
+      return r.targets;
+    },
+    releaseRestoreLeases: async () => void journal.calls.push('release leases'),
     dropPostgresDatabase: async (r: { database: string }) => void journal.calls.push(`drop postgres ${r.database}`),
     dropClickHouseDatabase: async (r: { database: string }) => void journal.calls.push(`drop clickhouse ${r.database}`),
     deleteScratchBucket: async (r: { bucket: string }) => void journal.calls.push(`delete bucket ${r.bucket}`),
@@ -222,7 +227,9 @@ describe('restore and drDrill workflows (fake system activities, real approval c
     assert.equal(report.approval.keyFingerprint, await approvers.fingerprint('bob'));
     assert.equal(report.approval.via, 'update');
     assert.equal(report.verified, true);
-    assert.deepEqual(journal.calls.slice(1, 3).sort(), ['restore bucket data', 'restore postgres shop']);
+    assert.deepEqual(journal.calls.slice(0, 2), ['plan', 'lease buckets/data postgres/shop'], 'the targets are leased before the gate');
+    assert.deepEqual(journal.calls.filter((c) => c.startsWith('restore ')).sort(), ['restore bucket data', 'restore postgres shop']);
+    assert.equal(journal.calls.at(-1), 'release leases');
   });
 
   it('refuses a key not in the file, a signature over another plan, one replayed from an earlier run and an unsigned approval; shows each, keeps waiting, then fails closed with nothing touched', async () => {
@@ -273,7 +280,7 @@ describe('restore and drDrill workflows (fake system activities, real approval c
     assert.equal(status.phase, 'awaiting approval', 'refusals leave it waiting');
     assert.match(details, /^REFUSED .*approve \(signal, signed\) REFUSED: .*not in the allowed-signers file/);
     assert.ok(journal.notifications.some((n) => n.kind === 'failure' && /approve refused/.test(n.title)), 'the refused signal was notified');
-    assert.deepEqual(journal.calls, ['plan'], 'nothing was restored');
+    assert.deepEqual(journal.calls, ['plan', 'lease buckets/data postgres/shop', 'release leases'], 'nothing was restored, and the leases were given back');
     const report = journal.reports.at(-1)!;
     assert.equal(report.approval.outcome, 'timed out');
     assert.equal(report.approval.refusals.length, 4, 'the four signed or signal answers that reached the run are in the report');
@@ -296,7 +303,7 @@ describe('restore and drDrill workflows (fake system activities, real approval c
         return true;
       });
     });
-    assert.deepEqual(journal.calls, ['plan'], 'nothing restored, and the second run never planned');
+    assert.deepEqual(journal.calls, ['plan', 'lease buckets/data postgres/shop', 'release leases'], 'nothing restored, and the second run never planned');
   });
 
   it('a signed pre-approval bound to this backup and these targets skips the gate, and the report names the signer', async () => {
@@ -383,7 +390,7 @@ describe('restore and drDrill workflows (fake system activities, real approval c
       });
     });
     assert.deepEqual(journal.notifications.map((n) => n.kind), ['reminder']);
-    assert.deepEqual(journal.calls, ['plan']);
+    assert.deepEqual(journal.calls, ['plan', 'lease buckets/data postgres/shop', 'release leases']);
     assert.equal(journal.reports[0]?.approval.outcome, 'timed out');
     assert.equal(journal.reports[0]?.approval.remindersSent, 1);
   });
