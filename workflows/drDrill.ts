@@ -4,6 +4,7 @@ import type { Activities } from '../activities';
 import { createApprovalGate } from './approval';
 import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
+import { surfacedFailure } from './surfacedFailure';
 import { restore, type RestoreInput } from './restore';
 import { findTask } from './restoreSteps';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
@@ -74,7 +75,14 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   // restored or torn down), gives every piece the backup holds a scratch name (configured or
   // not), refuses a scratch name that exists and is not this drill's, and learns which Kafka
   // topics and groups the scratch copy will have.
-  const pinned = await planRestore({ restoreId, owner: restoreId, backupId: 'latest', components: request.components, scratch: settings.drill, verifyChecksums: false });
+  let pinned: Awaited<ReturnType<typeof planRestore>>;
+  try {
+    pinned = await planRestore({ restoreId, owner: restoreId, backupId: 'latest', components: request.components, scratch: settings.drill, verifyChecksums: false });
+  } catch (err) {
+    status.phase = 'done';
+    setCurrentDetails(`DR drill refused at plan: nothing was touched. ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    throw surfacedFailure(err);
+  }
   const scratchTargets: RestoreTargets = pinned.targets;
   const kafkaTask = findTask(pinned.tasks, 'kafka');
   status.backupId = pinned.backupId;
@@ -121,7 +129,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
           await fn();
           removed.push(label);
         } catch (err) {
-          failed.push(`${label}: ${(err as Error).message}`);
+          failed.push(`${label}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
         }
       };
       // Only what carries the restore run's marker is removed: a name someone else took since
