@@ -32,7 +32,7 @@ export function createRestoreLeaseActivities(deps: ActivityDeps) {
           if (!lease.acquired) {
             for (const k of taken) await releaseLease(s3, bucket, k, holder);
             throw ApplicationFailure.nonRetryable(
-              `refused at plan, nothing was touched: ${key.split('/').slice(1).map(decodeURIComponent).join(' ')} is in use by ${lease.heldBy.workflowId} (${lease.heldBy.purpose}); one restore per target at a time`,
+              `refused at plan, nothing was touched: ${key.startsWith(leaseKey('backups')) ? `backup ${backupId}` : key.split('/').slice(2).map(decodeURIComponent).join(' ')} is in use by ${lease.heldBy.workflowId} (${lease.heldBy.purpose}); one restore per target at a time`,
               Failure.TargetBusy,
             );
           }

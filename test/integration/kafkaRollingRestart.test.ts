@@ -200,6 +200,22 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     await settled();
   });
 
+  it('one roll per cluster: a second roll is refused while the first holds the cluster, touching no broker', async () => {
+    const pidsBefore = brokerPids();
+    const { handle, nextAsk } = await approvalRoll();
+    await nextAsk();
+    await assert.rejects(roll({ canary: false }), (err) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      const cause = err.cause as ApplicationFailure;
+      assert.equal(cause.type, 'TargetBusy');
+      assert.match(cause.message, new RegExp(`roll ${handle.workflowId} is already restarting cluster`));
+      return true;
+    });
+    await handle.signal(abortSignal, { by: 'test', reason: 'lease test' });
+    assert.equal((await handle.result()).outcome, 'aborted');
+    assert.deepEqual(brokerPids(), pidsBefore, 'no broker was restarted');
+  });
+
   it('halts after a broker that cannot start, touching none of the others, and names it', async () => {
     const before_ = (await new MockActivityEnvironment().run(createKafkaBrokerActivities({ config: loaded.config, connections }).kafkaClusterState)) as KafkaClusterState;
     const victim = [1, 2, 3].find((id) => id !== before_.quorumLeader)!;

@@ -10,7 +10,10 @@ import { writeDerivedConfig } from '../../localStack/derivedConfig';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
+import { rejectSignal } from '../../workflows/approval';
 import type { drDrill } from '../../workflows/drDrill';
+import { restoreStatusQuery, type restore } from '../../workflows/restore';
+import { eventually } from '../helpers/stackWorker';
 import type { platformBackup } from '../../workflows/platformBackup';
 import { spawnWorker, type WorkerProcess } from '../helpers/workerProcess';
 
@@ -119,5 +122,32 @@ describe('restore safety on the real stack', () => {
       await ch.close();
       await s3.send(new DeleteBucketCommand({ Bucket: 'platform-data-drill' })).catch(() => undefined);
     }
+  });
+
+  it('one restore per target: a second restore into a target a waiting restore holds is refused, and the target is free once the first ends', async () => {
+    const taskQueue = withLedger.config.temporal.taskQueue;
+    const input = { components: ['postgres' as const], targets: { postgres: { shop: 'shop_safety_copy', [LEDGER]: `${LEDGER}_copy` } } };
+    const start = () => client.workflow.start<typeof restore>('restore', { taskQueue, workflowId: `test-safety-restore-${randomUUID()}`, args: [input] });
+    const waiting = async (handle: Awaited<ReturnType<typeof start>>) =>
+      eventually('the restore to wait for approval', async () => {
+        const s = await handle.query(restoreStatusQuery);
+        return s.phase === 'awaiting approval' ? s : undefined;
+      }, 90_000);
+    const first = await start();
+    const firstPlan = await waiting(first);
+    const second = await start();
+    await assert.rejects(second.result(), (err) => {
+      const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+      assert.equal(cause.type, 'TargetBusy');
+      assert.match(cause.message, new RegExp(`refused at plan, nothing was touched: postgres (shop_safety_copy|${LEDGER}_copy) is in use by ${first.workflowId}`));
+      return true;
+    });
+    await first.signal(rejectSignal, { plan: firstPlan.plan!.hash, by: 'test', reason: 'only a lease test' });
+    await assert.rejects(first.result(), (err) => ((err as WorkflowFailedError).cause as ApplicationFailure).type === 'Rejected');
+    const third = await start();
+    const thirdPlan = await waiting(third);
+    await third.signal(rejectSignal, { plan: thirdPlan.plan!.hash, by: 'test', reason: 'only a lease test' });
+    await assert.rejects(third.result());
+    assert.ok(!(await databases()).includes('shop_safety_copy'), 'nothing was restored');
   });
 });

@@ -415,6 +415,24 @@ describe('restore and drDrill workflows (fake system activities, real approval c
     assert.equal(journal.reports[0]?.rto.met, false, 'an unverified restore never meets its RTO');
   });
 
+  it('after the first failed step, no new destructive step starts', async () => {
+    const journal = newJournal();
+    const fakes = fakeActivities(journal, { ...settings(), concurrency: 1 }, {
+      restorePostgresDatabase: async () => {
+        journal.calls.push('restore postgres shop (fails)');
+        throw ApplicationFailure.nonRetryable('pg_restore failed: disk full', 'InvalidInput');
+      },
+    });
+    const workflowId = `restore-${randomUUID()}`;
+    const id = backupId();
+    await withWorker(fakes, async (tq) => {
+      const handle = await start(tq, { backupId: id, preApproved: await preApproval('bob', { workflowId, backupId: id }) }, workflowId);
+      await assert.rejects(handle.result(), (err) => /disk full/.test(String((err as WorkflowFailedError).cause?.message)));
+    });
+    assert.deepEqual(journal.calls.filter((c) => c.startsWith('restore ')), ['restore postgres shop (fails)'], 'the bucket step never started');
+    assert.equal(journal.calls.at(-1), 'release leases');
+  });
+
   it('reports and notifies an RTO breach', async () => {
     const journal = newJournal();
     const workflowId = `restore-${randomUUID()}`;
