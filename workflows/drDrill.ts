@@ -6,12 +6,12 @@ import { COMPONENTS } from '../contracts/backupTypes';
 import { parseInput } from './input';
 import { surfacedFailure } from './surfacedFailure';
 import { restore, type RestoreInput } from './restore';
-import { findTask } from './restoreSteps';
+import { findTask, restoreTargetsOf } from './restoreSteps';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
 import type { RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
 
-const { restoreSettings, planRestore, notify, listDrillReports, runOrigin } = proxyActivities<Activities>({
+const { restoreSettings, planRestore, notify, listDrillReports, runOrigin, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 3 },
 });
@@ -86,6 +86,16 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
   const scratchTargets: RestoreTargets = pinned.targets;
   const kafkaTask = findTask(pinned.tasks, 'kafka');
   status.backupId = pinned.backupId;
+  // The drill holds the backup and its scratch targets from here through its teardown: a second
+  // drill is refused now, before anyone is asked, and can never tear down this one's targets.
+  const purpose = `DR drill of backup ${pinned.backupId}`;
+  let leases: string[];
+  try {
+    leases = await acquireRestoreLeases({ backupId: pinned.backupId, targets: restoreTargetsOf(pinned.tasks), purpose });
+  } catch (err) {
+    status.phase = 'done';
+    throw surfacedFailure(err);
+  }
 
   // Approval to start: a person approves the pinned plan, unless the config lets this drill go.
   const policyRule =
@@ -102,6 +112,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
     : await gate.wait({ what: `a DR drill of backup ${pinned.backupId} into scratch targets (${Object.values(scratchTargets.postgres).join(', ')}, ...)`, plan, requester: origin.requester, policy: settings.approval });
   if (approval.outcome !== 'approved' && approval.outcome !== 'pre-approved') {
     status.phase = 'done';
+    await releaseRestoreLeases({ keys: leases, purpose });
     throw ApplicationFailure.nonRetryable(`DR drill not started: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}; nothing was touched`, approval.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, approval);
   }
 
@@ -143,6 +154,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       if (failed.length > 0) {
         await notify({ kind: 'failure', title: 'DR drill teardown incomplete', text: failed.join('\n'), workflowId });
       }
+      await releaseRestoreLeases({ keys: leases, purpose });
     });
   }
   if (!report) throw ApplicationFailure.nonRetryable('DR drill: the restore returned no report', Failure.DrillFailed);

@@ -191,7 +191,12 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
   // writes these targets until this run ends.
   let leases: string[];
   try {
-    leases = await acquireRestoreLeases({ backupId: plan.backupId, targets: restoreTargetsOf(plan.tasks), purpose: `${kind} of backup ${plan.backupId}` });
+    leases = await acquireRestoreLeases({
+      backupId: plan.backupId,
+      targets: restoreTargetsOf(plan.tasks),
+      purpose: `${kind} of backup ${plan.backupId}`,
+      ...(kind === 'drill' ? { parentWorkflowId: workflowInfo().parent?.workflowId } : {}),
+    });
   } catch (err) {
     enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
     throw surfacedFailure(err);

@@ -18,17 +18,19 @@ export function createRestoreLeaseActivities(deps: ActivityDeps) {
   return {
     /**
      * Before anything is touched: a read lease on the backup (retention keeps it), and one lease
-     * per target, "<system>/<name>" (no other restore or drill writes it meanwhile). Refuses, naming the run that
-     * holds a target, and gives back what it took.
+     * per target, "<system>/<name>" (no other restore or drill writes it meanwhile). Refuses,
+     * naming the run that holds a target, and gives back what it took. A drill's restore passes the drill as
+     * `parentWorkflowId`: the drill holds the leases through its teardown, and its restore works
+     * under them.
      */
-    async acquireRestoreLeases({ backupId, targets, purpose }: { backupId: string; targets: string[]; purpose: string }): Promise<string[]> {
+    async acquireRestoreLeases({ backupId, targets, purpose, parentWorkflowId }: { backupId: string; targets: string[]; purpose: string; parentWorkflowId?: string }): Promise<string[]> {
       const holder = callingRun(purpose);
       const s3 = connections.s3();
       const taken: string[] = [];
       try {
         const targetKeys = targets.map((t) => leaseKey('restore-targets', ...t.split('/')));
         for (const key of [backupReadLeaseKey(backupId, holder.workflowId), ...targetKeys]) {
-          const lease = await acquireLease(s3, bucket, key, holder, holderRunningInTemporal);
+          const lease = await acquireLease(s3, bucket, key, holder, holderRunningInTemporal, parentWorkflowId);
           if (!lease.acquired) {
             for (const k of taken) await releaseLease(s3, bucket, k, holder);
             throw ApplicationFailure.nonRetryable(

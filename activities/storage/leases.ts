@@ -31,9 +31,17 @@ export function leaseKey(...parts: string[]): string {
 
 /**
  * Takes the lease at `key` for `holder`, or returns who holds it. Taking it again for the same run
- * (a retried activity) succeeds.
+ * (a retried activity) succeeds, and so does taking one that `sharedWith` holds (a drill's restore
+ * works under the drill's leases).
  */
-export async function acquireLease(s3: S3Client, bucket: string, key: string, holder: LeaseHolder, running: HolderRunning): Promise<{ acquired: true } | { acquired: false; heldBy: LeaseHolder }> {
+export async function acquireLease(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  holder: LeaseHolder,
+  running: HolderRunning,
+  sharedWith?: string,
+): Promise<{ acquired: true } | { acquired: false; heldBy: LeaseHolder }> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const body: LeaseObject = { ...holder, acquiredAt: new Date().toISOString() };
@@ -44,7 +52,7 @@ export async function acquireLease(s3: S3Client, bucket: string, key: string, ho
     }
     const current = await getJson<LeaseObject>(s3, bucket, key);
     if (!current) continue;
-    if (current.workflowId === holder.workflowId && current.runId === holder.runId) return { acquired: true };
+    if ((current.workflowId === holder.workflowId && current.runId === holder.runId) || (sharedWith !== undefined && current.workflowId === sharedWith)) return { acquired: true };
     if (await running(current)) return { acquired: false, heldBy: current };
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }

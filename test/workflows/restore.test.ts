@@ -473,7 +473,7 @@ describe('restore and drDrill workflows (fake system activities, real approval c
       const old = await alice.workflow.start('drDrill', { taskQueue: tq, workflowId: `drill-${randomUUID()}`, args: [{ preApproved: { by: 'schedule', reason: 'monthly' } } as never] });
       await assert.rejects(old.result(), (err) => /input\.preApproved: not accepted: a drill starts without a person only by config/.test(failureOf(err).message));
     });
-    assert.deepEqual(journal.calls, ['plan'], 'the drill planned, and touched nothing');
+    assert.deepEqual(journal.calls, ['plan', 'lease buckets/data-drill postgres/shop_drill'], 'the drill planned and leased its scratch targets, and touched nothing');
   });
 
   it('drill: its own schedule starts it without a person; it tears every scratch target down even when the restore fails', async () => {
@@ -511,5 +511,6 @@ describe('restore and drDrill workflows (fake system activities, real approval c
     for (const expected of ['drop postgres shop_drill', 'drop clickhouse analytics_drill', 'delete bucket data-drill']) {
       assert.ok(journal.calls.includes(expected), `${expected} in ${journal.calls.join(', ')}`);
     }
+    assert.equal(journal.calls.at(-1), 'release leases', 'the drill gives its leases back after the teardown, not before');
   });
 });
