@@ -191,15 +191,9 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     // With a key, an unsigned manifest among the newest is suspect: it is accepted only by name.
     const allowUnsigned = request.allowUnsignedBackup === true && keys.length === 0;
     const latest = await resolveLatest(await listBackupIds(s3, bucket), async (id): Promise<Inspected<CheckedManifest>> => {
-      let raw: unknown;
       try {
-        raw = await readManifest(s3, id);
-      } catch (err) {
-        if (err instanceof ManifestRefusal) return { kind: 'refused', problem: err.message };
-        throw err;
-      }
-      if (raw === undefined) return { kind: 'no manifest' };
-      try {
+        const raw = await readManifest(s3, id);
+        if (raw === undefined) return { kind: 'no manifest' };
         const checked = checkManifest(raw, { backupId: id, keys, allowUnsigned });
         const { complete, lacks } = manifestCompleteness(checked.manifest, configuredComponents(config));
         return { kind: 'usable', complete, lacks, value: checked };
