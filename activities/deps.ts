@@ -21,6 +21,10 @@ export interface Connections {
   s3(timeoutMs?: number): S3Client;
   /** The notification webhook's URL (a secret), read at worker start; undefined: log only. */
   notifyWebhookUrl: string | undefined;
+  /** The key manifests are signed with (backup.manifestKey), read at worker start; undefined: written unsigned. */
+  manifestSigningKey: string | undefined;
+  /** Every key a manifest's signature may be from: the signing key, then backup.previousManifestKeys. */
+  manifestVerifyingKeys: string[];
 }
 
 /** What every activity factory is built from: the validated config and the platform's clients. */

@@ -70,6 +70,11 @@ export interface BackupPlan {
   environment: string;
   tasks: BackupTask[];
   previousBackupId?: string;
+  /**
+   * Components the input narrowed to fewer databases, tables, topics or buckets than the config
+   * lists: the backup holds them only in part. Absent in plans recorded before it existed.
+   */
+  narrowed?: SkippedComponent[];
 }
 
 export interface ManifestRequest {
@@ -82,6 +87,8 @@ export interface ManifestRequest {
   skipped: SkippedComponent[];
   serverVersions: Record<string, string>;
   previousBackupId?: string;
+  /** From the plan: components held only in part. */
+  narrowed?: SkippedComponent[];
 }
 
 export interface ComponentSummary {
@@ -94,6 +101,18 @@ export interface ComponentSummary {
   durationMs: number;
   startedAt: string;
   finishedAt: string;
+}
+
+/**
+ * The worker's HMAC-SHA256 (backup.manifestKey) over the manifest's canonical JSON without this
+ * field: see activities/backup/manifestSignature.ts.
+ */
+export interface ManifestSignature {
+  algorithm: 'HMAC-SHA256';
+  /** The first 8 hex digits of sha256(key): names the key without revealing it, for rotation. */
+  keyId: string;
+  /** 64 hex digits. */
+  value: string;
 }
 
 /** manifest.json: written last; a backup folder without one is incomplete and never restored from. */
@@ -113,10 +132,21 @@ export interface BackupManifest {
   previousBackupId?: string;
   totals: { pieces: number; bytes: number; rows: number; messages: number };
   pieces: BackupPiece[];
+  /**
+   * Every configured component backed up in full, nothing skipped. Only complete backups count
+   * for "latest" and for retention's daily, weekly and monthly slots. Absent in manifests written
+   * before it existed: those count as complete only when they skip nothing and hold every
+   * configured component (activities/backup/completeness.ts).
+   */
+  complete?: boolean;
+  /** What a partial backup lacks, and why; empty when complete. */
+  lacks?: SkippedComponent[];
+  /** Absent when the worker had no backup.manifestKey, and in manifests written before it existed. */
+  signature?: ManifestSignature;
 }
 
 export interface RetentionReport {
-  policy: { daily: number; weekly: number; monthly: number; incompleteGraceHours: number };
+  policy: { daily: number; weekly: number; monthly: number; partial: number; incompleteGraceHours: number };
   kept: { id: string; reasons: string[] }[];
   deleted: { id: string; reason: string; objects: number }[];
   /** Objects left in deleted folders because a kept backup references them. */

@@ -223,13 +223,25 @@ const backupSchema = z
     kafkaDataTopics: z.array(z.string().min(1)).default([]),
     /** A pg_dump at least as new as the server; searched in the usual places when absent. */
     pgDumpPath: z.string().min(1).optional(),
+    /**
+     * The worker signs every manifest with this key (HMAC-SHA256, at least 32 characters, e.g. 32
+     * random bytes in hex), and a restore refuses a manifest it did not sign. Required in
+     * production; without it, manifests are written unsigned and a restore accepts them only
+     * when told to (allowUnsignedBackup).
+     */
+    manifestKey: secretRef.optional(),
+    /** Keys that signed earlier backups, after a rotation: accepted when checking, never used to sign. */
+    previousManifestKeys: z.array(secretRef).default([]),
     /** Nightly at 02:00 UTC by default. */
     schedule: scheduleSchema({ scheduleId: 'ballast-nightly-backup', cron: '0 2 * * *', enabled: true }),
     retention: z
       .strictObject({
+        /** The daily, weekly and monthly slots count complete backups only. */
         daily: z.number().int().min(0).default(7),
         weekly: z.number().int().min(0).default(4),
         monthly: z.number().int().min(0).default(6),
+        /** Partial backups (a component skipped or narrowed) kept besides: the newest this many. */
+        partial: z.number().int().min(0).default(3),
         incompleteGraceHours: z.number().positive().default(24),
       })
       .prefault({}),
@@ -346,6 +358,9 @@ function productionProblems(config: Sections): Problem[] {
   }
   if (!config.approvals.fourEyes) {
     problems.push({ path: ['approvals', 'fourEyes'], message: 'must be true when environment is production' });
+  }
+  if (!config.backup.manifestKey) {
+    problems.push({ path: ['backup', 'manifestKey'], message: 'required when environment is production: backups must be signed so that a restore can tell them from forged ones' });
   }
   if (config.kafka.restart.backend === 'local') {
     problems.push({ path: ['kafka', 'restart', 'backend'], message: 'must not be local when environment is production (local controls the stack\'s own brokers)' });

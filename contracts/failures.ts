@@ -11,6 +11,11 @@ export const Failure = {
   BackupIncomplete: 'BackupIncomplete',
   BackupCorrupt: 'BackupCorrupt',
   BackupUnusable: 'BackupUnusable',
+  /**
+   * A manifest that is unsigned (unless accepted explicitly), signed with a key this worker does
+   * not hold, changed since it was signed, or naming objects outside its backup's folder.
+   */
+  BackupNotAuthentic: 'BackupNotAuthentic',
   ObjectTooLarge: 'ObjectTooLarge',
   PgToolTooOld: 'PgToolTooOld',
   TargetUnreachable: 'TargetUnreachable',

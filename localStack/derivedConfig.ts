@@ -17,13 +17,15 @@ export type RawConfig = z.input<typeof configSchema>;
 export function writeDerivedConfig(name: string, change: (raw: RawConfig) => void): LoadedConfig {
   const raw = parse(readFileSync(path.join(repoRoot, 'ballast.yaml'), 'utf8')) as RawConfig;
   change(raw);
+  const absolute = (value: unknown) => {
+    if (value && typeof value === 'object' && 'file' in value) {
+      (value as { file: string }).file = path.resolve(repoRoot, (value as { file: string }).file);
+    }
+  };
   for (const section of Object.values(raw) as unknown[]) {
     if (!section || typeof section !== 'object') continue;
-    for (const value of Object.values(section)) {
-      if (value && typeof value === 'object' && 'file' in value) {
-        (value as { file: string }).file = path.resolve(repoRoot, (value as { file: string }).file);
-      }
-    }
+    // A secret is a section's field, or an entry of a list of them (backup.previousManifestKeys).
+    for (const value of Object.values(section)) (Array.isArray(value) ? value : [value]).forEach(absolute);
   }
   if (raw.approvals?.allowedSignersFile) raw.approvals.allowedSignersFile = path.resolve(repoRoot, raw.approvals.allowedSignersFile);
   const dir = path.join(stackDir, 'derived-configs');

@@ -10,6 +10,8 @@ export interface StackSecrets {
   minioRootPassword: string;
   /** Unset when the config gives ClickHouse no password (the local default). */
   clickhousePassword?: string;
+  /** The worker's (backup.manifestKey): no service uses it, but the stack's worker signs with it. */
+  manifestKey: string;
 }
 
 /** MinIO access keys are conventionally upper-case alphanumerics; anything longer than 3 is accepted. */
@@ -20,6 +22,11 @@ function accessKey(): string {
 
 function password(): string {
   return randomBytes(24).toString('base64url');
+}
+
+/** 32 random bytes in hex: an HMAC-SHA256 key as long as its output. */
+function hmacKey(): string {
+  return randomBytes(32).toString('hex');
 }
 
 /**
@@ -48,7 +55,7 @@ function ensureSecret(ref: SecretRef | undefined, field: string, loaded: LoadedC
 }
 
 export function stackSecrets(loaded: LoadedConfig): StackSecrets {
-  const { postgres, objectStore, clickhouse } = loaded.config;
+  const { postgres, objectStore, clickhouse, backup } = loaded.config;
   return {
     postgresPassword: ensureSecret(postgres.password, 'postgres.password', loaded, password),
     minioRootUser: ensureSecret(objectStore.accessKeyId, 'objectStore.accessKeyId', loaded, accessKey),
@@ -56,5 +63,6 @@ export function stackSecrets(loaded: LoadedConfig): StackSecrets {
     clickhousePassword: clickhouse.password
       ? ensureSecret(clickhouse.password, 'clickhouse.password', loaded, password)
       : undefined,
+    manifestKey: ensureSecret(backup.manifestKey, 'backup.manifestKey', loaded, hmacKey),
   };
 }

@@ -87,9 +87,11 @@ const backupActivities = {
     skipped: request.skipped,
     totals: { pieces: request.pieces.length, bytes: 500, rows: 50, messages: 0 },
     pieces: request.pieces,
+    complete: request.skipped.length === 0,
+    lacks: request.skipped,
   }),
   applyRetention: async () => ({
-    policy: { daily: 7, weekly: 4, monthly: 6, incompleteGraceHours: 24 },
+    policy: { daily: 7, weekly: 4, monthly: 6, partial: 3, incompleteGraceHours: 24 },
     kept: [],
     deleted: [],
     protectedObjects: 0,
@@ -118,6 +120,10 @@ const restoreActivities = {
     backupStartedAt: '2026-11-22T02:00:00.000Z',
     components: ['postgres', 'objectStore'],
     notInBackup: [],
+    backupComplete: true,
+    backupLacks: [],
+    manifestKeyId: '0123abcd',
+    warnings: [],
     tasks: [
       { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.scratch ? `shop${req.scratch.suffix}` : (req.targets?.postgres.shop ?? 'shop'), piece: restorePiece('postgres', 'shop') },
       { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.scratch ? `platform-data${req.scratch.bucketSuffix}` : (req.targets?.buckets['platform-data'] ?? 'platform-data'), listing: restorePiece('objectStore', 'platform-data/listing') },

@@ -2,8 +2,10 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig } from 'kafkajs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Connections } from '../activities/deps';
-import type { Config } from '../contracts/config';
-import { readSecret } from './config';
+import type { Config, SecretRef } from '../contracts/config';
+import { ConfigError, readSecret } from './config';
+
+const MIN_MANIFEST_KEY_LENGTH = 32;
 
 export type { Connections } from '../activities/deps';
 
@@ -23,9 +25,21 @@ export function createConnections(config: Config, configFile: string): Connectio
       : undefined;
 
   const notifyWebhookUrl = config.notify.webhookUrl ? readSecret(config.notify.webhookUrl, configFile) : undefined;
+  const manifestKey = (ref: SecretRef, field: string) => {
+    const key = readSecret(ref, configFile);
+    // A short key would make forging a manifest's signature a matter of guessing it.
+    if (key.length < MIN_MANIFEST_KEY_LENGTH) {
+      throw new ConfigError(configFile, [`${field}: the key is ${key.length} characters; at least ${MIN_MANIFEST_KEY_LENGTH} are needed (e.g. 32 random bytes in hex: openssl rand -hex 32)`]);
+    }
+    return key;
+  };
+  const manifestSigningKey = config.backup.manifestKey ? manifestKey(config.backup.manifestKey, 'backup.manifestKey') : undefined;
+  const previousManifestKeys = config.backup.previousManifestKeys.map((ref, i) => manifestKey(ref, `backup.previousManifestKeys.${i}`));
 
   return {
     notifyWebhookUrl,
+    manifestSigningKey,
+    manifestVerifyingKeys: [...(manifestSigningKey ? [manifestSigningKey] : []), ...previousManifestKeys],
     postgres(database = config.postgres.maintenanceDatabase, timeoutMs = 30_000) {
       return {
         host: config.postgres.host,

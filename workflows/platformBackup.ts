@@ -81,6 +81,10 @@ export interface PlatformBackupResult {
   consistencyPoint: string;
   components: ComponentSummary[];
   skipped: SkippedComponent[];
+  /** Every configured component backed up in full; a partial backup is never "latest". */
+  complete: boolean;
+  /** What a partial backup lacks, and why. */
+  lacks: SkippedComponent[];
   totals: BackupManifest['totals'];
   /** Pieces a retried activity found already complete instead of writing again. */
   resumedPieces: number;
@@ -199,6 +203,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     skipped,
     serverVersions: serverVersions(health),
     previousBackupId: plan.previousBackupId,
+    narrowed: plan.narrowed,
   }));
 
   let retention: RetentionReport | undefined;
@@ -207,7 +212,14 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     retention = await applyRetention({ currentBackupId: backupId });
   }
 
-  enter('done', `Backup ${backupId} complete: ${manifest.totals.pieces} pieces, ${manifest.totals.bytes} bytes.`);
+  const lacks = manifest.lacks ?? [];
+  enter(
+    'done',
+    lacks.length === 0
+      ? `Backup ${backupId} complete: ${manifest.totals.pieces} pieces, ${manifest.totals.bytes} bytes.`
+      : `Backup ${backupId} written, PARTIAL (not counted as "latest" nor in the daily, weekly and monthly retention slots): ` +
+          `${manifest.totals.pieces} pieces, ${manifest.totals.bytes} bytes; it lacks ${lacks.map((l) => `${l.component} (${l.reason})`).join(', ')}.`,
+  );
   const finished = new Date();
   return {
     backupId,
@@ -219,6 +231,8 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     consistencyPoint: manifest.consistencyPoint,
     components: manifest.components,
     skipped,
+    complete: lacks.length === 0,
+    lacks,
     totals: manifest.totals,
     resumedPieces: status.resumedPieces,
     retention,

@@ -3,6 +3,8 @@ import type { BackupManifest, Component, ComponentSummary, ManifestRequest } fro
 import { backupKey, getJson, headObject, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { Failure } from '../../contracts/failures';
+import { configuredComponents, lacksOf } from './completeness';
+import { signManifest } from './manifestSignature';
 
 export function manifestKey(backupId: string): string {
   return backupKey(backupId, 'manifest.json');
@@ -40,7 +42,9 @@ export function createBackupManifestActivities(deps: ActivityDeps) {
   return {
     /**
      * Checks that every piece's object is there with its recorded size, then writes manifest.json:
-     * the mark of a complete backup, so it is written last and only when everything is in place.
+     * the mark of a finished backup, so it is written last and only when everything is in place.
+     * It records whether the backup is complete or partial, and is signed with backup.manifestKey
+     * (unsigned without one).
      */
     async writeManifest(request: ManifestRequest): Promise<BackupManifest> {
       const s3 = connections.s3(60_000);
@@ -63,6 +67,8 @@ export function createBackupManifestActivities(deps: ActivityDeps) {
           );
         }
 
+        const configured = configuredComponents(config);
+        const lacks = lacksOf(request.skipped, request.narrowed).filter((l) => configured.includes(l.component));
         const snapshots = request.pieces.map((p) => p.snapshotAt).sort();
         const manifest: BackupManifest = {
           formatVersion: 1,
@@ -84,9 +90,13 @@ export function createBackupManifestActivities(deps: ActivityDeps) {
             messages: request.pieces.reduce((s, p) => s + (p.messages ?? 0), 0),
           },
           pieces: request.pieces,
+          complete: lacks.length === 0,
+          lacks,
         };
-        await putJson(s3, bucket, key, manifest);
-        return manifest;
+        const signingKey = connections.manifestSigningKey;
+        const written = signingKey ? signManifest(manifest, signingKey) : manifest;
+        await putJson(s3, bucket, key, written);
+        return written;
       } finally {
         s3.destroy();
       }

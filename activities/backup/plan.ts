@@ -1,7 +1,7 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import pg from 'pg';
-import type { BackupPlan, BackupPlanRequest, BackupTask } from '../../contracts/backupTypes';
+import type { BackupPlan, BackupPlanRequest, BackupTask, Component, SkippedComponent } from '../../contracts/backupTypes';
 import { manifestKey } from './manifest';
 import { headObject, listBackupIds } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
@@ -21,6 +21,12 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
       const tasks: BackupTask[] = [];
       const wanted = (component: BackupTask['component']) =>
         request.components.includes(component) && !request.skip.some((s) => s.component === component);
+      // What the input left out of what the config lists: the backup will be partial.
+      const narrowed: SkippedComponent[] = [];
+      const leftOut = (component: Component, field: string, configured: string[], chosen: string[]) => {
+        const missing = configured.filter((name) => !chosen.includes(name));
+        if (missing.length > 0) narrowed.push({ component, reason: `${field} left out ${missing.join(', ')}` });
+      };
 
       if (wanted('postgres')) {
         const databases = request.postgresDatabases ?? config.postgres.databases;
@@ -34,6 +40,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
           problems.push(`postgres: database "${db}" does not exist on the server`);
         }
         for (const database of databases) tasks.push({ component: 'postgres', kind: 'postgresDatabase', database });
+        leftOut('postgres', 'input.postgresDatabases', config.postgres.databases, databases);
       }
 
       if (wanted('clickhouse')) {
@@ -56,6 +63,11 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
             }
           }
         });
+        const everyTable = config.clickhouse.databases.flatMap((d) =>
+          (d.tables.length ? d.tables : existing.filter((t) => t.database === d.name).map((t) => t.name)).map((t) => `${d.name}.${t}`),
+        );
+        const chosen = tasks.flatMap((t) => (t.kind === 'clickhouseTable' ? [`${t.database}.${t.table}`] : []));
+        leftOut('clickhouse', 'input.clickhouseTables', everyTable, chosen);
       }
 
       if (wanted('kafka')) {
@@ -66,6 +78,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
           if (!existing.has(topic)) problems.push(`${request.kafkaDataTopics ? `input.kafkaDataTopics.${i}` : 'backup.kafkaDataTopics'}: topic "${topic}" does not exist`);
           else tasks.push({ component: 'kafka', kind: 'kafkaTopic', topic });
         });
+        leftOut('kafka', 'input.kafkaDataTopics', config.backup.kafkaDataTopics, topics);
       }
 
       const s3 = connections.s3(30_000);
@@ -82,6 +95,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
               tasks.push({ component: 'objectStore', kind: 'bucket', bucket });
             }
           }
+          leftOut('objectStore', 'input.buckets', config.objectStore.buckets, buckets);
         }
         const backupBucket = config.objectStore.backupBucket;
         if (!(await bucketExists(backupBucket))) {
@@ -96,6 +110,7 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
           environment: config.environment,
           tasks,
           previousBackupId: await newestCompleteBackup(),
+          narrowed,
         };
       } finally {
         s3.destroy();

@@ -2,10 +2,12 @@ import { DeleteObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { backupIdTime } from '../../contracts/backupId';
 import type { BackupManifest, RetentionReport } from '../../contracts/backupTypes';
 import { manifestKey } from './manifest';
-import { backupPrefix, getJson, headObject, listBackupIds, listKeys } from '../storage/backupObjects';
+import { backupPrefix, getJson, listBackupIds, listKeys } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import type { BucketListing } from '../objectStore/backup';
-import { selectRetention, type BackupEntry } from './retentionPolicy';
+import { selectRetention, type BackupEntry, type BackupState } from './retentionPolicy';
+import { checkManifest, ManifestRefusal } from './manifestCheck';
+import { configuredComponents, manifestCompleteness } from './completeness';
 
 export function createBackupRetentionActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
@@ -21,19 +23,19 @@ export function createBackupRetentionActivities(deps: ActivityDeps) {
       const s3 = connections.s3(120_000);
       try {
         const entries: BackupEntry[] = [];
+        const manifests = new Map<string, BackupManifest>();
         for (const id of await listBackupIds(s3, bucket)) {
-          const startedAt = backupIdTime(id)!;
-          const current = id === currentBackupId;
-          const complete = current || (await headObject(s3, bucket, manifestKey(id))) !== undefined;
-          entries.push({ id, startedAt, complete, current });
+          const entry = await classify(s3, id);
+          if (entry.manifest) manifests.set(id, entry.manifest);
+          entries.push({ id, startedAt: backupIdTime(id)!, state: entry.state, problem: entry.problem, current: id === currentBackupId });
         }
         const policy = config.backup.retention;
         const decision = selectRetention(entries, policy, new Date());
-        // The running backup is complete (its manifest was just written) and the newest, so the
-        // policy keeps it; this guards against a clock far off from the id's time.
+        // The running backup has just written its manifest and is the newest, so the policy keeps
+        // it; this guards against a clock far off from the id's time.
         decision.delete = decision.delete.filter((d) => d.id !== currentBackupId);
 
-        const protectedKeys = await referencedKeys(s3, decision.keep.map((k) => k.id));
+        const protectedKeys = await referencedKeys(s3, decision.keep.map((k) => manifests.get(k.id)));
         const report: RetentionReport = { policy, kept: decision.keep, deleted: [], protectedObjects: 0 };
         for (const victim of decision.delete) {
           const prefix = backupPrefix(victim.id);
@@ -65,15 +67,40 @@ export function createBackupRetentionActivities(deps: ActivityDeps) {
     },
   };
 
+  /**
+   * Complete or partial as its manifest says, when the manifest passes its check (signed by one of
+   * this worker's keys, or unsigned: written before manifests were signed, or without a key).
+   */
+  async function classify(s3: S3Client, id: string): Promise<{ state: BackupState; manifest?: BackupManifest; problem?: string }> {
+    let raw: unknown;
+    try {
+      raw = await getJson<unknown>(s3, bucket, manifestKey(id));
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      return { state: 'untrusted', problem: `manifest.json is not JSON: ${err.message}` };
+    }
+    if (raw === undefined) return { state: 'incomplete' };
+    try {
+      const { manifest } = checkManifest(raw, { backupId: id, keys: connections.manifestVerifyingKeys, allowUnsigned: true });
+      return { state: manifestCompleteness(manifest, configuredComponents(config)).complete ? 'complete' : 'partial', manifest };
+    } catch (err) {
+      if (!(err instanceof ManifestRefusal)) throw err;
+      return { state: 'untrusted', problem: err.message, manifest: raw as BackupManifest };
+    }
+  }
+
   /** Keys outside their own folder that kept backups point at. */
-  async function referencedKeys(s3: S3Client, keptIds: string[]): Promise<Set<string>> {
+  async function referencedKeys(s3: S3Client, kept: (BackupManifest | undefined)[]): Promise<Set<string>> {
     const keys = new Set<string>();
-    for (const id of keptIds) {
-      const manifest = await getJson<BackupManifest>(s3, bucket, manifestKey(id));
-      for (const piece of manifest?.pieces ?? []) {
-        if (piece.component !== 'objectStore') continue;
-        const listing = await getJson<BucketListing>(s3, bucket, piece.key);
-        for (const o of listing?.objects ?? []) if (o.referencedFrom) keys.add(o.storedAt);
+    for (const manifest of kept) {
+      // An untrusted manifest is kept as found: its pieces are only read, never relied on.
+      for (const piece of Array.isArray(manifest?.pieces) ? manifest.pieces : []) {
+        if (piece?.component !== 'objectStore' || typeof piece.key !== 'string') continue;
+        const listing = await getJson<BucketListing>(s3, bucket, piece.key).catch((err: unknown) => {
+          if (err instanceof SyntaxError) return undefined;
+          throw err;
+        });
+        for (const o of Array.isArray(listing?.objects) ? listing.objects : []) if (o.referencedFrom) keys.add(o.storedAt);
       }
     }
     return keys;

@@ -2,36 +2,16 @@
  * The saved CREATE statement, renamed into the target database. Pure text work: no I/O.
  */
 import { qualifiedName, quoteIdentifier } from './sql';
+import { readQuoted } from './savedSchema';
 
 const CREATE_KINDS = /^\s*CREATE\s+(TABLE|VIEW|MATERIALIZED\s+VIEW|LIVE\s+VIEW|WINDOW\s+VIEW|DICTIONARY)\s+(?:IF\s+NOT\s+EXISTS\s+)?/i;
-const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '0': '\0', b: '\b', f: '\f', a: '\x07', v: '\v' };
 
 /** Reads one identifier (bare, `back-quoted` or "double-quoted") at `at`: its name and where it ends. */
 function readIdentifier(text: string, at: number): { name: string; end: number } | undefined {
   const quote = text[at];
   if (quote === '`' || quote === '"') {
-    let name = '';
-    let i = at + 1;
-    while (i < text.length) {
-      const c = text[i]!;
-      if (c === '\\') {
-        const next = text[i + 1];
-        if (next === undefined) return undefined;
-        name += ESCAPES[next] ?? next;
-        i += 2;
-      } else if (c === quote) {
-        if (text[i + 1] === quote) {
-          name += quote;
-          i += 2;
-        } else {
-          return { name, end: i + 1 };
-        }
-      } else {
-        name += c;
-        i++;
-      }
-    }
-    return undefined;
+    const quoted = readQuoted(text, at);
+    return quoted && { name: quoted.value, end: quoted.end };
   }
   const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(at));
   return m ? { name: m[0], end: at + m[0].length } : undefined;

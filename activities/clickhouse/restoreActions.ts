@@ -1,10 +1,15 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { ApplicationFailure } from '@temporalio/activity';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { BackupPiece } from '../../contracts/backupTypes';
 import type { DestructiveAction } from '../../contracts/restoreTypes';
 import { Failure } from '../../contracts/failures';
 import type { RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { databaseOwners, isDatabaseOwnedBy } from './ownership';
+import { readSmallObject } from './partitionLoad';
+import { checkSavedSchema, SavedSchemaProblem } from './savedSchema';
 import { quoteString } from './sql';
+import { checkTablePieces } from './tablePieces';
 
 /**
  * A target database beside its source (a drill's scratch name, a restore beside production) that
@@ -24,13 +29,17 @@ async function refuseTakenDatabases(ch: ClickHouseClient, owner: string, tasks: 
   }
 }
 
-/** Every target table that exists is dropped and recreated from the saved schema. */
+/**
+ * Every table's saved schema is checked first (the restore runs it); then every target table
+ * that exists is dropped and recreated from it.
+ */
 export async function plannedClickHouseRestoreActions(
-  { deps, owner }: RestoreActionContext,
+  { deps, s3, owner }: RestoreActionContext,
   tasks: TaskOf<'clickhouse'>[],
 ): Promise<DestructiveAction[]> {
   const actions: DestructiveAction[] = [];
   if (tasks.length === 0) return actions;
+  for (const t of tasks) await checkSchema(s3, deps.config.objectStore.backupBucket, t);
   const ch = deps.connections.clickhouse(60_000);
   try {
     await refuseTakenDatabases(ch, owner, tasks);
@@ -58,4 +67,32 @@ export async function plannedClickHouseRestoreActions(
     await ch.close().catch(() => undefined);
   }
   return actions;
+}
+
+/**
+ * The table's saved CREATE statement, read back (against the sha256 the manifest records) and
+ * parsed: a single CREATE TABLE of this very table with a MergeTree-family engine, and nothing else.
+ */
+async function checkSchema(s3: S3Client, bucket: string, t: TaskOf<'clickhouse'>): Promise<void> {
+  const name = `${t.database}.${t.table}`;
+  const refuse = (why: string, type: string = Failure.UnexpectedSchema) =>
+    ApplicationFailure.nonRetryable(`backup table ${name} cannot be restored, nothing was touched: ${why}`, type);
+  let schema: BackupPiece;
+  try {
+    schema = checkTablePieces(t.database, t.table, t.pieces).schema;
+  } catch (err) {
+    throw refuse((err as Error).message, Failure.InvalidBackup);
+  }
+  const statement = (await readSmallObject(s3, bucket, schema, Context.current().cancellationSignal)).toString('utf8');
+  let engine: string;
+  try {
+    engine = checkSavedSchema(statement, t.database, t.table).engine;
+  } catch (err) {
+    if (!(err instanceof SavedSchemaProblem)) throw err;
+    throw refuse(`its saved schema (${schema.key}) is refused: ${err.message}`);
+  }
+  const recorded = schema.details?.engine;
+  if (typeof recorded === 'string' && recorded !== engine) {
+    throw refuse(`its saved schema (${schema.key}) creates a ${engine} table, but the manifest records engine ${recorded}`);
+  }
 }

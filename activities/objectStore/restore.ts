@@ -10,7 +10,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
-import { getJson, isNotFound } from '../storage/backupObjects';
+import { getPieceJson, isNotFound } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
 import { listBucket, type BucketListing } from './backup';
@@ -32,8 +32,9 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
   const backupBucket = config.objectStore.backupBucket;
 
+  /** Checked against the manifest's sha256 again: the plan checked it, but the bucket may have changed since. */
   async function readListing(s3: S3Client, piece: BackupPiece): Promise<BucketListing> {
-    const listing = await getJson<BucketListing>(s3, backupBucket, piece.key);
+    const listing = await getPieceJson<BucketListing>(s3, backupBucket, piece);
     if (!listing) throw ApplicationFailure.nonRetryable(`bucket listing ${piece.key} is missing from ${backupBucket}`, Failure.BackupIncomplete);
     return listing;
   }

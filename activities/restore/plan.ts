@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { BackupManifest, BackupPiece, Component } from '../../contracts/backupTypes';
+import type { BackupPiece, Component, SkippedComponent } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
 import { getJson, headObject, listBackupIds } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
+import { checkManifest, ManifestRefusal, storedCopyProblem, type CheckedManifest } from '../backup/manifestCheck';
+import { configuredComponents, manifestCompleteness } from '../backup/completeness';
+import { resolveLatest, type Inspected, type PassedOver } from './latest';
 import type { ActivityDeps } from '../deps';
 import { throttledHeartbeat } from '../common/heartbeat';
 import type { BucketListing } from '../objectStore/backup';
@@ -37,6 +40,14 @@ export interface RestorePlanRequest {
   owner?: string;
   /** Read every object back and compare its sha256 with the manifest (default on). */
   verifyChecksums: boolean;
+  /**
+   * Accept an unsigned manifest: backups written before manifests were signed, or by a worker
+   * without backup.manifestKey. A signed manifest that does not verify is never accepted. With
+   * backupId "latest" it counts only when this worker holds no manifest key (nothing could have
+   * been signed): otherwise an unsigned newest manifest is refused, and an older unsigned backup
+   * is restored by naming it.
+   */
+  allowUnsignedBackup?: boolean;
 }
 
 export interface RestorePlan {
@@ -47,6 +58,14 @@ export interface RestorePlan {
   components: Component[];
   /** Components the request named that the backup does not hold, or that the backup skipped. */
   notInBackup: { component: Component; reason: string }[];
+  /** Whether the backup holds every configured component in full (only complete ones are "latest"). */
+  backupComplete: boolean;
+  /** What the backup lacks, and why: skipped or narrowed components; empty when complete. */
+  backupLacks: SkippedComponent[];
+  /** Id of the key that signed the manifest (first 8 hex of its sha256); absent: unsigned, accepted by allowUnsignedBackup. */
+  manifestKeyId?: string;
+  /** What a person should read before approving: an unsigned manifest accepted, a partial backup, newer partial backups "latest" passed over. */
+  warnings: string[];
   tasks: RestoreTask[];
   /** Where every piece goes: the request's targets, or a drill's scratch names. */
   targets: RestoreTargets;
@@ -95,22 +114,33 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
 
   return {
     /**
-     * Read-only: picks the backup, proves it complete and intact (manifest present, every object
-     * there with its size and, by default, its sha256), and lists every destructive action the
-     * restore would take. Anything wrong refuses here, before a person is even asked.
+     * Read-only: picks the backup, proves it authentic (its manifest signed by this worker's key,
+     * every object in its folder) and intact (every object there with its size and, by default,
+     * its sha256), says what it lacks if partial, and lists every destructive action the restore
+     * would take. Anything wrong refuses here, before a person is even asked.
      */
     async planRestore(request: RestorePlanRequest): Promise<RestorePlan> {
       const s3 = connections.s3(600_000);
       try {
-        const backupId = await resolveBackup(s3, request.backupId);
-        const manifest = (await getJson<BackupManifest>(s3, bucket, manifestKey(backupId)))!;
+        const chosen = await resolveBackup(s3, request);
+        const { backupId, checked } = chosen;
+        const manifest = checked.manifest;
+        const completeness = manifestCompleteness(manifest, configuredComponents(config));
+        const warnings = [
+          ...(checked.keyId ? [] : [`backup ${backupId}'s manifest is UNSIGNED, accepted because allowUnsignedBackup is set: nothing shows that ballast wrote it as it is`]),
+          ...(completeness.complete ? [] : [`backup ${backupId} is PARTIAL: it lacks ${completeness.lacks.map((l) => `${l.component} (${l.reason})`).join(', ')}`]),
+          ...chosen.passedOver.map((p) => `"latest" passed over the newer backup ${p.backupId}: ${p.reason}`),
+        ];
         const held = new Set(manifest.pieces.map((p) => p.component));
         const wanted = request.components ?? (['postgres', 'clickhouse', 'kafka', 'objectStore'] as Component[]);
         const notInBackup = wanted
           .filter((c) => !held.has(c))
           .map((component) => ({
             component,
-            reason: manifest.skipped.find((s) => s.component === component)?.reason ?? 'the backup holds no piece of it',
+            reason:
+              completeness.lacks.find((s) => s.component === component)?.reason ??
+              manifest.skipped.find((s) => s.component === component)?.reason ??
+              'the backup holds no piece of it',
           }));
         if (request.components && notInBackup.length > 0) {
           throw ApplicationFailure.nonRetryable(
@@ -127,7 +157,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           throw ApplicationFailure.nonRetryable(`restore refused at plan, nothing was touched: ${targetsRefused.join('; ')}`, Failure.TargetRefused, { problems: targetsRefused });
         }
 
-        const problems = await checkObjects(s3, pieces, request.verifyChecksums);
+        const problems = await checkObjects(s3, backupId, pieces, request.verifyChecksums);
         if (problems.length > 0) {
           throw ApplicationFailure.nonRetryable(
             `backup ${backupId} cannot be restored, nothing was touched: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? `; and ${problems.length - 20} more` : ''}`,
@@ -143,6 +173,10 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           backupStartedAt: manifest.startedAt,
           components,
           notInBackup,
+          backupComplete: completeness.complete,
+          backupLacks: completeness.lacks,
+          ...(checked.keyId ? { manifestKeyId: checked.keyId } : {}),
+          warnings,
           tasks,
           actions,
           targets,
@@ -157,49 +191,127 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     },
   };
 
-  async function resolveBackup(s3: S3Client, requested: string): Promise<string> {
+  /**
+   * The backup to restore and its manifest, checked: signed by one of this worker's keys (or
+   * unsigned and accepted on request), its own, every piece in its folder. "latest" is the newest
+   * complete backup; the newer partial ones it passes over are returned for the plan to say so.
+   */
+  async function resolveBackup(s3: S3Client, request: RestorePlanRequest): Promise<{ backupId: string; checked: CheckedManifest; passedOver: PassedOver[] }> {
+    const keys = connections.manifestVerifyingKeys;
+    const requested = request.backupId;
     if (requested !== 'latest') {
       const problem = backupIdProblem(requested);
       if (problem) throw ApplicationFailure.nonRetryable(`input.backupId: ${problem}`, Failure.InvalidInput);
-      if (!(await headObject(s3, bucket, manifestKey(requested)))) {
+      const raw = await refusing(() => readManifest(s3, requested));
+      if (raw === undefined) {
         throw ApplicationFailure.nonRetryable(
           `input.backupId: backup ${requested} has no manifest.json in ${bucket}: it does not exist or never completed, and is never restored from`,
           Failure.BackupIncomplete,
         );
       }
-      return requested;
+      const checked = await refusing(() => checkManifest(raw, { backupId: requested, keys, allowUnsigned: request.allowUnsignedBackup === true }));
+      return { backupId: requested, checked, passedOver: [] };
     }
-    const ids = await listBackupIds(s3, bucket);
-    for (const id of ids.reverse()) {
-      if (await headObject(s3, bucket, manifestKey(id))) return id;
+    // With a key, an unsigned manifest among the newest is suspect: it is accepted only by name.
+    const allowUnsigned = request.allowUnsignedBackup === true && keys.length === 0;
+    const latest = await resolveLatest(await listBackupIds(s3, bucket), async (id): Promise<Inspected<CheckedManifest>> => {
+      try {
+        const raw = await readManifest(s3, id);
+        if (raw === undefined) return { kind: 'no manifest' };
+        const checked = checkManifest(raw, { backupId: id, keys, allowUnsigned });
+        const { complete, lacks } = manifestCompleteness(checked.manifest, configuredComponents(config));
+        return { kind: 'usable', complete, lacks, value: checked };
+      } catch (err) {
+        if (err instanceof ManifestRefusal) return { kind: 'refused', problem: err.message };
+        throw err;
+      }
+    });
+    const passed = latest.passedOver.length > 0 ? ` (${latest.passedOver.length} newer partial backup(s) passed over: ${latest.passedOver.map((p) => p.backupId).join(', ')})` : '';
+    if (latest.kind === 'refused') {
+      const hint = request.allowUnsignedBackup && keys.length > 0 ? ' With "latest", allowUnsignedBackup counts only on a worker without backup.manifestKey: name the backup in input.backupId.' : '';
+      throw ApplicationFailure.nonRetryable(
+        `input.backupId "latest": ${latest.problem}. Nothing was touched, and no older backup is taken in its place${passed}; name a backup in input.backupId to restore another one.${hint}`,
+        Failure.BackupNotAuthentic,
+      );
     }
-    throw ApplicationFailure.nonRetryable(`there is no complete backup in ${bucket} to restore from`, Failure.BackupIncomplete);
+    if (latest.kind === 'none') {
+      throw ApplicationFailure.nonRetryable(`there is no complete backup in ${bucket} to restore from${passed}`, Failure.BackupIncomplete);
+    }
+    return { backupId: latest.backupId, checked: latest.value, passedOver: latest.passedOver };
   }
 
-  async function checkObjects(s3: S3Client, pieces: BackupPiece[], checksums: boolean): Promise<string[]> {
+  /** Runs `work`, turning a refused manifest into the plan's non-retryable failure. */
+  async function refusing<T>(work: () => Promise<T> | T): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof ManifestRefusal) {
+        throw ApplicationFailure.nonRetryable(`input.backupId: ${err.message}. Nothing was touched.`, Failure.BackupNotAuthentic);
+      }
+      throw err;
+    }
+  }
+
+  /** manifest.json of backup `id` as parsed; undefined when there is none. */
+  async function readManifest(s3: S3Client, id: string): Promise<unknown> {
+    try {
+      return await getJson<unknown>(s3, bucket, manifestKey(id));
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new ManifestRefusal(`backup ${id} is not authentic: its manifest.json is not JSON (${err.message})`);
+      throw err;
+    }
+  }
+
+  /**
+   * Every piece's object is there with its size and, when asked, its sha256. The pieces whose
+   * content steers the restore (bucket listings, Kafka metadata) are always read back whole and
+   * hashed; a listing's stored copies must be where a backup keeps them (this backup's folder, or
+   * the earlier backup's it names), with the listed size and, for single-part objects, ETag.
+   */
+  async function checkObjects(s3: S3Client, backupId: string, pieces: BackupPiece[], checksums: boolean): Promise<string[]> {
     const problems: string[] = [];
     const progress = { checked: 0, of: pieces.length };
     const beat = throttledHeartbeat(() => progress);
     await mapLimit(pieces, CHECK_CONCURRENCY, async (piece) => {
       const head = await headObject(s3, bucket, piece.key);
+      const steering = piece.component === 'objectStore' || (piece.component === 'kafka' && piece.name === 'metadata');
       if (!head) problems.push(`${piece.key} is missing`);
       else if (head.size !== piece.size) problems.push(`${piece.key} is ${head.size} bytes, the manifest says ${piece.size}`);
-      else if (checksums && piece.sha256) {
+      else if (steering && !piece.sha256) problems.push(`${piece.key} has no sha256 in the manifest, and the restore would follow what it says`);
+      else if ((checksums || steering) && piece.sha256) {
         const actual = await sha256Of(s3, piece.key);
         if (actual !== piece.sha256) problems.push(`${piece.key} fails its checksum (sha256 ${actual.slice(0, 12)}…, the manifest says ${piece.sha256.slice(0, 12)}…)`);
-      }
-      if (head && piece.component === 'objectStore') {
-        const listing = await getJson<BucketListing>(s3, bucket, piece.key);
-        for (const object of listing?.objects ?? []) {
-          const stored = await headObject(s3, bucket, object.storedAt);
-          if (!stored) problems.push(`${object.storedAt} (copy of ${listing!.bucket}/${object.key}) is missing`);
-          else if (stored.size !== object.size) problems.push(`${object.storedAt} is ${stored.size} bytes, the listing says ${object.size}`);
-        }
+        else if (piece.component === 'objectStore') problems.push(...(await listingProblems(s3, backupId, piece)));
       }
       progress.checked++;
       beat();
     });
     return problems.sort();
+  }
+
+  /** The stored copies a bucket listing (already checked against its sha256) names. */
+  async function listingProblems(s3: S3Client, backupId: string, piece: BackupPiece): Promise<string[]> {
+    const listing = await getJson<BucketListing>(s3, bucket, piece.key);
+    const source = String(piece.details?.bucket ?? piece.name.replace(/\/listing$/, ''));
+    if (!listing || !Array.isArray(listing.objects) || listing.bucket !== source) {
+      return [`${piece.key} is not the listing of bucket ${source}`];
+    }
+    const problems: string[] = [];
+    for (const object of listing.objects) {
+      const misplaced = storedCopyProblem(object, listing.bucket, backupId);
+      if (misplaced) {
+        problems.push(`${piece.key}: ${misplaced}`);
+        continue;
+      }
+      const stored = await headObject(s3, bucket, object.storedAt);
+      if (!stored) problems.push(`${object.storedAt} (copy of ${listing.bucket}/${object.key}) is missing`);
+      else if (stored.size !== object.size) problems.push(`${object.storedAt} is ${stored.size} bytes, the listing says ${object.size}`);
+      // A server-side copy keeps a single-part object's ETag (its MD5); a multipart one's is not comparable.
+      else if (!object.etag.includes('-') && stored.etag !== object.etag) {
+        problems.push(`${object.storedAt} has ETag ${stored.etag}, the listing says ${object.etag} (copy of ${listing.bucket}/${object.key})`);
+      }
+    }
+    return problems;
   }
 
   async function sha256Of(s3: S3Client, key: string): Promise<string> {

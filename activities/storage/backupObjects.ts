@@ -113,6 +113,29 @@ export async function getJson<T>(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
+/**
+ * A JSON piece (a bucket listing, Kafka metadata) read whole and checked against what the manifest
+ * records, its size and sha256, before anything it says is followed; undefined when it is gone.
+ */
+export async function getPieceJson<T>(s3: S3Client, bucket: string, piece: BackupPiece): Promise<T | undefined> {
+  let bytes: Buffer;
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: piece.key }));
+    bytes = Buffer.from(await object.Body!.transformToByteArray());
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== piece.size || (piece.sha256 !== undefined && sha256 !== piece.sha256)) {
+    throw ApplicationFailure.nonRetryable(
+      `backup object damaged: ${piece.key} (${bytes.length} bytes, sha256 ${sha256.slice(0, 12)}…) is not what the manifest records (${piece.size} bytes, sha256 ${piece.sha256?.slice(0, 12) ?? 'none'}…)`,
+      Failure.BackupCorrupt,
+    );
+  }
+  return JSON.parse(bytes.toString('utf8')) as T;
+}
+
 export async function headObject(s3: S3Client, bucket: string, key: string): Promise<{ size: number; etag?: string } | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

@@ -57,6 +57,8 @@ describe('the nightly backup schedule', () => {
       const manifest = await readManifest(s3, loaded.config.objectStore.backupBucket, result.backupId);
       assert.deepEqual(manifest.components.map((c) => c.component).sort(), ['clickhouse', 'kafka', 'objectStore', 'postgres']);
       assert.equal(manifest.workflowId, started.workflow.workflowId);
+      assert.equal(manifest.complete, true, 'the scheduled backup holds every configured component');
+      assert.equal(manifest.signature?.algorithm, 'HMAC-SHA256');
     } finally {
       s3.destroy();
     }

@@ -14,6 +14,7 @@ import { startService, stopService } from '../../localStack';
 import { seedPlatform, SEED } from '../../scripts/seed';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { BackupManifest } from '../../contracts/backupTypes';
+import { manifestAuthenticity, manifestKeyId, signManifest } from '../../activities/backup/manifestSignature';
 import { backupStatusQuery, type PlatformBackupInput, type PlatformBackupResult, type platformBackup } from '../../workflows/platformBackup';
 import { headEtag, listAllKeys, objectBytes, readManifest, sha256 } from '../helpers/backupBucket';
 import { startStackWorker, type StackWorker } from '../helpers/stackWorker';
@@ -80,6 +81,12 @@ describe('platformBackup on the real stack', () => {
     assert.ok(manifest.consistencyPoint >= manifest.startedAt && manifest.consistencyPoint <= manifest.finishedAt);
     assert.match(manifest.serverVersions.postgres ?? '', /^\d+/);
     assert.match(manifest.serverVersions.clickhouse ?? '', /^\d+/);
+    assert.equal(manifest.complete, true, 'every configured component, nothing skipped');
+    assert.deepEqual(manifest.lacks, []);
+    assert.equal(result.complete, true);
+    const key = connections.manifestSigningKey!;
+    assert.equal(manifest.signature?.keyId, manifestKeyId(key));
+    assert.deepEqual(manifestAuthenticity(manifest, [key]), { kind: 'signed', keyId: manifestKeyId(key) });
 
     for (const piece of manifest.pieces) {
       const bytes = await objectBytes(s3, bucket, piece.key);
@@ -211,6 +218,8 @@ describe('platformBackup on the real stack', () => {
       const skipped = await (await startBackup({ skip: { clickhouse: 'ClickHouse down for maintenance' }, retention: false })).result();
       const skippedManifest = await readManifest(s3, bucket, skipped.backupId);
       assert.deepEqual(skippedManifest.skipped, [{ component: 'clickhouse', reason: 'ClickHouse down for maintenance' }]);
+      assert.equal(skippedManifest.complete, false, 'a backup that skipped a component is partial');
+      assert.deepEqual(skippedManifest.lacks, [{ component: 'clickhouse', reason: 'ClickHouse down for maintenance' }]);
       assert.equal(skippedManifest.pieces.filter((p) => p.component === 'clickhouse').length, 0);
       assert.ok(skippedManifest.pieces.some((p) => p.component === 'postgres'));
     } finally {
@@ -218,7 +227,7 @@ describe('platformBackup on the real stack', () => {
     }
   });
 
-  it('applies retention: deletes complete backups outside the policy and stale incomplete ones, keeps the newest', async () => {
+  it('applies retention: deletes complete backups outside the policy and stale incomplete ones, keeps the newest complete one', async () => {
     // Backups dated 2020 belong to this test; an earlier run's leftovers would blur "newest of the month".
     const clearTestEra = async () => {
       const keys = await listAllKeys(s3, bucket, 'backups/2020-');
@@ -226,7 +235,18 @@ describe('platformBackup on the real stack', () => {
     };
     await clearTestEra();
     const pgOnly = await (await startBackup({ components: ['postgres'], retention: false })).result();
-    const template = await objectBytes(s3, bucket, `backups/${pgOnly.backupId}/manifest.json`);
+    const template = await readManifest(s3, bucket, pgOnly.backupId);
+    // Each planted backup is a complete one of its own folder, signed with the worker's key: a
+    // copied manifest (another backup's) would fail its check and be kept aside, counted nowhere.
+    const plant = (id: string) =>
+      Buffer.from(
+        JSON.stringify(
+          signManifest(
+            { ...template, backupId: id, complete: true, lacks: [], skipped: [], pieces: template.pieces.map((p) => ({ ...p, key: p.key.replace(pgOnly.backupId, id) })) },
+            connections.manifestSigningKey!,
+          ),
+        ),
+      );
     // Three complete backups on one day in 2020 (only the newest is that month's keeper) and a
     // stale folder without a manifest.
     const stale = `2020-01-01T01-00-00Z-${randomUUID().slice(0, 6).replace(/-/g, '0')}`;
@@ -234,20 +254,26 @@ describe('platformBackup on the real stack', () => {
       (t) => `${t}-${randomUUID().replace(/-/g, '').slice(0, 6)}`,
     );
     for (const id of old) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `backups/${id}/manifest.json`, Body: template }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `backups/${id}/manifest.json`, Body: plant(id) }));
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `backups/${id}/postgres/shop.dump`, Body: 'x' }));
     }
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `backups/${stale}/postgres/shop.dump`, Body: 'partial' }));
 
+    // A partial backup applies retention: it fills none of the slots, and is kept by its own rule.
     const latest = await (await startBackup({ components: ['postgres'] })).result();
+    assert.equal(latest.complete, false);
     const retention = latest.retention!;
     const deleted = retention.deleted.map((d) => d.id);
     assert.ok(deleted.includes(old[0]!) && deleted.includes(old[1]!), `deleted: ${deleted.join(', ')}`);
     assert.ok(!deleted.includes(old[2]!), 'the newest of 2020-01 is kept by the monthly rule');
     assert.ok(deleted.includes(stale), `the stale incomplete folder ${stale} is deleted; report: ${JSON.stringify(retention)}`);
     assert.ok(
-      retention.kept.some((k) => k.id === latest.backupId && k.reasons.includes('newest complete backup')),
-      `${latest.backupId} is kept as the newest; report: ${JSON.stringify(retention)}`,
+      retention.kept.some((k) => k.id === result.backupId && k.reasons.includes('newest complete backup')),
+      `${result.backupId}, the full backup of the first test, is kept as the newest complete one; report: ${JSON.stringify(retention)}`,
+    );
+    assert.ok(
+      retention.kept.some((k) => k.id === latest.backupId && k.reasons.some((r) => r.startsWith('partial'))),
+      `${latest.backupId} is kept as a partial backup; report: ${JSON.stringify(retention)}`,
     );
     const folders = await backupFolders();
     for (const id of [old[0]!, old[1]!, stale]) assert.ok(!folders.includes(id), `${id} is gone`);

@@ -57,7 +57,7 @@ describe('approvalPolicy (from the config)', () => {
   it('allows typed names only outside production and only without an allowed-signers file', () => {
     assert.equal(approvalPolicy(parseConfig({ ...minimal, environment: 'demo' })).unsignedAllowed, true);
     assert.equal(approvalPolicy(parseConfig({ ...minimal, environment: 'staging', approvals: { allowedSignersFile: 'signers' } })).unsignedAllowed, false);
-    const production = approvalPolicy(parseConfig({ ...minimal, environment: 'production', approvals: { allowedSignersFile: 'signers', approvers: ['bob'] } }));
+    const production = approvalPolicy(parseConfig({ ...minimal, environment: 'production', approvals: { allowedSignersFile: 'signers', approvers: ['bob'] }, backup: { manifestKey: { env: 'BALLAST_MANIFEST_KEY' } } }));
     assert.deepEqual(production, { unsignedAllowed: false, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 });
   });
 });

@@ -71,13 +71,35 @@ describe('config', () => {
     assert.ok(problems.some((p) => p.startsWith('objectStore.backupBucket:')), problems.join('\n'));
   });
 
-  it('refuses production without signed approvals, with four-eyes off, or with the local broker control', () => {
+  it('refuses production without signed approvals, with four-eyes off, with the local broker control, or without a manifest key', () => {
     const problems = problemsOf({ ...minimal, environment: 'production', approvals: { fourEyes: false } });
     assert.ok(problems.includes('approvals.allowedSignersFile: required when environment is production: approvals must be signed (git allowed-signers format)'), problems.join('\n'));
     assert.ok(problems.includes('approvals.fourEyes: must be true when environment is production'), problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith('kafka.restart.backend: must not be local')), problems.join('\n'));
-    const production = parseConfig({ ...minimal, environment: 'production', approvals: { allowedSignersFile: 'signers' }, kafka: { ...minimal.kafka, restart: { backend: 'kubernetes' } } });
+    assert.ok(problems.some((p) => p.startsWith('backup.manifestKey: required when environment is production')), problems.join('\n'));
+    const production = parseConfig({
+      ...minimal,
+      environment: 'production',
+      approvals: { allowedSignersFile: 'signers' },
+      kafka: { ...minimal.kafka, restart: { backend: 'kubernetes' } },
+      backup: { manifestKey: { file: '/run/secrets/manifest-key' } },
+    });
     assert.equal(production.approvals.fourEyes, true);
+    assert.deepEqual(production.backup.manifestKey, { file: '/run/secrets/manifest-key' });
+  });
+
+  it('leaves the manifest key optional outside production, and keeps 3 partial backups by default', () => {
+    const demo = parseConfig(minimal);
+    assert.equal(demo.backup.manifestKey, undefined);
+    assert.deepEqual(demo.backup.previousManifestKeys, []);
+    assert.equal(demo.backup.retention.partial, 3);
+    assert.ok(problemsOf({ ...minimal, backup: { retention: { partial: -1 } } }).some((p) => p.startsWith('backup.retention.partial:')));
+    assert.ok(problemsOf({ ...minimal, backup: { manifestKey: 'inline-secret' } }).some((p) => p.startsWith('backup.manifestKey:')), 'a key is a secret reference, never the key itself');
+  });
+
+  it('the committed ballast.yaml signs with the key the local stack generates', () => {
+    const { config } = loadConfig(path.resolve(__dirname, '../../ballast.yaml'));
+    assert.deepEqual(config.backup.manifestKey, { file: '.stack/secrets/manifest-key' });
   });
 
   it('refuses the backup bucket listed among the data buckets', () => {

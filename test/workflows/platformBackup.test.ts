@@ -18,6 +18,7 @@ import type {
 import type { PlatformBackupInput, PlatformBackupResult } from '../../workflows/platformBackup';
 import type { SystemHealth, SystemName } from '../../contracts/healthTypes';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
+import { lacksOf } from '../../activities/backup/completeness';
 
 // Fake activities: the point here is the workflow's ordering and bookkeeping (pre-flight before
 // anything, bounded concurrency, manifest last, skips recorded, failures surfaced), not the
@@ -80,6 +81,7 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
         backupBucket: 'fake-backups',
         concurrency: 2,
         environment: 'test',
+        narrowed: request.postgresDatabases ? [{ component: 'postgres', reason: 'input.postgresDatabases left out billing' }] : [],
         tasks: [
           ...(request.components.includes('postgres')
             ? [
@@ -109,6 +111,7 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
       journal.events.push('manifest');
       journal.manifest = request;
       const bytes = request.pieces.reduce((n, p) => n + p.size, 0);
+      const lacks = lacksOf(request.skipped, request.narrowed);
       return {
         formatVersion: 1,
         backupId: request.backupId,
@@ -123,11 +126,13 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
         skipped: request.skipped,
         totals: { pieces: request.pieces.length, bytes, rows: 0, messages: 0 },
         pieces: request.pieces,
+        complete: lacks.length === 0,
+        lacks,
       };
     },
     applyRetention: async () => {
       journal.events.push('retention');
-      return { policy: { daily: 1, weekly: 0, monthly: 0, incompleteGraceHours: 1 }, kept: [], deleted: [], protectedObjects: 0 };
+      return { policy: { daily: 1, weekly: 0, monthly: 0, partial: 0, incompleteGraceHours: 1 }, kept: [], deleted: [], protectedObjects: 0 };
     },
     ...overrides,
   };
@@ -169,6 +174,19 @@ describe('platformBackup workflow (fake activities)', () => {
     assert.equal(result.backupId, journal.manifest!.backupId);
     assert.match(result.backupId, /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{6,}$/);
     assert.deepEqual(journal.manifest!.serverVersions, { postgres: 'postgres-1', clickhouse: 'clickhouse-1', kafka: 'kafka-1', objectStore: 'objectStore-1' });
+    assert.equal(result.complete, true);
+    assert.deepEqual(result.lacks, []);
+  });
+
+  it('reports a backup partial, with what it lacks, when a component is skipped or narrowed by the input', async () => {
+    const journal: Journal = { events: [], inFlight: 0, maxInFlight: 0 };
+    const result = await run({ skip: { kafka: 'cluster under maintenance' }, postgresDatabases: ['shop'], retention: false }, fakeActivities(journal));
+    assert.deepEqual(journal.manifest!.narrowed, [{ component: 'postgres', reason: 'input.postgresDatabases left out billing' }], 'the plan\'s narrowing reaches the manifest');
+    assert.equal(result.complete, false);
+    assert.deepEqual(result.lacks, [
+      { component: 'kafka', reason: 'cluster under maintenance' },
+      { component: 'postgres', reason: 'input.postgresDatabases left out billing' },
+    ]);
   });
 
   it('does not check or back up a skipped component, and records why in the manifest', async () => {

@@ -113,6 +113,10 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
         backupStartedAt: at.toISOString(),
         components: ['postgres', 'objectStore'],
         notInBackup: [],
+        backupComplete: true,
+        backupLacks: [],
+        manifestKeyId: '0123abcd',
+        warnings: [],
         tasks: [
           { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump', at) },
           { component: 'objectStore', kind: 'bucket', bucket: 'data', target: targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json', at) },
