@@ -11,6 +11,8 @@ export interface ApprovalPlan {
   /** "sha256:<64 hex>" over the plan's canonical JSON. */
   hash: string;
   actions: string[];
+  /** Shown beside the actions: what the approver should know (an unsigned or partial backup). */
+  warnings?: string[];
 }
 
 /** How an approval gate decides. Read from the config's approvals section by a settings activity. */

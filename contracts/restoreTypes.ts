@@ -89,6 +89,8 @@ export interface RestoreReport {
   plan: DestructiveAction[];
   /** The hash a person approved: backup, components, targets and every destructive action. */
   planHash: string;
+  /** What the plan warned of: an unsigned backup accepted on request, a partial backup. */
+  planWarnings: string[];
   approval: ApprovalRecord;
   steps: RestoreStepResult[];
   verification: VerifyResult[];

@@ -210,6 +210,7 @@ function waitingDetails(request: GateRequest): string {
     `WAITING FOR APPROVAL of ${request.what}.`,
     `Plan ${plan.hash}:`,
     ...(shown.length ? shown : ['  (no destructive action)']),
+    ...(plan.warnings ?? []).map((w) => `WARNING: ${w}`),
     `To approve, sign this text (your reason on its last line) with a key in the allowed-signers file, ssh-keygen -Y sign -f <key> -n ${APPROVAL_NAMESPACE} <file>:`,
     approvalText({ workflowId, runId, planHash: plan.hash, decision: 'approve', reason: '<one line>' }).trimEnd(),
     `then send update "approve" with {"plan": "${plan.hash}", "reason": "<the same line>", "signature": "<the .sig file>"}. "reject" works the same way (decision: reject).`,

@@ -60,6 +60,11 @@ export const restoreInputSchema = z.strictObject({
    * drills, for the RTO trend.
    */
   drillApproval: z.custom<ApprovalRecord>((v) => typeof v === 'object' && v !== null, 'must be the drill\'s approval record').optional(),
+  /**
+   * Accept a backup whose manifest is unsigned (made before manifests were signed); named
+   * backups only. A signed manifest that does not verify is never accepted. The plan says so.
+   */
+  allowUnsignedBackup: z.boolean().default(false),
   /** Read every object back and compare sha256 at plan time (default true). */
   verifyChecksums: z.boolean().default(true),
 });
@@ -77,8 +82,8 @@ export interface RestoreStatus {
   bytesDone: number;
   running: string[];
   waitingFor?: string;
-  /** What a person approves: the plan's hash and its destructive actions. */
-  plan?: { hash: string; actions: string[] };
+  /** What a person approves: the plan's hash, its destructive actions, and what it warns of (an unsigned or partial backup). */
+  plan?: { hash: string; actions: string[]; warnings: string[] };
   /** Approval answers refused in this run, and why. */
   approvalRefusals: string[];
   /** The live RTO clock: minutes since the incident began, against the target. */
@@ -167,13 +172,14 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
       ...(kind === 'drill' ? { scratch: settings.drill } : { targets }),
       owner: workflowId,
       verifyChecksums: request.verifyChecksums,
+      allowUnsignedBackup: request.allowUnsignedBackup,
     });
   } catch (err) {
     enter('refused', `Refused at plan: nothing was touched. ${causeMessage(err)}`);
     throw surfacedFailure(err);
   }
   status.backupId = plan.backupId;
-  status.plan = { hash: plan.planHash, actions: plan.actions.map(describeAction) };
+  status.plan = { hash: plan.planHash, actions: plan.actions.map(describeAction), warnings: plan.warnings };
   status.tasks = plan.tasks.length;
   status.bytesTotal = plan.totalBytes;
   const systems = [...new Set<SystemName>([...plan.components, 'objectStore'])];
@@ -227,6 +233,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
       components: plan.components,
       plan: plan.actions,
       planHash: plan.planHash,
+      planWarnings: plan.warnings,
       approval,
       phaseDurationsMs,
       reportKey: reportKey(kind === 'drill' ? 'drills' : 'restores', started, workflowId),

@@ -4,6 +4,7 @@ import type { BackupManifest, RetentionReport } from '../../contracts/backupType
 import { manifestKey } from './manifest';
 import { backupPrefix, getJson, listBackupIds, listKeys } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
+import { backupReadLeasePrefix, holderRunningInTemporal, liveLeases } from '../storage/leases';
 import type { BucketListing } from '../objectStore/backup';
 import { selectRetention, type BackupEntry, type BackupState } from './retentionPolicy';
 import { checkManifest, ManifestRefusal } from './manifestCheck';
@@ -35,6 +36,13 @@ export function createBackupRetentionActivities(deps: ActivityDeps) {
         // it; this guards against a clock far off from the id's time.
         decision.delete = decision.delete.filter((d) => d.id !== currentBackupId);
 
+        // A backup a restore or drill is reading is kept until it is done, whatever the policy says.
+        for (const victim of [...decision.delete]) {
+          const readers = await liveLeases(s3, bucket, backupReadLeasePrefix(victim.id), holderRunningInTemporal);
+          if (readers.length === 0) continue;
+          decision.delete = decision.delete.filter((d) => d.id !== victim.id);
+          decision.keep.push({ id: victim.id, reasons: readers.map((r) => `being read by ${r.workflowId} (${r.purpose})`) });
+        }
         const protectedKeys = await referencedKeys(s3, decision.keep.map((k) => manifests.get(k.id)));
         const report: RetentionReport = { policy, kept: decision.keep, deleted: [], protectedObjects: 0 };
         for (const victim of decision.delete) {

@@ -1,16 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { Failure } from '../../contracts/failures';
 import type { ActivityDeps } from '../deps';
-import { acquireLease, callingRun, holderRunningInTemporal, leaseKey, releaseLease } from '../storage/leases';
-
-/** The lease a reader of a backup holds: retention keeps a backup while any such lease is live. */
-export function backupReadLeaseKey(backupId: string, workflowId: string): string {
-  return leaseKey('backups', backupId, workflowId);
-}
-
-export function backupReadLeasePrefix(backupId: string): string {
-  return `${leaseKey('backups', backupId)}/`;
-}
+import { acquireLease, backupReadLeaseKey, callingRun, holderRunningInTemporal, leaseKey, releaseLease } from '../storage/leases';
 
 export function createRestoreLeaseActivities(deps: ActivityDeps) {
   const { config, connections } = deps;

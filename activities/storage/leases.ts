@@ -29,6 +29,15 @@ export function leaseKey(...parts: string[]): string {
   return ['leases', ...parts.map((p) => encodeURIComponent(p))].join('/');
 }
 
+/** The lease a reader of a backup holds: retention keeps a backup while any such lease is live. */
+export function backupReadLeaseKey(backupId: string, workflowId: string): string {
+  return leaseKey('backups', backupId, workflowId);
+}
+
+export function backupReadLeasePrefix(backupId: string): string {
+  return `${leaseKey('backups', backupId)}/`;
+}
+
 /**
  * Takes the lease at `key` for `holder`, or returns who holds it. Taking it again for the same run
  * (a retried activity) succeeds, and so does taking one that `sharedWith` holds (a drill's restore

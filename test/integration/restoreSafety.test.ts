@@ -31,12 +31,13 @@ describe('restore safety on the real stack', () => {
   let client: Client;
   const workers: WorkerProcess[] = [];
 
-  const config = (name: string, databases: string[]) =>
+  let backupId: string;
+  const config = (name: string, databases: string[], retention?: Record<string, number>) =>
     writeDerivedConfig(`safety-${name}-${randomUUID().slice(0, 8)}`, (raw) => {
       const id = randomUUID().slice(0, 8);
       raw.temporal = { ...raw.temporal, taskQueue: `ballast-safety-${name}-${id}` };
       raw.postgres = { ...raw.postgres, databases };
-      raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: `ballast-safety-backup-${id}` } };
+      raw.backup = { ...raw.backup, ...(retention ? { retention } : {}), schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: `ballast-safety-backup-${id}` } };
       // The drills here start without a person: the approvals are not what these tests attack.
       raw.drill = { ...raw.drill, scratchPreApproved: true, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: `ballast-safety-drill-${id}` } };
     });
@@ -75,7 +76,7 @@ describe('restore safety on the real stack', () => {
     await admin(LEDGER, 'CREATE TABLE entries AS SELECT g AS id, md5(g::text) AS memo FROM generate_series(1, 5000) g');
     workers.push(await spawnWorker(withLedger.path), await spawnWorker(withoutLedger.path));
     // A complete backup of the platform while the config still lists the ledger.
-    await client.workflow.execute<typeof platformBackup>('platformBackup', { taskQueue: withLedger.config.temporal.taskQueue, workflowId: `test-safety-backup-${randomUUID()}`, args: [{ retention: false }] });
+    backupId = (await client.workflow.execute<typeof platformBackup>('platformBackup', { taskQueue: withLedger.config.temporal.taskQueue, workflowId: `test-safety-backup-${randomUUID()}`, args: [{ retention: false }] })).backupId;
   });
 
   after(async () => {
@@ -149,5 +150,29 @@ describe('restore safety on the real stack', () => {
     await third.signal(rejectSignal, { plan: thirdPlan.plan!.hash, by: 'test', reason: 'only a lease test' });
     await assert.rejects(third.result());
     assert.ok(!(await databases()).includes('shop_safety_copy'), 'nothing was restored');
+  });
+
+  it('retention keeps a backup that a restore is reading, whatever the policy says', async () => {
+    // A policy that keeps only the newest complete backup would delete the one under restore once
+    // a newer complete backup exists (a partial one would not count).
+    const keepOne = config('retention', ['shop', LEDGER], { daily: 1, weekly: 0, monthly: 0, partial: 0, incompleteGraceHours: 24 });
+    const retentionWorker = await spawnWorker(keepOne.path);
+    workers.push(retentionWorker);
+    const reading = await client.workflow.start<typeof restore>('restore', {
+      taskQueue: withLedger.config.temporal.taskQueue,
+      workflowId: `test-safety-reader-${randomUUID()}`,
+      args: [{ backupId, components: ['postgres'], targets: { postgres: { shop: 'shop_reader_copy', [LEDGER]: `${LEDGER}_reader_copy` } } }],
+    });
+    const status = await eventually('the restore to hold its leases and wait', async () => {
+      const s = await reading.query(restoreStatusQuery);
+      return s.phase === 'awaiting approval' ? s : undefined;
+    }, 90_000);
+    const newer = await client.workflow.execute<typeof platformBackup>('platformBackup', { taskQueue: keepOne.config.temporal.taskQueue, workflowId: `test-safety-retention-${randomUUID()}`, args: [{}] });
+    const kept = newer.retention?.kept.find((k) => k.id === backupId);
+    assert.ok(kept, `backup ${backupId} kept: ${JSON.stringify(newer.retention)}`);
+    assert.ok(kept.reasons.some((r) => r.includes(`being read by ${reading.workflowId}`)), kept.reasons.join('; '));
+    assert.ok(!newer.retention!.deleted.some((d) => d.id === backupId));
+    await reading.signal(rejectSignal, { plan: status.plan!.hash, by: 'test', reason: 'only a retention test' });
+    await assert.rejects(reading.result());
   });
 });
