@@ -25,6 +25,8 @@ export const Failure = {
   TargetBusy: 'TargetBusy',
   GroupHasActiveMembers: 'GroupHasActiveMembers',
   UnexpectedSchema: 'UnexpectedSchema',
+  /** A restore target holds tables in a state no attempt of the restore leaves: a person decides. */
+  TargetConflict: 'TargetConflict',
   TableNotFound: 'TableNotFound',
   UnknownTopic: 'UnknownTopic',
   PreflightFailed: 'PreflightFailed',

@@ -44,7 +44,8 @@ const restoreSteps: { [K in RestoreKind]: RestoreStep<K> } = {
     target: (task) => `postgres/${task.target}`,
   },
   clickhouseTable: {
-    run: (task, { backupId }) => steps.restoreClickHouseTable({ backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
+    run: (task, { backupId, restoreId }) =>
+      steps.restoreClickHouseTable({ restoreId, backupId, database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
     verify: (task) => steps.verifyClickHouseTable({ database: task.database, table: task.table, targetDatabase: task.target, pieces: task.pieces }),
     label: (task) => `clickhouse ${task.target}.${task.table}`,
     bytes: (task) => task.pieces.reduce((n, p) => n + p.size, 0),

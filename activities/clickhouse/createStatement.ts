@@ -25,10 +25,10 @@ export interface RenamedStatement {
 
 /**
  * Rewrites `CREATE <kind> <db>.<table> ...` (names bare or quoted, as SHOW CREATE TABLE prints them
- * on 18.16 and current releases) into `CREATE <kind> `target`.`table` ...`; throws when the
- * statement does not start with exactly that name.
+ * on 18.16 and current releases) into `CREATE <kind> `target`.`newTable` ...` (`newTable`: the
+ * table's own name unless given); throws when the statement does not start with exactly that name.
  */
-export function renameCreateStatement(statement: string, database: string, table: string, target: string): RenamedStatement {
+export function renameCreateStatement(statement: string, database: string, table: string, target: string, newTable = table): RenamedStatement {
   const head = CREATE_KINDS.exec(statement);
   const fail = (why: string): never => {
     throw new Error(
@@ -44,7 +44,7 @@ export function renameCreateStatement(statement: string, database: string, table
   const rest = statement.slice(name.end);
   if (rest !== '' && !/^[\s(]/.test(rest)) return fail('has unexpected text after the table name');
   const kind = head[1]!.replace(/\s+/g, ' ').toUpperCase();
-  return { kind, statement: `CREATE ${kind} ${qualifiedName(target, table)}${rest}` };
+  return { kind, statement: `CREATE ${kind} ${qualifiedName(target, newTable)}${rest}` };
 }
 
 /** Whether SQL text names `database` as a qualifier (`db.x`, `` `db`.x `` or `"db".x`). */

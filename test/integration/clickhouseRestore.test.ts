@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Info } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -12,7 +12,9 @@ import {
   type ClickHouseRestoreProgress,
   type ClickHouseRestoreRequest,
 } from '../../activities/clickhouse/restore';
+import { OWNER_TABLE } from '../../activities/clickhouse/ownership';
 import { renameCreateStatement } from '../../activities/clickhouse/createStatement';
+import { sideNames } from '../../activities/clickhouse/sideTables';
 import type { Config } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
@@ -72,12 +74,19 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     (await select<{ name: string }>(
       `SELECT name FROM system.parts WHERE database = '${database}' AND table = '${table}' AND active ORDER BY name`,
     )).map((r) => r.name);
-  /** When the table's definition was written: changes when it is dropped and created again. */
-  const createdAt = async (database: string, table = EVENTS): Promise<string | undefined> =>
-    (await select<{ t: string }>(
-      `SELECT toString(metadata_modification_time) AS t FROM system.tables WHERE database = '${database}' AND name = '${table}'`,
-    ))[0]?.t;
+  /** Active parts with their modification times: a part loaded again, even under the same name, is newer. */
+  const partStamps = async (database: string, table = EVENTS): Promise<string[]> =>
+    (await select<{ p: string }>(
+      `SELECT concat(name, '@', toString(modification_time)) AS p FROM system.parts WHERE database = '${database}' AND table = '${table}' AND active ORDER BY p`,
+    )).map((r) => r.p);
+  const tablesIn = async (database: string): Promise<string[]> =>
+    (await select<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}' ORDER BY name`)).map((r) => r.name);
+  const databaseEngine = async (database: string): Promise<string> =>
+    (await select<{ engine: string }>(`SELECT engine FROM system.databases WHERE name = '${database}'`))[0]!.engine;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const newRestoreId = () => `test-chrestore-${randomUUID()}`;
+  /** The one run that restores into TARGET, as a drill's restore does: its marker is on TARGET. */
+  const drillRestoreId = newRestoreId();
   const databaseExists = async (name: string) =>
     Number((await select<{ n: string | number }>(`SELECT count() AS n FROM system.databases WHERE name = '${name}'`))[0]?.n) === 1;
 
@@ -89,13 +98,13 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     );
   }
 
-  /** Runs restoreClickHouseTable the way a worker would, recording its heartbeats. */
+  /** Runs restoreClickHouseTable the way a worker would, recording its heartbeats (into `heartbeats`, so a failed run's are kept too). */
   async function runRestore(
     request: ClickHouseRestoreRequest,
     info: Partial<Info> = {},
+    heartbeats: ClickHouseRestoreProgress[] = [],
   ): Promise<{ result: RestoreStepResult; heartbeats: ClickHouseRestoreProgress[] }> {
     const env = new MockActivityEnvironment(info, quiet);
-    const heartbeats: ClickHouseRestoreProgress[] = [];
     env.on('heartbeat', (d: ClickHouseRestoreProgress) => heartbeats.push(d));
     const result = await env.run<[ClickHouseRestoreRequest], RestoreStepResult, typeof restore.restoreClickHouseTable>(
       restore.restoreClickHouseTable,
@@ -104,14 +113,55 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     return { result, heartbeats };
   }
 
+  /** A run restoring the events table from the backup into `targetDatabase`. */
+  const eventsRequest = (targetDatabase: string, restoreId = newRestoreId()): ClickHouseRestoreRequest => ({
+    restoreId,
+    backupId,
+    database: DATABASE,
+    table: EVENTS,
+    targetDatabase,
+    pieces: events.pieces,
+  });
+
+  /**
+   * Restores the events table into `targetDatabase` from a copy of its backup whose last partition
+   * object (202603) was deleted after the plan: the run fails once the first two are loaded.
+   * `putBack` copies the object in again.
+   */
+  async function failMidLoad(targetDatabase: string) {
+    const Bucket = config.objectStore.backupBucket;
+    const brokenId = newBackupId();
+    const pieces = events.pieces.map((p) => ({ ...p, key: p.key.replace(`backups/${backupId}/`, `backups/${brokenId}/`) }));
+    const copy = (from: string, to: string) =>
+      s3.send(new CopyObjectCommand({ Bucket, Key: to, CopySource: `${Bucket}/${from.split('/').map(encodeURIComponent).join('/')}` }));
+    for (const [i, p] of events.pieces.entries()) await copy(p.key, pieces[i]!.key);
+    const lost = pieces.at(-1)!;
+    assert.equal(lost.details!.partitionId, '202603');
+    await s3.send(new DeleteObjectCommand({ Bucket, Key: lost.key }));
+    const request: ClickHouseRestoreRequest = { restoreId: newRestoreId(), backupId: brokenId, database: DATABASE, table: EVENTS, targetDatabase, pieces };
+    const heartbeats: ClickHouseRestoreProgress[] = [];
+    await assert.rejects(runRestore(request, {}, heartbeats), (err: Error) => {
+      assert.match(err.message, /specified key does not exist|NoSuchKey/i);
+      return true;
+    });
+    return {
+      request,
+      heartbeats,
+      names: sideNames(EVENTS, request.restoreId),
+      putBack: async () => {
+        await copy(events.pieces.at(-1)!.key, lost.key);
+      },
+    };
+  }
+
   async function runVerify(targetDatabase: string, pieces: BackupPiece[], table = EVENTS): Promise<VerifyResult> {
     const env = new MockActivityEnvironment({}, quiet);
     return env.run(restore.verifyClickHouseTable, { database: DATABASE, table, targetDatabase, pieces });
   }
 
-  async function runDrop(database: string): Promise<{ dropped: boolean }> {
+  async function runDrop(database: string, owner: string): Promise<{ dropped: boolean }> {
     const env = new MockActivityEnvironment({}, quiet);
-    return env.run(restore.dropClickHouseDatabase, { database });
+    return env.run(restore.dropClickHouseDatabase, { database, owner });
   }
 
   const invalidInput = (pattern: RegExp) => (err: Error & { nonRetryable?: boolean; type?: string }) => {
@@ -189,14 +239,18 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     assert.equal(view.pieces[0]!.details!.dataExported, false);
   });
 
-  it('restores over an existing, damaged table in the same database and gives back the same data', async () => {
+  it('restores over an existing, damaged table in the same database, keeps the damaged one aside, and gives back the same data', async () => {
     // Damage the source: one partition gone, some rows that were never backed up.
     await sql(`ALTER TABLE ${q(DATABASE, EVENTS)} DROP PARTITION 202602`);
     await sql(`INSERT INTO ${q(DATABASE, EVENTS)} SELECT toDate('2026-04-01'), 900000 + number, 'junk', 0 FROM system.numbers LIMIT 7`);
     const damagedRows = 500 + 300 + 7;
-    assert.notDeepEqual(await byMonth(DATABASE), source);
+    const damaged = await byMonth(DATABASE);
+    const damagedParts = await partNames(DATABASE);
+    assert.notDeepEqual(damaged, source);
 
-    const { result, heartbeats } = await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: DATABASE, pieces: events.pieces });
+    const request = eventsRequest(DATABASE);
+    const names = sideNames(EVENTS, request.restoreId);
+    const { result, heartbeats } = await runRestore(request);
     assert.deepEqual(await byMonth(DATABASE), source);
     assert.deepEqual(await partRows(DATABASE), Object.fromEntries(Object.entries(source).map(([id, m]) => [id, m.rows])));
     assert.equal(result.component, 'clickhouse');
@@ -205,13 +259,37 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     assert.equal(result.bytes, dataPieces().reduce((n, p) => n + p.size, 0));
     assert.ok(result.durationMs >= 0);
     assert.equal(result.resumed, undefined);
-    assert.ok(result.notes.includes(`replaced an existing table with ${damagedRows} rows`), JSON.stringify(result.notes));
+    // The damaged table is kept, whole: the very parts it had, under the aside name the notes give.
+    assert.ok(
+      result.notes.includes(`the table it replaced (${damagedRows} rows) is kept as ${DATABASE}.${names.aside}: drop it once the restore is accepted`),
+      JSON.stringify(result.notes),
+    );
+    assert.deepEqual(await byMonth(DATABASE, names.aside), damaged);
+    assert.deepEqual(await partNames(DATABASE, names.aside), damagedParts);
+    assert.deepEqual(await tablesIn(DATABASE), [EVENTS, names.aside, RECENT].sort(), 'no loading table left behind');
+    // EXCHANGE where the database is Atomic, one RENAME of both tables elsewhere (18.16).
+    const swappedBy = (await databaseEngine(DATABASE)) === 'Atomic' ? 'swapped in by EXCHANGE TABLES' : 'swapped in by RENAME TABLE';
+    assert.ok(result.notes.includes(swappedBy), JSON.stringify(result.notes));
     const last = heartbeats.at(-1)!;
+    assert.equal(last.phase, 'swap');
     assert.deepEqual(last.done, ['202601', '202602', '202603']);
     assert.equal(last.partitionsDone, 3);
     assert.equal(last.bytes, result.bytes);
     // The view over the table still works against the restored table.
     assert.equal(Number((await select<{ n: string }>(`SELECT count() AS n FROM ${q(DATABASE, RECENT)}`))[0]!.n), 4300);
+
+    // A retry after the swap finds the work done, with its heartbeat details or without them
+    // (lost with a dead worker): nothing loaded again, nothing swapped back.
+    const restoredParts = await partStamps(DATABASE);
+    for (const info of [{ attempt: 2, heartbeatDetails: last }, { attempt: 3 }]) {
+      const retry = await runRestore(request, info);
+      assert.equal(retry.result.resumed, true);
+      assert.ok(retry.result.notes.includes(`${DATABASE}.${EVENTS} was already restored by this run`), JSON.stringify(retry.result.notes));
+      assert.equal(retry.result.rows, 4800);
+      assert.deepEqual(await partStamps(DATABASE), restoredParts);
+      assert.deepEqual(await byMonth(DATABASE, names.aside), damaged);
+      assert.deepEqual(await tablesIn(DATABASE), [EVENTS, names.aside, RECENT].sort());
+    }
   });
 
   it('re-creates a table saved in the deprecated MergeTree(date, key, granularity) syntax and loads it back', async () => {
@@ -224,7 +302,14 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     await sql(`INSERT INTO ${q(DATABASE, legacy)} SELECT toDate('2025-12-20') + number % 20, number FROM system.numbers LIMIT 2000`);
     const saved = await runBackup(legacy);
     await sql(`DROP TABLE ${q(DATABASE, legacy)}`);
-    const { result } = await runRestore({ backupId: saved.pieces[0]!.key.split('/')[1]!, database: DATABASE, table: legacy, targetDatabase: DATABASE, pieces: saved.pieces });
+    const { result } = await runRestore({
+      restoreId: newRestoreId(),
+      backupId: saved.pieces[0]!.key.split('/')[1]!,
+      database: DATABASE,
+      table: legacy,
+      targetDatabase: DATABASE,
+      pieces: saved.pieces,
+    });
     assert.equal(result.rows, 2000);
     const months = await select<{ m: string | number; n: string | number }>(`SELECT toYYYYMM(d) AS m, count() AS n FROM ${q(DATABASE, legacy)} GROUP BY m ORDER BY m`);
     assert.deepEqual(months.map((r) => [Number(r.m), Number(r.n)]), [
@@ -235,18 +320,18 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
 
   it('restores after the whole database was dropped (creates the database again)', async () => {
     await sql(`DROP DATABASE ${DATABASE}`);
-    const { result } = await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: DATABASE, pieces: events.pieces });
+    const { result } = await runRestore(eventsRequest(DATABASE));
     assert.deepEqual(await byMonth(DATABASE), source);
-    assert.deepEqual(result.notes, []);
-    const viewResult = await runRestore({ backupId, database: DATABASE, table: RECENT, targetDatabase: DATABASE, pieces: view.pieces });
-    assert.deepEqual(viewResult.result.notes, ['engine View: schema only']);
+    assert.deepEqual(result.notes, [`renamed in from ${EVENTS}__ballast_loading: there was no table to replace`]);
+    const viewResult = await runRestore({ restoreId: newRestoreId(), backupId, database: DATABASE, table: RECENT, targetDatabase: DATABASE, pieces: view.pieces });
+    assert.deepEqual(viewResult.result.notes, [`renamed in from ${RECENT}__ballast_loading: there was no table to replace`, 'engine View: schema only']);
     assert.equal(viewResult.result.rows, 0);
     assert.equal(Number((await select<{ n: string }>(`SELECT count() AS n FROM ${q(DATABASE, RECENT)}`))[0]!.n), 4300);
   });
 
-  it('restores into a different target database, leaving the source alone', async () => {
+  it('restores into a different target database, leaving the source alone, and marks that database as the run\'s own', async () => {
     const sourceParts = await partNames(DATABASE);
-    const { result } = await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces });
+    const { result } = await runRestore(eventsRequest(TARGET, drillRestoreId));
     assert.equal(result.unit, `clickhouse ${TARGET}.${EVENTS}`);
     assert.deepEqual(await byMonth(TARGET), source);
     assert.deepEqual(await partNames(DATABASE), sourceParts, 'the source table was not touched');
@@ -255,14 +340,16 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     assert.match(statement, new RegExp(`^CREATE TABLE ${TARGET}\\.${EVENTS}\\s`));
 
     // A view keeps reading the source database: restored, and the report says so.
-    const viewResult = await runRestore({ backupId, database: DATABASE, table: RECENT, targetDatabase: TARGET, pieces: view.pieces });
+    const viewResult = await runRestore({ restoreId: drillRestoreId, backupId, database: DATABASE, table: RECENT, targetDatabase: TARGET, pieces: view.pieces });
     assert.ok(viewResult.result.notes.includes('engine View: schema only'));
     assert.ok(viewResult.result.notes.some((n) => n.includes(`still refers to database ${DATABASE}`)), JSON.stringify(viewResult.result.notes));
     const engines = await select<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${TARGET}' ORDER BY name`);
     assert.deepEqual(engines, [
+      { name: OWNER_TABLE, engine: 'TinyLog' },
       { name: EVENTS, engine: 'MergeTree' },
       { name: RECENT, engine: 'View' },
     ]);
+    assert.deepEqual(await select<{ owner: string }>(`SELECT owner FROM ${q(TARGET, OWNER_TABLE)}`), [{ owner: drillRestoreId }], 'one marker row, naming the run');
   });
 
   it('verifies a restored table, and reports a dropped partition as a failing check without throwing', async () => {
@@ -298,61 +385,87 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     assert.deepEqual(missing.checks.map((c) => [c.name.split(' ').slice(2).join(' '), c.actual]), [['exists', 'missing']]);
   });
 
-  it('resumes a retried attempt after the partitions its heartbeat details list, without loading them again', async () => {
-    // The state a crash after two partitions leaves: exactly 202601 and 202602 loaded.
-    await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces });
-    await sql(`ALTER TABLE ${q(TARGET, EVENTS)} DROP PARTITION 202603`);
-    const kept = await partNames(TARGET);
-    const created = await createdAt(TARGET);
-    await sleep(1100); // metadata_modification_time has one-second resolution
-    const [p1, p2] = dataPieces();
-    const details: ClickHouseRestoreProgress = { partitionsDone: 2, partitionsTotal: 3, bytes: p1!.size + p2!.size + 123, done: ['202601', '202602'] };
+  it('a ClickHouse restore that fails mid-load (a partition object deleted after the plan): the original table is still there with all its rows', async () => {
+    // The original differs from the backup (the verify test dropped a partition of it).
+    const original = await byMonth(TARGET);
+    const originalParts = await partStamps(TARGET);
+    assert.notDeepEqual(original, source);
+    const tablesBefore = await tablesIn(TARGET);
 
-    const { result, heartbeats } = await runRestore(
-      { backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces },
-      { attempt: 2, heartbeatDetails: details },
-    );
+    const { names, heartbeats } = await failMidLoad(TARGET);
+    assert.deepEqual(await byMonth(TARGET), original, 'every row of the original is there');
+    assert.deepEqual(await partStamps(TARGET), originalParts, 'the original was not touched at all');
+    assert.ok(!(await tablesIn(TARGET)).includes(names.aside), 'nothing was swapped');
+    assert.deepEqual(await tablesIn(TARGET), [...tablesBefore, names.loading].sort(), 'only the loading table was added');
+    // The two partitions before the missing one were loaded beside it, and the heartbeat says so.
+    assert.deepEqual(await partRows(TARGET, names.loading), { '202601': 500, '202602': 4000 });
+    assert.equal(heartbeats.at(-1)!.phase, 'load');
+    assert.deepEqual(heartbeats.at(-1)!.done, ['202601', '202602']);
+  });
+
+  it('resumes a retried attempt after the partitions its heartbeat details list, without loading them again, then swaps', async () => {
+    const original = await byMonth(TARGET);
+    const { request, names, heartbeats, putBack } = await failMidLoad(TARGET);
+    await putBack();
+    const kept = await partStamps(TARGET, names.loading);
+    assert.equal(kept.length, 2);
+    await sleep(1100); // part modification times have one-second resolution
+
+    const details = heartbeats.at(-1)!;
+    const resumed = await runRestore(request, { attempt: 2, heartbeatDetails: details });
+    const { result } = resumed;
     assert.equal(result.resumed, true);
     assert.ok(result.notes.some((n) => n.startsWith('resumed: 2 of 3')), JSON.stringify(result.notes));
     assert.deepEqual(await byMonth(TARGET), source, 'every partition once: nothing loaded twice');
-    assert.equal(await createdAt(TARGET), created, 'the table was not recreated');
-    const now = await partNames(TARGET);
-    for (const name of kept) assert.ok(now.includes(name), `part ${name} of a done partition is still there (not reloaded)`);
+    const now = await partStamps(TARGET);
+    for (const part of kept) assert.ok(now.includes(part), `part ${part} of a done partition is still there (not reloaded)`);
     assert.equal(now.length, kept.length + 1, 'one new part: the one partition left to load');
-    assert.deepEqual(heartbeats[0]!.done, ['202601', '202602']);
-    assert.deepEqual(heartbeats.at(-1)!.done, ['202601', '202602', '202603']);
+    assert.deepEqual(await byMonth(TARGET, names.aside), original, 'the replaced table is kept aside');
+    assert.ok(!(await tablesIn(TARGET)).includes(names.loading));
+    assert.deepEqual(resumed.heartbeats[0]!.done, ['202601', '202602']);
+    assert.deepEqual(resumed.heartbeats.at(-1)!.done, ['202601', '202602', '202603']);
     assert.equal(result.bytes, dataPieces().reduce((n, p) => n + p.size, 0));
     assert.equal(result.rows, 4800);
   });
 
-  it('starts over when the table does not hold exactly what the heartbeat details say', async () => {
-    // Details say 202601 is done, but 202602 also has rows (a partial load of the crashed attempt).
-    await sql(`ALTER TABLE ${q(TARGET, EVENTS)} DROP PARTITION 202603`);
-    await sql(`ALTER TABLE ${q(TARGET, EVENTS)} DROP PARTITION 202602`);
-    await sql(`INSERT INTO ${q(TARGET, EVENTS)} SELECT toDate('2026-02-01'), 100000 + number, 'partial', 0 FROM system.numbers LIMIT 10`);
-    const created = await createdAt(TARGET);
+  it('loads from scratch when the loading table does not hold exactly what the heartbeat details say', async () => {
+    // Details say 202601 is done, but 202602 and some of 202603 are there as well.
+    const { request, names, putBack } = await failMidLoad(TARGET);
+    await putBack();
+    await sql(`INSERT INTO ${q(TARGET, names.loading)} SELECT toDate('2026-03-01'), 200000 + number, 'partial', 0 FROM system.numbers LIMIT 10`);
+    const leftover = await partStamps(TARGET, names.loading);
     await sleep(1100);
-    const details: ClickHouseRestoreProgress = { partitionsDone: 1, bytes: dataPieces()[0]!.size, done: ['202601'] };
-    const { result } = await runRestore(
-      { backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces },
-      { attempt: 3, heartbeatDetails: details },
-    );
+    const details: ClickHouseRestoreProgress = { phase: 'load', partitionsDone: 1, bytes: dataPieces()[0]!.size, done: ['202601'] };
+    const { result } = await runRestore(request, { attempt: 3, heartbeatDetails: details });
     assert.equal(result.resumed, undefined);
     assert.ok(result.notes.some((n) => n.startsWith('started over')), JSON.stringify(result.notes));
     assert.deepEqual(await byMonth(TARGET), source);
-    assert.notEqual(await createdAt(TARGET), created, 'the table was recreated');
+    const now = await partStamps(TARGET);
+    for (const part of leftover) assert.ok(!now.includes(part), `part ${part} of the earlier attempt was dropped with its table`);
     assert.equal(Number((await select<{ n: string }>(`SELECT count() AS n FROM ${q(TARGET, EVENTS)} WHERE s = 'partial'`))[0]!.n), 0);
 
-    // A retry without details (the crash came before the first heartbeat) starts over too.
-    const again = await runRestore({ backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces }, { attempt: 2 });
-    assert.ok(again.result.notes.some((n) => n.startsWith('started over')), JSON.stringify(again.result.notes));
+    // A retry without details (the crash came before the first heartbeat) loads from scratch too.
+    const again = await failMidLoad(TARGET);
+    await again.putBack();
+    const retried = await runRestore(again.request, { attempt: 2 });
+    assert.ok(retried.result.notes.some((n) => n.startsWith('started over')), JSON.stringify(retried.result.notes));
     assert.deepEqual(await byMonth(TARGET), source);
+    assert.deepEqual(await byMonth(TARGET, again.names.aside), source, 'the table it replaced, kept');
   });
 
   it('refuses bad input before changing anything', async () => {
     const before = await partNames(TARGET);
-    const request = { backupId, database: DATABASE, table: EVENTS, targetDatabase: TARGET, pieces: events.pieces };
+    const request = eventsRequest(TARGET);
+    await assert.rejects(runRestore({ ...request, restoreId: '' }), invalidInput(/restoreId must be a non-empty string/));
     await assert.rejects(runRestore({ ...request, targetDatabase: 'bad\u0000name' }), invalidInput(/targetDatabase contains control characters/));
+    // 40 characters, but each of their 80 bytes takes three in a file name: no room for the side tables' suffixes.
+    await assert.rejects(runRestore({ ...request, table: 'é'.repeat(40) }), invalidInput(/too long to restore beside itself/));
+    // A Replicated table would share its ZooKeeper path with its side table.
+    const replicatedSchema = { ...events.pieces[0]!, details: { ...events.pieces[0]!.details, engine: 'ReplicatedMergeTree' } };
+    await assert.rejects(
+      runRestore({ ...request, pieces: [replicatedSchema, ...dataPieces()] }),
+      invalidInput(new RegExp(`${DATABASE}\\.${EVENTS} is ReplicatedMergeTree: .*ZooKeeper path`)),
+    );
     await assert.rejects(runRestore({ ...request, table: '' }), invalidInput(/table must be a non-empty string/));
     await assert.rejects(runRestore({ ...request, targetDatabase: 'system' }), invalidInput(/targetDatabase "system" is a system database/));
     await assert.rejects(runRestore({ ...request, backupId: '../x' }), invalidInput(/backupId/));
@@ -399,7 +512,7 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
         },
       },
     });
-    const drop = (database: string, activities = restore) => new MockActivityEnvironment({}, quiet).run(activities.dropClickHouseDatabase, { database });
+    const drop = (database: string, activities = restore) => new MockActivityEnvironment({}, quiet).run(activities.dropClickHouseDatabase, { database, owner: drillRestoreId });
     const analyticsExisted = await databaseExists('analytics');
     await assert.rejects(drop('analytics', guarded), invalidInput(/database "analytics" is a configured production database/));
     await assert.rejects(drop('system', guarded), invalidInput(/system database/));
@@ -415,9 +528,16 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     assert.equal(await databaseExists(DATABASE), true);
 
     assert.equal(await databaseExists(TARGET), true);
-    assert.deepEqual(await runDrop(TARGET), { dropped: true });
+    // Another run's teardown, or a database without a marker, is refused and left alone.
+    await assert.rejects(runDrop(TARGET, newRestoreId()), (err: Error & { type?: string }) => err.type === 'TargetRefused' && /marker does not name/.test(err.message));
+    assert.equal(await databaseExists(TARGET), true);
+    const unmarked = `${TARGET}_unmarked`;
+    await sql(`CREATE DATABASE IF NOT EXISTS ${unmarked}`);
+    await assert.rejects(runDrop(unmarked, drillRestoreId), (err: Error) => /no marker/.test(err.message));
+    await sql(`DROP DATABASE IF EXISTS ${unmarked}`);
+    assert.deepEqual(await runDrop(TARGET, drillRestoreId), { dropped: true });
     assert.equal(await databaseExists(TARGET), false);
-    assert.deepEqual(await runDrop(TARGET), { dropped: false });
+    assert.deepEqual(await runDrop(TARGET, drillRestoreId), { dropped: false });
     assert.equal(await databaseExists(DATABASE), true, 'only the named database was dropped');
   });
 });

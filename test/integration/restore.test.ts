@@ -5,6 +5,8 @@ import { DeleteObjectsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
+import { sideNames } from '../../activities/clickhouse/sideTables';
+import { quoteIdentifier } from '../../activities/clickhouse/sql';
 import { listBucket } from '../../activities/objectStore/backup';
 import { tableChecksums, tableRowCounts } from '../../activities/postgres/tables';
 import { createConnections, type Connections } from '../../workers/connections';
@@ -144,6 +146,12 @@ describe('restore and drDrill on the real stack', () => {
     for (const name of await databases().catch(() => [])) {
       if (name.startsWith('shop_before_')) await pgQuery('postgres', `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`).catch(() => undefined);
     }
+    // The restore keeps the table it replaced beside the restored one, as the database above.
+    const tables = await chRows<{ name: string }>("SELECT name FROM system.tables WHERE database = 'analytics'").catch(() => []);
+    for (const { name } of tables.filter((t) => t.name.startsWith('events_before_'))) {
+      const ch = connections.clickhouse();
+      await ch.command({ query: `DROP TABLE IF EXISTS analytics.${quoteIdentifier(name)}` }).catch(() => undefined).finally(() => ch.close());
+    }
     s3?.destroy();
     await connection?.close();
   });
@@ -278,6 +286,13 @@ describe('restore and drDrill on the real stack', () => {
     assert.deepEqual(after_.pgRows, before_.pgRows);
     assert.deepEqual(after_.pgSums, before_.pgSums);
     assert.deepEqual(after_.chPartitions, before_.chPartitions);
+    // The truncated ClickHouse table was replaced, not dropped: kept aside, as empty as it was left.
+    const aside = sideNames('events', handle.workflowId).aside;
+    assert.ok(
+      report.plan.some((a) => a.action === 'replace table' && a.target === 'analytics.events' && a.detail.startsWith(`kept aside as analytics.${aside} (0 rows in 0 partition(s) now)`)),
+      JSON.stringify(report.plan),
+    );
+    assert.deepEqual(await chRows<{ n: string }>(`SELECT toString(count()) AS n FROM analytics.${quoteIdentifier(aside)}`), [{ n: '0' }]);
     assert.equal(after_.ordersMessages, before_.ordersMessages);
     assert.deepEqual(after_.billingOffsets, before_.billingOffsets);
     assert.deepEqual(after_.objects, before_.objects);

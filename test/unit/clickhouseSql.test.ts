@@ -21,6 +21,21 @@ import {
   uncompressedBlock,
 } from '../../activities/clickhouse/compressedBlocks';
 import { cityHash128 } from '../../activities/clickhouse/cityHash';
+import {
+  checkSideNames,
+  exchangeStatement,
+  fileNameLength,
+  nextSideStep,
+  renameStatement,
+  replicatedRefusal,
+  runTag,
+  sideNames,
+  sideState,
+  swapName,
+  uuidPrefix,
+  type SeenTable,
+} from '../../activities/clickhouse/sideTables';
+import { renameCreateStatement } from '../../activities/clickhouse/createStatement';
 
 // A real response of ClickHouse 18.16 to a compress=1 query that failed: one LZ4 block holding the
 // exception text, its checksum computed by the server.
@@ -203,5 +218,105 @@ describe('ClickHouse compressed blocks', () => {
     }
     // CityHash128 v1.0.2 of the empty string: k0 and k1 through its short-input path.
     assert.deepEqual(cityHash128(Buffer.alloc(0)), cityHash128(Buffer.from('')));
+  });
+});
+
+describe('restore side tables', () => {
+  const names = sideNames('events', 'restore-2026-01-01T00:00:00Z');
+  const tag = runTag('restore-2026-01-01T00:00:00Z');
+  const ORIGINAL = '9f512eaf-db87-4d48-bd55-677d66a60621';
+  const LOADED = '1c2d3e4f-0000-4000-8000-000000000001';
+  const seen = (name: string, uuid = ''): SeenTable => ({ name, uuid });
+  const step = (tables: SeenTable[], swapStarted = false) => nextSideStep(names, sideState(names, tables), swapStarted);
+
+  it('names the loading, aside and exchange tables after the table and the run', () => {
+    assert.match(tag, /^[0-9a-f]{8}$/);
+    assert.equal(runTag('restore-2026-01-01T00:00:00Z'), tag, 'the same run, the same tag');
+    // Ids that share their last characters (a schedule's) still get their own aside table.
+    assert.notEqual(runTag('drill-2026-02-01T00:00:00Z'), runTag('drill-2026-03-01T00:00:00Z'));
+    assert.deepEqual(names, {
+      table: 'events',
+      loading: 'events__ballast_loading',
+      aside: `events_before_${tag}`,
+      swapPrefix: `events__ballast_${tag}_`,
+    });
+    assert.equal(swapName(names, ORIGINAL), `events__ballast_${tag}_9f512eaf`);
+    assert.throws(() => swapName(names, '00000000-0000-0000-0000-000000000000'), /no table UUID/);
+    assert.equal(uuidPrefix(''), '');
+    assert.equal(uuidPrefix('9F512EAF-DB87-4D48-BD55-677D66A60621'), '9f512eaf');
+  });
+
+  it('builds RENAME and EXCHANGE with quoted names, and the loading table from the saved schema', () => {
+    assert.equal(
+      renameStatement('db', [['t', 't_before_x'], ['t__ballast_loading', 't']]),
+      'RENAME TABLE `db`.`t` TO `db`.`t_before_x`, `db`.`t__ballast_loading` TO `db`.`t`',
+    );
+    assert.equal(renameStatement('db', [['d1', 'd2']], true), 'RENAME DICTIONARY `db`.`d1` TO `db`.`d2`');
+    assert.throws(() => renameStatement('db', []), /nothing to rename/);
+    assert.equal(exchangeStatement('my-db', 'we`ird', 'x'), 'EXCHANGE TABLES `my-db`.`we\\`ird` AND `my-db`.`x`');
+    assert.equal(exchangeStatement('db', 'a', 'b', true), 'EXCHANGE DICTIONARIES `db`.`a` AND `db`.`b`');
+    assert.equal(
+      renameCreateStatement('CREATE TABLE db.events ( d Date) ENGINE = MergeTree ORDER BY d', 'db', 'events', 'db', names.loading).statement,
+      'CREATE TABLE `db`.`events__ballast_loading` ( d Date) ENGINE = MergeTree ORDER BY d',
+    );
+  });
+
+  it('refuses names whose side tables would not fit in a file name', () => {
+    assert.equal(fileNameLength('events_1'), 8);
+    assert.equal(fileNameLength('a-b'), 5);
+    assert.equal(fileNameLength('ü'), 6, 'two UTF-8 bytes, each %XX');
+    checkSideNames(sideNames('x'.repeat(200), 'r'));
+    assert.throws(() => checkSideNames(sideNames('x'.repeat(220), 'r')), /too long to restore beside itself/);
+    assert.throws(() => checkSideNames(sideNames('é'.repeat(40), 'r')), /too long/);
+  });
+
+  it('refuses Replicated tables, naming them, and lets every other engine through', () => {
+    assert.match(replicatedRefusal('analytics', 'events', 'ReplicatedReplacingMergeTree') ?? '', /^analytics\.events is ReplicatedReplacingMergeTree: .*ZooKeeper path/);
+    for (const engine of ['MergeTree', 'ReplacingMergeTree', 'View', '', 'SharedMergeTree']) assert.equal(replicatedRefusal('a', 'b', engine), undefined, engine);
+  });
+
+  it('loads when nothing of this run is there, whether or not the target exists', () => {
+    assert.deepEqual(step([]), { step: 'load' });
+    assert.deepEqual(step([seen('events', ORIGINAL)]), { step: 'load' });
+    assert.deepEqual(step([seen('events'), seen(names.loading)]), { step: 'load' }, 'a half-loaded side table: resumed or loaded again');
+    // Another run's tables are not this run's business.
+    assert.deepEqual(step([seen('events'), seen('events_before_00000000'), seen('events__ballast_00000000_9f512eaf', ORIGINAL)]), { step: 'load' });
+  });
+
+  it('finds the work done after the swap, and never swaps back', () => {
+    // RENAME path (18.16, Ordinary): the aside is there and the target too.
+    assert.deepEqual(step([seen('events'), seen(names.aside)]), { step: 'done' });
+    // EXCHANGE path, finished.
+    assert.deepEqual(step([seen('events', LOADED), seen(names.aside, ORIGINAL)]), { step: 'done' });
+    // EXCHANGE done, the aside rename not yet: the partner holds the UUID it is named after.
+    const partner = swapName(names, ORIGINAL);
+    assert.deepEqual(step([seen('events', LOADED), seen(partner, ORIGINAL)]), { step: 'keepAside', from: partner });
+    // No table to replace: only the heartbeat can tell a renamed-in copy from an untouched table.
+    assert.deepEqual(step([seen('events')], true), { step: 'done' });
+    assert.deepEqual(step([seen('events'), seen(names.loading)], true), { step: 'load' });
+  });
+
+  it('finishes a swap that stopped halfway', () => {
+    const partner = swapName(names, ORIGINAL);
+    // The loaded copy renamed to the partner's name, not exchanged yet.
+    assert.deepEqual(step([seen('events', ORIGINAL), seen(partner, LOADED)]), { step: 'swap', from: partner });
+    // The fallback RENAME t TO aside, partner TO t stopped after its first half.
+    assert.deepEqual(step([seen(names.aside, ORIGINAL), seen(partner, LOADED)]), { step: 'swap', from: partner });
+    // RENAME t TO aside, loading TO t (18.16) stopped after its first half.
+    assert.deepEqual(step([seen(names.aside), seen(names.loading)]), { step: 'swap', from: names.loading });
+  });
+
+  it('refuses states no attempt leaves, touching nothing', () => {
+    const partner = swapName(names, ORIGINAL);
+    const refused = (tables: SeenTable[], pattern: RegExp) => {
+      const next = step(tables);
+      assert.equal(next.step, 'refuse', JSON.stringify(tables));
+      assert.match((next as { reason: string }).reason, pattern);
+    };
+    refused([seen('events', '7e7e7e7e-0000-4000-8000-000000000002'), seen(partner, LOADED)], /no longer the table this restore set out to replace/);
+    refused([seen(partner, ORIGINAL)], /events is missing/);
+    refused([seen('events', LOADED), seen(partner, ORIGINAL), seen(names.aside, LOADED)], /exists as well/);
+    refused([seen(names.aside)], /neither events nor events__ballast_loading/);
+    refused([seen('events', ORIGINAL), seen(partner, LOADED), seen(`${names.swapPrefix}1c2d3e4f`, LOADED)], /more than one exchange table/);
   });
 });
