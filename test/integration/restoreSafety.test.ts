@@ -127,7 +127,7 @@ describe('restore safety on the real stack', () => {
 
   it('one restore per target: a second restore into a target a waiting restore holds is refused, and the target is free once the first ends', async () => {
     const taskQueue = withLedger.config.temporal.taskQueue;
-    const input = { components: ['postgres' as const], targets: { postgres: { shop: 'shop_safety_copy', [LEDGER]: `${LEDGER}_copy` } } };
+    const input = { backupId, components: ['postgres' as const], targets: { postgres: { shop: 'shop_safety_copy', [LEDGER]: `${LEDGER}_copy` } } };
     const start = () => client.workflow.start<typeof restore>('restore', { taskQueue, workflowId: `test-safety-restore-${randomUUID()}`, args: [input] });
     const waiting = async (handle: Awaited<ReturnType<typeof start>>) =>
       eventually('the restore to wait for approval', async () => {
