@@ -23,7 +23,15 @@ export async function plannedPostgresRestoreActions(
   await client.connect();
   try {
     const { rows: version } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
-    await findPgTool('pg_restore', Math.floor(Number(version[0]!.v) / 10_000), deps.config.restore.pgRestorePath);
+    // pg_restore must read the dumps (written by a pg_dump of some major) and speak to the server.
+    const serverMajor = Math.floor(Number(version[0]!.v) / 10_000);
+    const dumpMajor = Math.max(0, ...tasks.map((t) => Number.parseInt(String(t.piece.details?.pgDump ?? '0'), 10) || 0));
+    await findPgTool(
+      'pg_restore',
+      Math.max(serverMajor, dumpMajor),
+      deps.config.restore.pgRestorePath,
+      dumpMajor > serverMajor ? `the major version of the pg_dump that wrote the backup, ${dumpMajor}` : `the server's major version ${serverMajor}`,
+    );
     const { rows } = await client.query<{ datname: string; size: string; comment: string | null }>(
       "SELECT datname, pg_database_size(datname)::text AS size, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ANY($1)",
       [pgTargets],

@@ -48,7 +48,7 @@ function candidatePaths(tool: string): string[] {
  * a newer server, and a newer one still dumps older servers. Fails non-retryably, saying what to
  * install, when none fits: a retry would not find one either.
  */
-export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: number, configured?: string): Promise<PgTool> {
+export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: number, configured?: string, needed = `the server's major version ${serverMajor}`): Promise<PgTool> {
   const found = (await Promise.all((configured ? [configured] : candidatePaths(tool)).map(describeTool))).filter(
     (t): t is PgTool => t !== undefined,
   );
@@ -56,7 +56,7 @@ export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: nu
   if (fitting[0]) return fitting[0];
   const seen = found.length ? found.map((t) => `${t.path} (${t.version})`).join(', ') : 'none found';
   throw ApplicationFailure.nonRetryable(
-    `${tool} must be at least the server's major version ${serverMajor}; available: ${seen}. ` +
+    `${tool} must be at least ${needed}; available: ${seen}. ` +
       `Install postgresql-client-${serverMajor} or set ${tool === 'pg_dump' ? 'backup.pgDumpPath' : 'restore.pgRestorePath'}.`,
     Failure.PgToolTooOld,
   );
