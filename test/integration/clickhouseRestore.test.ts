@@ -212,7 +212,7 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
   });
 
   after(async () => {
-    for (const database of [DATABASE, TARGET]) await sql(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
+    for (const database of [DATABASE, TARGET, `${TARGET}_own`]) await sql(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
     const Bucket = config.objectStore.backupBucket;
     for (const id of backupIds) {
       const keys = await listAllKeys(s3, Bucket, `backups/${id}/`).catch(() => [] as string[]);
@@ -527,17 +527,22 @@ for (const server of clickhouseServers()) describe(`ClickHouse restore activitie
     await assert.rejects(drop(DATABASE, strict), invalidInput(/configured production database/));
     assert.equal(await databaseExists(DATABASE), true);
 
-    assert.equal(await databaseExists(TARGET), true);
-    // Another run's teardown, or a database without a marker, is refused and left alone.
-    await assert.rejects(runDrop(TARGET, newRestoreId()), (err: Error & { type?: string }) => err.type === 'TargetRefused' && /marker does not name/.test(err.message));
-    assert.equal(await databaseExists(TARGET), true);
+    // A scratch database one run restored into: only that run's teardown drops it.
+    const own = `${TARGET}_own`;
+    const ownRun = newRestoreId();
+    await runRestore(eventsRequest(own, ownRun));
+    await assert.rejects(runDrop(own, newRestoreId()), (err: Error & { type?: string }) => err.type === 'TargetRefused' && /marker does not name/.test(err.message));
+    assert.equal(await databaseExists(own), true, "another run's teardown left it alone");
+    // Several runs restored into TARGET: no single run owns it, so no teardown drops it.
+    await assert.rejects(runDrop(TARGET, drillRestoreId), (err: Error) => /does not name .* alone/.test(err.message));
     const unmarked = `${TARGET}_unmarked`;
     await sql(`CREATE DATABASE IF NOT EXISTS ${unmarked}`);
-    await assert.rejects(runDrop(unmarked, drillRestoreId), (err: Error) => /no marker/.test(err.message));
+    await assert.rejects(runDrop(unmarked, ownRun), (err: Error) => /no marker/.test(err.message));
+    assert.equal(await databaseExists(unmarked), true);
     await sql(`DROP DATABASE IF EXISTS ${unmarked}`);
-    assert.deepEqual(await runDrop(TARGET, drillRestoreId), { dropped: true });
-    assert.equal(await databaseExists(TARGET), false);
-    assert.deepEqual(await runDrop(TARGET, drillRestoreId), { dropped: false });
+    assert.deepEqual(await runDrop(own, ownRun), { dropped: true });
+    assert.equal(await databaseExists(own), false);
+    assert.deepEqual(await runDrop(own, ownRun), { dropped: false });
     assert.equal(await databaseExists(DATABASE), true, 'only the named database was dropped');
   });
 });
