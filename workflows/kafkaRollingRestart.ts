@@ -15,6 +15,7 @@ import { createApprovalGate } from './approval';
 import { nextBroker, restartSafety, type PartitionConcern } from '../contracts/brokerSafety';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
 import { parseInput } from './input';
+import { surfaceNonRetryable } from './surfacedFailure';
 import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 import { Failure } from '../contracts/failures';
@@ -125,7 +126,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   }
   // One roll per cluster: a second one would count the first's broker as "down" or restart a
   // second broker while the first is out.
-  await acquireRollLease({ clusterId: before.clusterId });
+  await surfaceNonRetryable(acquireRollLease({ clusterId: before.clusterId }));
 
   /** The safety rule, plus: every other configured broker is online (never two down at once). */
   const brokerSafety = (brokerId: number, state: KafkaClusterStateOf): Clearance => {

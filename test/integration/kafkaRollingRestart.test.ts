@@ -200,10 +200,12 @@ describe('kafkaRollingRestart on the real three-node cluster', () => {
     await settled();
   });
 
-  it('one roll per cluster: a second roll is refused while the first holds the cluster, touching no broker', async () => {
+  it('one roll per cluster: a second roll is refused while the first holds the cluster, touching no broker', async (t) => {
     const pidsBefore = brokerPids();
     const { handle, nextAsk } = await approvalRoll();
     await nextAsk();
+    // However the assertions end, the first roll must not keep the cluster for the next test.
+    t.after(() => handle.signal(abortSignal, { by: 'test', reason: 'cleanup' }).catch(() => undefined));
     await assert.rejects(roll({ canary: false }), (err) => {
       assert.ok(err instanceof WorkflowFailedError);
       const cause = err.cause as ApplicationFailure;
