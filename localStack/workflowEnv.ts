@@ -22,11 +22,19 @@ export async function createTestEnvironment(): Promise<TestWorkflowEnvironment> 
   });
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
-/** The workflow bundle, built once per process: bundling takes seconds. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+/**
+ * The workflow bundle, built once per process (and per set of workflow interceptor modules):
+ * bundling takes seconds.
+ */
+export function workflowBundle(workflowInterceptorModules: string[] = []): Promise<WorkflowBundleWithSourceMap> {
+  const key = workflowInterceptorModules.join('\n');
+  let bundle = bundles.get(key);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger: quietLogger });
+    bundles.set(key, bundle);
+  }
   return bundle;
 }
 

@@ -1,8 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { whileAlive } from '../activities/common/heartbeat';
 import { outputTail, runProcess } from '../activities/common/process';
 import type { LoadedConfig } from './config';
 import { createConnections } from './connections';
@@ -18,6 +19,14 @@ async function bundleInChildProcess(): Promise<{ codePath: string }> {
   }
   return { codePath };
 }
+
+/**
+ * Every activity heartbeats while it runs, so a worker that dies is noticed within the workflows'
+ * heartbeat timeout (workflows/activityOptions.ts) and its steps go to another worker.
+ */
+export const livenessHeartbeats: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: { execute: (input, next) => whileAlive(ctx, () => next(input)) },
+});
 
 /**
  * Creates the ballast worker: every workflow and every activity, on the configured task queue.
@@ -36,7 +45,14 @@ export async function createWorker(
     taskQueue: config.temporal.taskQueue,
     workflowBundle: overrides.workflowBundle ?? (await bundleInChildProcess()),
     activities,
+    // The SDK sends a heartbeat at most every 80 % of the heartbeat timeout; every 5 s leaves the
+    // timeout two missed beats of slack.
+    maxHeartbeatThrottleInterval: '5 seconds',
     ...overrides,
+    interceptors: {
+      ...overrides.interceptors,
+      activity: [livenessHeartbeats, ...(overrides.interceptors?.activity ?? [])],
+    },
   });
   return { worker, connection };
 }

@@ -20,6 +20,7 @@ import {
   type Decision,
 } from '../contracts/approvalTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
 export const approveSignal = defineSignal<[ApprovalAnswer]>('approve');
 export const rejectSignal = defineSignal<[ApprovalAnswer]>('reject');
@@ -27,7 +28,7 @@ export const rejectSignal = defineSignal<[ApprovalAnswer]>('reject');
 export const approveUpdate = defineUpdate<string, [ApprovalAnswer]>('approve');
 export const rejectUpdate = defineUpdate<string, [ApprovalAnswer]>('reject');
 
-const { verifyApprovalSignature } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: { maximumAttempts: 3 } });
+const { verifyApprovalSignature } = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '1 minute', maximumAttempts: 3 }));
 
 export interface GateRequest {
   /** What is waiting, for the UI and the reminder: "restore of backup X into shop". */

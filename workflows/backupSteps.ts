@@ -2,17 +2,16 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BackupTask, ComponentResult } from '../contracts/backupTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
 /** Failures no retry can fix: every activity of the backup gives up on them at once. */
 export const BACKUP_NON_RETRYABLE = [Failure.InvalidInput, Failure.PgToolTooOld, Failure.ObjectTooLarge, Failure.BackupIncomplete];
 
-// Long pieces heartbeat; a worker that dies is noticed within the heartbeat timeout and the
-// piece is retried on another (or the restarted) worker, finding its own finished work.
-const pieces = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: BACKUP_NON_RETRYABLE },
-});
+// A piece whose worker died is retried on another (or the restarted) worker, finding its own
+// finished work.
+const pieces = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '6 hours', maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE }),
+);
 
 /** The backup a step writes into, and the one before it (unchanged objects are referenced there). */
 export interface BackupContext {

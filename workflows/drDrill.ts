@@ -10,16 +10,14 @@ import { findTask, restoreTargetsOf } from './restoreSteps';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
 import type { RestoreReport, RestoreTargets } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
-const { restoreSettings, planRestore, notify, listDrillReports, runOrigin, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 3 },
-});
-const teardown = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [Failure.InvalidInput] },
-});
+const { restoreSettings, planRestore, notify, listDrillReports, runOrigin, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 3 }),
+);
+const teardown = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 5, nonRetryableErrorTypes: [Failure.InvalidInput] }),
+);
 
 const inputSchema = z.strictObject({
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),

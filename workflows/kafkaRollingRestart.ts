@@ -19,23 +19,22 @@ import { surfaceNonRetryable } from './surfacedFailure';
 import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
-const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash, acquireRollLease, releaseRollLease } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout, Failure.TargetBusy] },
-});
-// Restarting and waiting are never retried by Temporal: a broker that did not come back must stop
-// the roll, not be restarted again behind the operator's back.
-const brokers = proxyActivities<Activities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 1 },
-});
-const canary = proxyActivities<Activities>({
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 1 },
-});
+const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash, acquireRollLease, releaseRollLease } = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '30 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout, Failure.TargetBusy] }),
+);
+// Stopping and starting a broker are never retried by Temporal: a broker that did not come back,
+// or whose worker died half-way, must stop the roll (within the heartbeat timeout), not be
+// restarted again behind the operator's back.
+const brokerCommands = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 1 }));
+// Waiting only reads the cluster: a wait whose worker died is taken up by another.
+const brokerWaits = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 3, nonRetryableErrorTypes: [Failure.BrokerTimeout] }),
+);
+// A retried canary reads from its first attempt's start offsets (its heartbeat), so no
+// acknowledged message goes unchecked when its worker dies.
+const canary = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '24 hours', maximumAttempts: 3 }));
 
 const inputSchema = z.strictObject({
   /** Brokers to restart; every configured broker by default. */
@@ -243,13 +242,13 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         show('restarting', `Restarting broker ${brokerId}${brokerId === state.quorumLeader ? ' (the active controller, last)' : ''}: waiting for it to leave and rejoin the cluster.`, brokerId, 'the broker to leave and rejoin');
         let waitingFor = 'it to stop';
         try {
-          const stopped = await brokers.stopKafkaBroker({ brokerId });
+          const stopped = await brokerCommands.stopKafkaBroker({ brokerId });
           waitingFor = 'it to leave the cluster';
-          if (!stopped.goneObserved) await brokers.waitBrokerGone({ brokerId, timeoutSeconds: settings.brokerGoneTimeoutSeconds });
+          if (!stopped.goneObserved) await brokerWaits.waitBrokerGone({ brokerId, timeoutSeconds: settings.brokerGoneTimeoutSeconds });
           waitingFor = 'it to start and rejoin the cluster';
           status.waitingFor = waitingFor;
-          await brokers.startKafkaBroker({ brokerId });
-          await brokers.waitBrokerBack({ brokerId, timeoutSeconds: settings.brokerBackTimeoutSeconds });
+          await brokerCommands.startKafkaBroker({ brokerId });
+          await brokerWaits.waitBrokerBack({ brokerId, timeoutSeconds: settings.brokerBackTimeoutSeconds });
         } catch (err) {
           return { failed: `broker ${brokerId} did not come back: waited for ${waitingFor} for ${Math.round((Date.now() - restartStarted) / 1000)} s: ${causeOf(err)}` };
         }
@@ -257,7 +256,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         const replicationStarted = Date.now();
         show('waiting for replication', `Broker ${brokerId} is back; waiting until no partition is under-replicated and its ISRs are restored.`, brokerId, 'under-replicated partitions = 0');
         try {
-          await brokers.waitReplicationRestored({ brokerId, timeoutSeconds: settings.replicationTimeoutSeconds });
+          await brokerWaits.waitReplicationRestored({ brokerId, timeoutSeconds: settings.replicationTimeoutSeconds });
         } catch (err) {
           return { failed: `broker ${brokerId} came back but replication was not restored: waited ${Math.round((Date.now() - replicationStarted) / 1000)} s (limit ${settings.replicationTimeoutSeconds} s): ${causeOf(err)}` };
         }

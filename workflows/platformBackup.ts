@@ -29,11 +29,11 @@ import { parseInput } from './input';
 import { backupIdKey, environmentKey } from './searchAttributes';
 import type { HealthReport, SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
-const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE },
-});
+const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '1 hour', maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE }),
+);
 
 const inputSchema = z.strictObject({
   /** Components to back up; every one by default. */

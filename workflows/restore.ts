@@ -24,12 +24,11 @@ import { RESTORE_NON_RETRYABLE, restoreStep, restoreTargetsOf, type StepContext 
 import type { RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../contracts/restoreTypes';
 import type { SystemName } from '../contracts/healthTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
-const { restoreSettings, planRestore, writeRestoreReport, notify, runOrigin, verifyApprovalSignature, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
-});
+const { restoreSettings, planRestore, writeRestoreReport, notify, runOrigin, verifyApprovalSignature, acquireRestoreLeases, releaseRestoreLeases } = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 3, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE }),
+);
 
 const nameMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,39}$/, 'must be a plain identifier of at most 40 characters'));
 

@@ -2,17 +2,16 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RestoreStepResult, RestoreTask, VerifyResult } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
+import { heartbeatingActivities } from './activityOptions';
 
 /** Failures no retry can fix: every activity of the restore gives up on them at once. */
 export const RESTORE_NON_RETRYABLE = [Failure.InvalidInput, Failure.BackupIncomplete, Failure.BackupUnusable, Failure.PgToolTooOld];
 
-// Restores heartbeat; a worker that dies is noticed within the heartbeat timeout and the step is
-// retried, finding or discarding its own earlier work.
-const steps = proxyActivities<Activities>({
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '20 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '2 seconds', nonRetryableErrorTypes: RESTORE_NON_RETRYABLE },
-});
+// A step whose worker died is retried on another (or the restarted) worker, finding or discarding
+// its own earlier work.
+const steps = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '12 hours', maximumAttempts: 5, nonRetryableErrorTypes: RESTORE_NON_RETRYABLE }),
+);
 
 /** Which backup a step reads and which restore it belongs to. */
 export interface StepContext {

@@ -1,14 +1,14 @@
 import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CheckOptions, HealthReport, SystemHealth, SystemName } from '../contracts/healthTypes';
+import { heartbeatingActivities } from './activityOptions';
 
-// Each activity enforces the configured check timeout itself and reports a timeout as unhealthy.
-// This longer timeout only catches a worker that vanished mid-check. A health check reports the
-// state it found; retrying would hide a flapping system, so there is one attempt.
-const { checkPostgres, checkClickHouse, checkKafka, checkObjectStore } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 1 },
-});
+// Each activity enforces the configured check timeout itself and reports what it found, a timeout
+// included, as its result: a check fails only when its worker died or broke. That failure is
+// retried once on another worker; an unhealthy system is never retried into looking healthy.
+const { checkPostgres, checkClickHouse, checkKafka, checkObjectStore } = proxyActivities<Activities>(
+  heartbeatingActivities({ startToCloseTimeout: '5 minutes', maximumAttempts: 2 }),
+);
 
 const checkers: Record<SystemName, (timeoutSeconds?: number, options?: CheckOptions) => Promise<SystemHealth>> = {
   postgres: checkPostgres,

@@ -1,13 +1,49 @@
 import { Context } from '@temporalio/activity';
 
 /**
- * Heartbeats every `everyMs` with the latest progress, so a long step that produces no progress
- * for a while (a big table's count, a slow server) is not mistaken for a dead worker. Returns a
- * function that stops it.
+ * How often the worker tells Temporal that a running activity is alive. The workflows' heartbeat
+ * timeout (workflows/activityOptions.ts) is a few of these: a worker that dies is noticed within
+ * that timeout, whatever the activity was doing.
+ */
+export const LIVENESS_EVERY_MS = 3_000;
+
+// Temporal keeps only the details of the last heartbeat. A liveness beat therefore re-sends the
+// activity's own latest details, never nothing: an empty beat would wipe the progress a retried
+// attempt resumes from.
+const latestDetails = new WeakMap<Context, { details: unknown }>();
+
+/** Sends a heartbeat with these progress details, and keeps them for the liveness beats. */
+export function heartbeat(details: unknown, ctx: Context = Context.current()): void {
+  latestDetails.set(ctx, { details });
+  ctx.heartbeat(details);
+}
+
+/**
+ * Runs one activity execution while heartbeating every LIVENESS_EVERY_MS, with the details the
+ * activity last sent (or, before it has sent any, those its previous attempt left). The worker
+ * wraps every activity in this, so no step, however long one call inside it takes, is mistaken for
+ * a dead worker, and every step of a dead worker is noticed.
+ */
+export async function whileAlive<T>(ctx: Context, run: () => Promise<T>, everyMs = LIVENESS_EVERY_MS): Promise<T> {
+  const timer = setInterval(() => {
+    const latest = latestDetails.get(ctx);
+    ctx.heartbeat(latest ? latest.details : ctx.info.heartbeatDetails);
+  }, everyMs);
+  try {
+    return await run();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Heartbeats every `everyMs` with the latest progress, so the details a person sees (and a retry
+ * resumes from) stay current while a long step produces no events of its own. Returns a function
+ * that stops it.
  */
 export function keepHeartbeating(progress: () => unknown, everyMs = 5_000): () => void {
   const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat(progress()), everyMs);
+  const timer = setInterval(() => heartbeat(progress(), ctx), everyMs);
   return () => clearInterval(timer);
 }
 
@@ -21,7 +57,7 @@ export function throttledHeartbeat(progress: () => unknown, everyMs = 1_000): { 
   let last = 0;
   const now = () => {
     last = Date.now();
-    ctx.heartbeat(progress());
+    heartbeat(progress(), ctx);
   };
   const beat = () => {
     if (Date.now() - last >= everyMs) now();

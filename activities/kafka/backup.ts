@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { heartbeat } from '../common/heartbeat';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import { Failure } from '../../contracts/failures';
@@ -176,7 +177,7 @@ class Progress {
       highs: this.highs,
       donePartitions: [...this.pieces.keys()].sort((a, b) => a - b),
     };
-    this.ctx.heartbeat(details);
+    heartbeat(details, this.ctx);
   }
 }
 

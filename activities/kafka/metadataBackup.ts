@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from '../common/heartbeat';
 import { ConfigResourceTypes, type Admin } from 'kafkajs';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
@@ -84,7 +85,7 @@ export function createKafkaMetadataBackupActivities(deps: ActivityDeps) {
           const allGroups = await mapLimit(groupIds, ADMIN_CONCURRENCY, async (g): Promise<KafkaGroupMetadata> => {
             checkCancelled();
             const offsets = await admins.call((a) => a.fetchOffsets({ groupId: g.groupId }));
-            ctx.heartbeat({ phase: 'groups', group: g.groupId });
+            heartbeat({ phase: 'groups', group: g.groupId }, ctx);
             const d = described.get(g.groupId);
             return {
               groupId: g.groupId,
@@ -110,7 +111,7 @@ export function createKafkaMetadataBackupActivities(deps: ActivityDeps) {
             checkCancelled();
             if (vanished.has(name)) return undefined;
             const offsets = await admins.callUnlessGone((a) => a.fetchTopicOffsets(name), async () => !(await stillThere(name)));
-            ctx.heartbeat({ phase: 'watermarks', topic: name });
+            heartbeat({ phase: 'watermarks', topic: name }, ctx);
             if (!offsets) {
               vanished.add(name);
               return undefined;

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from '../common/heartbeat';
 import type { Admin, Producer } from 'kafkajs';
 import { mapLimit } from '../../contracts/concurrency';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
@@ -83,7 +84,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
         const beat = (force = false) => {
           if (!force && Date.now() - lastBeat < HEARTBEAT_EVERY_MS) return;
           lastBeat = Date.now();
-          ctx.heartbeat({ ...state, createdTopics: [...state.createdTopics], owned: { ...state.owned }, filled: [...state.filled] });
+          heartbeat({ ...state, createdTopics: [...state.createdTopics], owned: { ...state.owned }, filled: [...state.filled] }, ctx);
         };
         const checkCancelled = () => {
           if (ctx.cancellationSignal.aborted) throw cancellationReason(ctx);
@@ -280,7 +281,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
               throw err;
             }
           }
-          ctx.heartbeat({ ...state, group: g.target });
+          heartbeat({ ...state, group: g.target }, ctx);
         }
 
         state.phase = 'done';
@@ -322,7 +323,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
           const offsets = await retryOnLeaderChange(admin, [t.target], () => admin.fetchTopicOffsets(t.target));
           const range = new Map(offsets.map((o) => [o.partition, { low: o.low, high: o.high }]));
           ranges.set(t.target, range);
-          ctx.heartbeat({ phase: 'topics', topic: t.target });
+          heartbeat({ phase: 'topics', topic: t.target }, ctx);
           if (!t.pieces.size) continue;
           const expected = [...t.pieces.values()].reduce((n, p) => n + p.range.messages, 0);
           const actual = offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
@@ -356,7 +357,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
               checks.push({ name, expected, actual, ok: actual === expected });
             }
           }
-          ctx.heartbeat({ phase: 'groups', group: g.target });
+          heartbeat({ phase: 'groups', group: g.target }, ctx);
         }
         return { component: 'kafka', unit: 'kafka', ok: checks.every((c) => c.ok), checks };
       } finally {
@@ -408,7 +409,7 @@ export function createKafkaRestoreActivities(deps: ActivityDeps) {
           const remaining = topics.filter((t) => left.has(t));
           clean = remaining.length === 0 ? clean + 1 : 0;
           if (remaining.length > 0 && Date.now() > deadline) throw new Error(`${activity}: topics still listed 120 s after deletion: ${remaining.join(', ')}`);
-          Context.current().heartbeat({ waitingForDeletion: remaining });
+          heartbeat({ waitingForDeletion: remaining });
           await new Promise((resolve) => setTimeout(resolve, 300));
         }
         return { topics, groups: deletedGroups.sort() };

@@ -1,5 +1,6 @@
 import { CopyObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { heartbeat } from '../common/heartbeat';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
 import { backupKey, backupPrefix, findCompletePiece, getJson, headObject, markPieceComplete, putJson } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
@@ -96,7 +97,7 @@ export function createObjectStoreBackupActivities(deps: ActivityDeps) {
           }
           copied++;
           bytesCopied += object.size;
-          ctx.heartbeat({ copied, referenced });
+          heartbeat({ copied, referenced }, ctx);
           return { ...object, storedAt: destination };
         });
 

@@ -6,13 +6,13 @@ import {
   HeadBucketCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { RestoreStepResult, VerifyCheck, VerifyResult } from '../../contracts/restoreTypes';
 import { getPieceJson, isNotFound } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
-import { throttledHeartbeat } from '../common/heartbeat';
+import { heartbeat, throttledHeartbeat } from '../common/heartbeat';
 import { listBucket, type BucketListing } from './backup';
 import { isBucketOwnedBy, markBucketOwner } from './ownership';
 import { Failure } from '../../contracts/failures';
@@ -134,7 +134,7 @@ export function createObjectStoreRestoreActivities(deps: ActivityDeps) {
         const keys = (await listBucket(s3, bucket)).map((o) => o.key);
         for (let at = 0; at < keys.length; at += 1000) {
           await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(at, at + 1000).map((Key) => ({ Key })) } }));
-          Context.current().heartbeat({ deleted: at });
+          heartbeat({ deleted: at });
         }
         await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
         return { deletedObjects: keys.length };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { heartbeat } from '../../common/heartbeat';
 import type { Admin } from 'kafkajs';
 import { cancellationReason } from '../../common/cancellation';
 import type { ActivityDeps } from '../../deps';
@@ -100,7 +101,7 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
       let consumer: CanaryConsumer | undefined;
       let producer: CanaryProducer | undefined;
       let consumerFailure: unknown;
-      let heartbeat: NodeJS.Timeout | undefined;
+      let beating: NodeJS.Timeout | undefined;
       ctx.cancellationSignal.addEventListener('abort', onCancel);
       try {
         await admin.connect();
@@ -114,9 +115,9 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
           const offsets = await retryOnLeaderChange(admin, [topic], () => admin.fetchTopicOffsets(topic));
           startOffsets = Object.fromEntries(offsets.map((o) => [String(o.partition), o.high]));
         }
-        const beat = () => ctx.heartbeat({ sent: counters.sent, acked: counters.acked, errors: counters.errors, startOffsets } satisfies CanaryHeartbeat);
+        const beat = () => heartbeat({ sent: counters.sent, acked: counters.acked, errors: counters.errors, startOffsets } satisfies CanaryHeartbeat, ctx);
         beat();
-        heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
+        beating = setInterval(beat, HEARTBEAT_EVERY_MS);
 
         // --- the consumer: every partition from startOffsets; positions are ours, not the group's.
         const reader = new CanaryConsumer(kafka, {
@@ -211,7 +212,7 @@ export function createKafkaCanaryActivities(deps: ActivityDeps) {
         throw err;
       } finally {
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
-        if (heartbeat) clearInterval(heartbeat);
+        if (beating) clearInterval(beating);
         await producer?.disconnect().catch(() => undefined);
         await consumer?.disconnect().catch(() => undefined);
         if (consumer) await deleteConsumerGroup(admin, groupId);

@@ -5,7 +5,7 @@ import { describeCommand } from '../../common/process';
 import type { ActivityDeps } from '../../deps';
 import { describeQuorumLeader, supportsDescribeQuorum } from '../protocolRequests';
 import { replicationFigures, type PartitionReplicas } from '../replication';
-import { POLL_MS, activityContext } from './heartbeat';
+import { POLL_MS, heartbeatIfInActivity } from './heartbeat';
 import { runKafkaTool } from './restart/local';
 import { runArgv } from './runArgv';
 
@@ -133,7 +133,7 @@ export function createClusterReader(deps: ActivityDeps) {
       'kafka-metadata-quorum.sh',
       'org.apache.kafka.tools.MetadataQuorumCommand',
       ['--bootstrap-server', bootstrap, 'describe', '--status'],
-      () => activityContext()?.heartbeat({ waitingFor: 'kafka-metadata-quorum' }),
+      () => heartbeatIfInActivity({ waitingFor: 'kafka-metadata-quorum' }),
     );
     return parseQuorumLeader(output);
   }

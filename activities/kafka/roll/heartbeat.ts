@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from '../../common/heartbeat';
 
 /** How often heartbeats go out while a command runs. */
 export const POLL_MS = 1_000;
@@ -10,4 +11,10 @@ export function activityContext(): Context | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A heartbeat with these details when called inside an activity; nothing elsewhere. */
+export function heartbeatIfInActivity(details: unknown): void {
+  const ctx = activityContext();
+  if (ctx) heartbeat(details, ctx);
 }

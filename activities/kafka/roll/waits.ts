@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { heartbeat } from '../../common/heartbeat';
 import type { Config } from '../../../contracts/config';
 import { brokerOf, timeoutInput, type BrokerWaitInput } from './brokerInput';
 import { replicationProblems, type ClusterReader } from './clusterState';
@@ -60,7 +61,7 @@ async function pollUntil<T>(
     if (outcome?.done) return { value: outcome.value, durationMs: Date.now() - started };
     if (outcome) last = outcome.last;
     const elapsedMs = Date.now() - started;
-    ctx.heartbeat({ brokerId, waitingFor, elapsedMs, last } satisfies BrokerWaitHeartbeat);
+    heartbeat({ brokerId, waitingFor, elapsedMs, last } satisfies BrokerWaitHeartbeat, ctx);
     if (Date.now() >= deadline) throw brokerTimeout(brokerId, waitingFor, timeoutSeconds, elapsedMs, last);
     await ctx.sleep(Math.min(WAIT_POLL_MS, Math.max(deadline - Date.now(), 0)));
   }

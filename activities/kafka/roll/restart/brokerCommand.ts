@@ -3,7 +3,7 @@ import type { Config } from '../../../../contracts/config';
 import { Failure } from '../../../../contracts/failures';
 import { describeCommand, type ProcessResult } from '../../../common/process';
 import { brokerOf } from '../brokerInput';
-import { activityContext } from '../heartbeat';
+import { heartbeatIfInActivity } from '../heartbeat';
 import { runArgv } from '../runArgv';
 import { brokerTimeout } from '../timeouts';
 
@@ -49,7 +49,7 @@ export function restartCommandFor(config: Config, brokerId: number): RestartArgv
 /** Runs a backend command for a broker; non-zero exit fails with its stderr. */
 export async function runBackendCommand(brokerId: number, argv: string[], timeoutSeconds: number, waitingFor: string): Promise<void> {
   const started = Date.now();
-  const heartbeat = () => activityContext()?.heartbeat({ brokerId, waitingFor, elapsedMs: Date.now() - started, last: describeCommand(argv) });
+  const heartbeat = () => heartbeatIfInActivity({ brokerId, waitingFor, elapsedMs: Date.now() - started, last: describeCommand(argv) });
   let result: ProcessResult;
   try {
     result = await runArgv(argv, timeoutSeconds * 1000, heartbeat);

@@ -3,7 +3,7 @@ import * as localStack from '../../../../localStack';
 import type { Config } from '../../../../contracts/config';
 import { configPath } from '../../../../workers/config';
 import { Failure } from '../../../../contracts/failures';
-import { POLL_MS, activityContext } from '../heartbeat';
+import { POLL_MS, heartbeatIfInActivity } from '../heartbeat';
 import { brokerTimeout, seconds, withDeadline } from '../timeouts';
 import type { BrokerRestartBackend } from './backend';
 
@@ -40,7 +40,7 @@ async function localStep(brokerId: number, step: Promise<void>, timeoutSeconds: 
   // eventual failure must not become an unhandled rejection.
   step.catch(() => undefined);
   const started = Date.now();
-  const beat = setInterval(() => activityContext()?.heartbeat({ brokerId, waitingFor, elapsedMs: Date.now() - started, last: 'local stack' }), POLL_MS);
+  const beat = setInterval(() => heartbeatIfInActivity({ brokerId, waitingFor, elapsedMs: Date.now() - started, last: 'local stack' }), POLL_MS);
   try {
     const outcome = await withDeadline(step, timeoutSeconds * 1000);
     if (outcome.timedOut) throw brokerTimeout(brokerId, waitingFor, timeoutSeconds, Date.now() - started, 'the local stack had not finished');
