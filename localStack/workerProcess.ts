@@ -16,10 +16,15 @@ export interface WorkerProcess {
  * child_process rather than activities/common/process.ts: callers need its pid, a SIGTERM to stop
  * it gracefully and its output as it comes, which startStreamingProcess does not give.
  */
-export async function spawnWorker(configFile: string): Promise<WorkerProcess> {
-  const child = spawn('bash', ['scripts/worker'], {
+export async function spawnWorker(
+  configFile: string,
+  /** Another entry point than scripts/worker (a test's worker with extra interceptors), and its environment. */
+  options: { command?: [string, ...string[]]; env?: Record<string, string> } = {},
+): Promise<WorkerProcess> {
+  const [command, ...args] = options.command ?? ['bash', 'scripts/worker'];
+  const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { ...process.env, BALLAST_CONFIG: configFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: { ...process.env, ...options.env, BALLAST_CONFIG: configFile, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

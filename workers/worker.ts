@@ -48,6 +48,9 @@ export async function createWorker(
     // The SDK sends a heartbeat at most every 80 % of the heartbeat timeout; every 5 s leaves the
     // timeout two missed beats of slack.
     maxHeartbeatThrottleInterval: '5 seconds',
+    // A dead worker's cached workflows wait this long on its sticky queue before any worker takes
+    // their next task (10 s by default): part of how long a run stalls when a worker dies.
+    stickyQueueScheduleToStartTimeout: '3 seconds',
     ...overrides,
     interceptors: {
       ...overrides.interceptors,

@@ -19,12 +19,14 @@ export function heartbeat(details: unknown, ctx: Context = Context.current()): v
 }
 
 /**
- * Runs one activity execution while heartbeating every LIVENESS_EVERY_MS, with the details the
- * activity last sent (or, before it has sent any, those its previous attempt left). The worker
- * wraps every activity in this, so no step, however long one call inside it takes, is mistaken for
- * a dead worker, and every step of a dead worker is noticed.
+ * Runs one activity execution while heartbeating every LIVENESS_EVERY_MS (or a third of its
+ * heartbeat timeout, when that is shorter), with the details the activity last sent (or, before it
+ * has sent any, those its previous attempt left). The worker wraps every activity in this, so no
+ * step, however long one call inside it takes, is mistaken for a dead worker, and every step of a
+ * dead worker is noticed. Only a step that blocks the event loop for longer than its heartbeat
+ * timeout misses a beat: the large-restore test shrinks the timeout to catch exactly that.
  */
-export async function whileAlive<T>(ctx: Context, run: () => Promise<T>, everyMs = LIVENESS_EVERY_MS): Promise<T> {
+export async function whileAlive<T>(ctx: Context, run: () => Promise<T>, everyMs = livenessInterval(ctx)): Promise<T> {
   const timer = setInterval(() => {
     const latest = latestDetails.get(ctx);
     ctx.heartbeat(latest ? latest.details : ctx.info.heartbeatDetails);
@@ -34,6 +36,11 @@ export async function whileAlive<T>(ctx: Context, run: () => Promise<T>, everyMs
   } finally {
     clearInterval(timer);
   }
+}
+
+function livenessInterval(ctx: Context): number {
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  return timeout ? Math.min(LIVENESS_EVERY_MS, Math.max(100, Math.floor(timeout / 3))) : LIVENESS_EVERY_MS;
 }
 
 /**

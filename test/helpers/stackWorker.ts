@@ -20,11 +20,12 @@ export interface StackWorker {
   close(): Promise<void>;
 }
 
-export async function startStackWorker(): Promise<StackWorker> {
+/** `options.shrunkTimeouts`: every activity with a 2 s heartbeat timeout (test/helpers/shrunkTimeouts.ts). */
+export async function startStackWorker(options: { shrunkTimeouts?: boolean } = {}): Promise<StackWorker> {
   const base = loadConfig();
   const taskQueue = `ballast-test-${randomUUID()}`;
   const loaded: LoadedConfig = { ...base, config: { ...base.config, temporal: { ...base.config.temporal, taskQueue } } };
-  const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle() });
+  const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle(options) });
   const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
   const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
   // A Worker runs once: it polls for the whole suite, and close() ends it.

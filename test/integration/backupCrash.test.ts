@@ -3,8 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { markerKey } from '../../activities/storage/backupObjects';
+import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
@@ -22,7 +24,7 @@ describe('platformBackup survives a killed worker', () => {
   let s3: S3Client;
   let client: Client;
   let connection: Connection;
-  let worker: WorkerProcess | undefined;
+  let workers: WorkerProcess[] = [];
 
   before(async () => {
     loaded = writeTestConfig();
@@ -43,7 +45,7 @@ describe('platformBackup survives a killed worker', () => {
   });
 
   after(async () => {
-    await worker?.stop();
+    await Promise.allSettled(workers.map((w) => w.stop()));
     const db = new pg.Client(connections.postgres('shop'));
     await db.connect();
     await db.query('DROP TABLE IF EXISTS bulk_payload').finally(() => db.end());
@@ -53,17 +55,18 @@ describe('platformBackup survives a killed worker', () => {
     await connection?.close();
   });
 
-  it('completes the same run with a correct manifest and no duplicate objects after a SIGKILL mid-dump', async () => {
+  it('the other of two workers completes the same run within 30 s of a SIGKILL mid-dump, with a correct manifest and no duplicate objects', async () => {
     const bucket = loaded.config.objectStore.backupBucket;
-    worker = await spawnWorker(loaded.path);
+    workers = await Promise.all([spawnWorker(loaded.path), spawnWorker(loaded.path)]);
     const handle = await client.workflow.start<typeof platformBackup>('platformBackup', {
       taskQueue: loaded.config.temporal.taskQueue,
       workflowId: `test-backup-crash-${randomUUID()}`,
       args: [{ components: ['postgres'], retention: false }],
     });
 
-    // Wait until the dump is streaming into a multipart upload, then kill the worker outright.
-    // (MinIO lists multipart uploads only for an exact key, so the backup id comes first.)
+    // Wait until the dump is streaming into a multipart upload, then kill the worker running it
+    // outright, and start none in its place. (MinIO lists multipart uploads only for an exact
+    // key, so the backup id comes first.)
     const backupId = await eventually('the backup id', async () => (await handle.query(backupStatusQuery)).backupId, 60_000);
     const dumpKey = `backups/${backupId}/postgres/shop.dump`;
     await eventually(
@@ -72,16 +75,27 @@ describe('platformBackup survives a killed worker', () => {
       60_000,
       100,
     );
-    await worker.kill();
-    worker = await spawnWorker(loaded.path);
+    // The SDK's default worker identity is "<pid>@<host>".
+    const dumping = await eventually('the dump to be running on a worker', async () => {
+      const { raw } = await handle.describe();
+      const identity = raw.pendingActivities?.find((a) => a.activityType?.name === 'backupPostgresDatabase')?.lastWorkerIdentity;
+      return workers.find((w) => identity?.startsWith(`${w.child.pid}@`));
+    }, 30_000, 100);
+    const killedAt = Date.now();
+    await dumping.kill();
+    const survivor = workers.find((w) => w !== dumping)!;
+    workers = [survivor];
 
     const result = await handle.result();
     assert.equal(result.backupId, backupId, 'the same run completed the same backup');
 
     const history = await handle.fetchHistory();
-    const timedOut = history.events!.filter((e) => e.activityTaskTimedOutEventAttributes);
-    const retried = history.events!.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
-    assert.ok(timedOut.length + retried.length > 0, 'the dump activity was cut off and retried');
+    const restarted = history.events!.find((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1);
+    assert.ok(restarted, 'the dump activity was cut off and started again');
+    assert.ok(restarted.activityTaskStartedEventAttributes!.identity!.startsWith(`${survivor.child.pid}@`), 'on the surviving worker');
+    const resumedAfterMs = tsToMs(restarted.eventTime) - killedAt;
+    assert.ok(resumedAfterMs <= RESUME_WITHIN_MS, `the dump started again ${resumedAfterMs} ms after its worker was killed`);
+    console.log(`the dump started again on the other worker ${resumedAfterMs} ms after its worker was killed`);
 
     const manifest = await readManifest(s3, bucket, result.backupId);
     const dump = manifest.pieces.find((p) => p.component === 'postgres')!;

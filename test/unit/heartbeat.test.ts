@@ -57,4 +57,11 @@ describe('liveness heartbeats', () => {
     await env.run(async () => sleep(LIVENESS_EVERY_MS + 500));
     assert.ok(seen.length >= 1, 'the silent activity was heartbeated for');
   });
+
+  it('come at least three times per heartbeat timeout when that timeout is shorter than the usual interval', async () => {
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 300 }, { interceptors: [livenessHeartbeats] });
+    const seen = recording(env);
+    await env.run(async () => sleep(700));
+    assert.ok(seen.length >= 4, `${seen.length} beats in 700 ms with a 300 ms heartbeat timeout`);
+  });
 });
