@@ -51,6 +51,10 @@ export async function createWorker(
     // A dead worker's cached workflows wait this long on its sticky queue before any worker takes
     // their next task (10 s by default): part of how long a run stalls when a worker dies.
     stickyQueueScheduleToStartTimeout: '3 seconds',
+    // The SDK sizes this cache from V8's heap limit, about 2,300 workflows on this machine with no
+    // heap cap; ballast runs a handful at once (a backup, a drill, a restore, a roll), and a cache
+    // that large only lets memory grow with the number of runs seen.
+    maxCachedWorkflows: 100,
     ...overrides,
     interceptors: {
       ...overrides.interceptors,
