@@ -7,7 +7,7 @@
  */
 import type { WorkflowInterceptorsFactory } from '@temporalio/workflow';
 
-export const SHRUNK_HEARTBEAT_TIMEOUT = '2 seconds';
+export const SHRUNK_HEARTBEAT_TIMEOUT = '3 seconds';
 
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [

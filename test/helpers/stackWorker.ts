@@ -20,7 +20,7 @@ export interface StackWorker {
   close(): Promise<void>;
 }
 
-/** `options.shrunkTimeouts`: every activity with a 2 s heartbeat timeout (test/helpers/shrunkTimeouts.ts). */
+/** `options.shrunkTimeouts`: every activity with a 3 s heartbeat timeout (test/helpers/shrunkTimeouts.ts). */
 export async function startStackWorker(options: { shrunkTimeouts?: boolean } = {}): Promise<StackWorker> {
   const base = loadConfig();
   const taskQueue = `ballast-test-${randomUUID()}`;
