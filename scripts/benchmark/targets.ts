@@ -87,3 +87,13 @@ export function verdictTable(verdicts: Verdict[]): { lines: string[]; allPassed:
   const lines = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
   return { lines, allPassed: verdicts.every((v) => v.status !== 'FAIL') };
 }
+
+/** The Postgres backup ratio, judged only on a dump of the size the target names. */
+export function postgresRatio(backupMs: number, rawMs: number, dumpBytes: number): Verdict {
+  const target = 'postgres backup vs pg_dump -Fc';
+  const measured = ratio(backupMs, rawMs);
+  if (dumpBytes < LIMITS.postgresMinDumpBytes) {
+    return { target, figure: fmtRatio(measured), limit: `<= ${fmtRatio(LIMITS.postgresBackupRatio)}`, status: 'n/a', note: `dump ${fmtMb(dumpBytes)}, under the ${fmtMb(LIMITS.postgresMinDumpBytes)} the target is measured on` };
+  }
+  return atMost(target, measured, LIMITS.postgresBackupRatio, fmtRatio, `dump ${fmtMb(dumpBytes)}`);
+}

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { SIZES, selectParts, selectSizes } from '../../scripts/benchmark/sizes';
-import { LIMITS, atMost, cpuPerGb, flatMemory, fmtRatio, fmtSeconds, notMeasured, ratio, verdictTable } from '../../scripts/benchmark/targets';
+import { LIMITS, atMost, cpuPerGb, flatMemory, fmtRatio, fmtSeconds, notMeasured, postgresRatio, ratio, verdictTable } from '../../scripts/benchmark/targets';
 
 describe('bench sizes', () => {
   it('the largest is ten times the smallest, on Postgres text rows and ClickHouse rows alike', () => {
@@ -94,6 +94,16 @@ describe('bench targets', () => {
     assert.equal(lines[0]!.indexOf('figure'), lines[1]!.indexOf('120 ms'));
     assert.match(lines[2]!, /n\/a \(BENCH_ONLY=data\)$/);
     assert.equal(verdictTable([atMost('x', 2, 1, String)]).allPassed, false);
+  });
+
+  it('the Postgres ratio is judged only on a dump of at least 500 MB', () => {
+    const judged = postgresRatio(105, 100, 600_000_000);
+    assert.equal(judged.status, 'PASS');
+    assert.equal(judged.note, 'dump 600 MB');
+    assert.equal(postgresRatio(120, 100, 600_000_000).status, 'FAIL');
+    const tooSmall = postgresRatio(120, 100, 499_000_000);
+    assert.equal(tooSmall.status, 'n/a');
+    assert.equal(tooSmall.figure, '1.200x');
   });
 
   it('seconds print with two decimals', () => {
