@@ -177,7 +177,7 @@ class Bench {
       };
       // Where the ClickHouse time goes: the backup also uploads, so MinIO and the worker share
       // the machine's cores with ClickHouse; the raw export only has ClickHouse and curl.
-      const processes = { 'clickhouse-server': programPid('clickhouse-server'), minio: programPid('minio'), worker: workerPid };
+      const processes = () => ({ 'clickhouse-server': programPid('clickhouse-server'), minio: programPid('minio'), worker: workerPid });
       let chRawCpu: Record<string, number> = {};
       let chRunCpu: Record<string, number> = {};
       let lastPgBackup: PlatformBackupResult | undefined;

@@ -39,15 +39,28 @@ export function programPid(program: string): number {
   throw new Error(`no running ${program} process`);
 }
 
-/** CPU seconds each of the given processes spends while `fn` runs. */
-export async function cpuDuring<T>(pids: Record<string, number>, fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, number> }> {
-  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+/** cpuSeconds, or NaN once the process has gone (the shared stack restarts a server now and then). */
+function cpuSecondsIfRunning(pid: number): number {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * CPU seconds each of the given processes spends while `fn` runs; NaN for one that ended
+ * meanwhile. `pids` are looked up at the start, so a server restarted since the last call counts.
+ */
+export async function cpuDuring<T>(pids: () => Record<string, number>, fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, number> }> {
+  const watched = Object.entries(pids());
+  const before = Object.fromEntries(watched.map(([name, pid]) => [name, cpuSeconds(pid)]));
   const value = await fn();
-  const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - before[name]!]));
+  const cpu = Object.fromEntries(watched.map(([name, pid]) => [name, cpuSecondsIfRunning(pid) - before[name]!]));
   return { value, cpu };
 }
 
 export const cpuText = (cpu: Record<string, number>): string =>
   Object.entries(cpu)
-    .map(([name, s]) => `${name} ${s.toFixed(2)} s`)
+    .map(([name, s]) => `${name} ${Number.isNaN(s) ? '- (restarted meanwhile)' : `${s.toFixed(2)} s`}`)
     .join(', ');
