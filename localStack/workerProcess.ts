@@ -11,10 +11,10 @@ export interface WorkerProcess {
 }
 
 /**
- * Starts the real worker process the way `npm start` does (scripts/worker, which execs node with
- * the worker's memory flags, so the pid is node's) and waits until it polls. It is started with
- * child_process rather than activities/common/process.ts: callers need its pid, a SIGTERM to stop
- * it gracefully and its output as it comes, which startStreamingProcess does not give.
+ * Starts the real worker process the way `npm start` does (scripts/worker, which execs node, so
+ * the pid is node's) and waits until it polls. It is started with child_process rather than
+ * activities/common/process.ts: callers need its pid, a SIGTERM to stop it gracefully and its
+ * output as it comes, which startStreamingProcess does not give.
  */
 export async function spawnWorker(
   configFile: string,

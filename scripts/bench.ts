@@ -1,276 +1,308 @@
 /**
- * npm run bench: backup and restore speed and worker memory against the raw tools, measured in
- * the same run.
+ * npm run bench: the issue-14 targets, each with its figure, its limit and PASS/FAIL, against
+ * the raw tools measured in the same run (rules and limits: scripts/benchmark/targets.ts).
  *
- * - Postgres: platformBackup of one database (pgbench data) against `pg_dump -Fc` to a local file.
- * - ClickHouse: platformBackup of one table (10 M rows) against
- *   `clickhouse-client --query "SELECT * FROM <table> FORMAT Native" > /dev/null`.
- * - Restore: the restore workflow of that Postgres dump (into a new database, pre-approved,
+ * - Postgres: platformBackup of one database (pgbench tables plus ~1 KiB rows of random base64)
+ *   against `pg_dump -Fc` to a local file; the fixed cost per run from an almost empty database
+ *   (its backup's wall time minus its pg_dump's).
+ * - ClickHouse: platformBackup of one table (5, 10 and 50 M rows) against the raw export: the
+ *   backup's own per-partition query (compress=1, Native) by curl into /dev/null.
+ * - Restore: the restore workflow of the Postgres dump (into a new database, pre-approved,
  *   verified) against plain `pg_restore` of the same dump from a local file; and its measured RTO.
- * - The worker's peak RSS (VmHWM of a fresh worker process per data size), at two data sizes.
- * - Rolling restart: kafkaRollingRestart of the three brokers against a plain loop that restarts
- *   the same brokers in the same order and polls `kafka-topics --under-replicated-partitions`.
+ * - The worker (a process of its own, fresh per size, V8 defaults): its peak RSS (VmHWM) at each
+ *   size, and its own CPU seconds (utime + stime, not its pg_dump's) per GB of pieces written.
+ * - Rolling restart: kafkaRollingRestart of the three brokers against a plain restart loop.
  *
- * Each measurement runs BENCH_REPEATS times (default 2), alternating ballast and the raw tool;
- * the best of each is compared, since these machines are noisy.
+ * BENCH_ONLY=data|roll runs one part; BENCH_SIZES=small,medium,large picks sizes; BENCH_REPEATS
+ * (default 2) sets how often each measurement runs, ballast and the raw tool alternating; the best
+ * of each is compared, since these machines are noisy. Datasets are kept between runs; the
+ * backups the bench made are deleted at the end.
  */
-import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { cpus, tmpdir } from 'node:os';
-import path from 'node:path';
+import { cpus } from 'node:os';
+import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import pg from 'pg';
-import { describeCommand, outputTail, runProcess, startStreamingProcess } from '../activities/common/process';
-import { findPgTool } from '../activities/postgres/tools';
 import type { LoadedConfig } from '../workers/config';
 import { createConnections } from '../workers/connections';
 import { temporalConnectionOptions } from '../workers/temporal';
 import type { PlatformBackupInput, PlatformBackupResult } from '../workflows/platformBackup';
 import type { RestoreReport } from '../contracts/restoreTypes';
-import type { RollReport } from '../contracts/rollTypes';
-import { runKafkaTool } from '../localStack';
 import { writeDerivedConfig } from '../localStack/derivedConfig';
 import { createApprovers } from '../localStack/approvers';
 import { preApprovalText } from '../contracts/approvalTypes';
 import { spawnWorker } from '../localStack/workerProcess';
+import { backupPrefix, listKeys } from '../activities/storage/backupObjects';
+import { BENCH_TABLE, prepareClickHouse, rawClickHouseExport } from './benchmark/clickhouseData';
+import { dropDatabase, prepareTinyDatabase, preparePostgres, rawPgDump, rawPgRestore } from './benchmark/postgresData';
+import { cpuDuring, cpuSeconds, cpuText, peakRssMb, programPid, rssMb } from './benchmark/procStats';
+import { benchRoll } from './benchmark/roll';
+import { timed } from './benchmark/run';
+import { SIZES, TINY_DATABASE, benchDatabase, selectParts, selectSizes, type BenchSize } from './benchmark/sizes';
+import {
+  LIMITS,
+  atMost,
+  cpuPerGb,
+  flatMemory,
+  fmtMb,
+  fmtRatio,
+  fmtSeconds,
+  notMeasured,
+  postgresRatio,
+  ratio,
+  verdictTable,
+  type Verdict,
+} from './benchmark/targets';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
-/** BENCH_ONLY=roll runs only the rolling-restart comparison. */
-const ONLY = process.env.BENCH_ONLY;
-const SIZES = [
-  { label: 'small', pgbenchScale: 10, clickhouseRows: 2_000_000 },
-  { label: 'large', pgbenchScale: 70, clickhouseRows: 10_000_000 },
-];
-const DB = 'bench';
+/** The tiny database's runs are cheap, and its fixed cost is a difference of two small figures: more runs. */
+const TINY_REPEATS = Math.max(REPEATS, 3);
+const PARTS = selectParts(process.env.BENCH_ONLY);
+const SIZES_RUN = selectSizes(process.env.BENCH_SIZES);
 
 function benchConfig(allowedSignersFile: string): LoadedConfig {
   return writeDerivedConfig('bench', (raw) => {
     raw.approvals = { ...raw.approvals, allowedSignersFile, approvers: ['bench-approver'] };
     raw.temporal = { ...raw.temporal, taskQueue: 'ballast-bench' };
-    raw.postgres.databases = [DB];
-    raw.clickhouse.databases = [{ name: DB, tables: ['events'] }];
+    raw.postgres.databases = [TINY_DATABASE, ...SIZES_RUN.map(benchDatabase)];
+    raw.clickhouse.databases = SIZES_RUN.map((s) => ({ name: benchDatabase(s), tables: [BENCH_TABLE] }));
     raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: 'ballast-bench-schedule' } };
     raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: 'ballast-bench-drill' } };
   });
 }
 
-/** Runs a program to its end; fails, quoting the end of its stderr, unless it exits 0. */
-async function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
-  const result = await runProcess(command, args, { env });
-  if (result.failed) {
-    const how = result.signal ?? `exit ${result.exitCode}`;
-    throw new Error(`${describeCommand([command, ...args])} failed (${how}): ${outputTail(result.stderr)}`);
-  }
+const best = (xs: number[]) => Math.min(...xs);
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+/** The longest piece of a run: with one database or table backed up, that piece's own time. */
+const pieceMs = (r: PlatformBackupResult) => Math.max(...r.components.map((c) => Date.parse(c.finishedAt) - Date.parse(c.startedAt)));
+const secondsPerGb = (s: number) => `${s.toFixed(2)} s/GB`;
+
+/** What one size measured; each list holds every run, ballast's and the raw tool's alternating. */
+interface SizeFigures {
+  size: BenchSize;
+  pg: { raw: number[]; backup: number[]; piece: number[]; dumpBytes: number; workerCpu: number[]; bytes: number[] };
+  ch: { raw: number[]; backup: number[]; piece: number[]; workerCpu: number[]; bytes: number[] };
+  restore: { raw: number[]; workflow: number[]; rtoSeconds: number[] };
+  peakMb: number;
+  startMb: number;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
-}
+class Bench {
+  readonly backupIds: string[] = [];
+  readonly restoreWorkflowIds: string[] = [];
 
-async function preparePostgres(loaded: LoadedConfig, scale: number): Promise<number> {
-  const connections = createConnections(loaded.config, loaded.path);
-  const admin = new pg.Client(connections.postgres());
-  await admin.connect();
-  try {
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB]);
-    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${DB}`);
-  } finally {
-    await admin.end();
-  }
-  const c = connections.postgres(DB);
-  const pgbench = path.join(path.dirname((await findPgTool('pg_dump', 1)).path), 'pgbench');
-  await run(pgbench, ['-i', '-q', '-s', String(scale), '-h', c.host, '-p', String(c.port), '-U', c.user, DB], {
-    ...process.env,
-    PGPASSWORD: c.password ?? '',
-  });
-  const db = new pg.Client(c);
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size');
-    return Number(rows[0]!.size);
-  } finally {
-    await db.end();
-  }
-}
+  constructor(
+    readonly loaded: LoadedConfig,
+    readonly client: Client,
+    readonly approvers: Awaited<ReturnType<typeof createApprovers>>,
+  ) {}
 
-async function prepareClickHouse(loaded: LoadedConfig, rows: number): Promise<void> {
-  const client = createConnections(loaded.config, loaded.path).clickhouse(1_800_000);
-  try {
-    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${DB}` });
-    await client.command({ query: `DROP TABLE IF EXISTS ${DB}.events` });
-    await client.command({
-      query: `CREATE TABLE ${DB}.events (event_date Date, event_time DateTime, user_id UInt64, event_type String, amount Float64)
-              ENGINE = MergeTree() PARTITION BY toYYYYMM(event_date) ORDER BY (event_date, user_id)`,
-    });
-    await client.command({
-      query: `INSERT INTO ${DB}.events SELECT addMonths(toDate('2025-01-01'), number % 12) + (number % 28),
-                toDateTime('2025-01-01 00:00:00') + number, number % 100000,
-                arrayElement(['view','click','cart','purchase'], 1 + number % 4), (number % 10000) / 100
-              FROM numbers(${rows})`,
-    });
-    await client.command({ query: `OPTIMIZE TABLE ${DB}.events FINAL` });
-  } finally {
-    await client.close();
-  }
-}
-
-async function rawPgDump(loaded: LoadedConfig): Promise<number> {
-  const c = createConnections(loaded.config, loaded.path).postgres(DB);
-  const pgDump = await findPgTool('pg_dump', 15);
-  const file = path.join(tmpdir(), 'ballast-bench.dump');
-  const { ms } = await timed(() =>
-    run(pgDump.path, ['-Fc', '-f', file, '-h', c.host, '-p', String(c.port), '-U', c.user, DB], { ...process.env, PGPASSWORD: c.password ?? '' }),
-  );
-  rmSync(file, { force: true });
-  return ms;
-}
-
-async function rawClickHouseExport(loaded: LoadedConfig): Promise<number> {
-  const { ms } = await timed(async () => {
-    // Streaming with stdout ignored, as `> /dev/null` would: the export is far bigger than any
-    // output buffer, and holding it would distort the timing.
-    const child = await startStreamingProcess(
-      'clickhouse-client export',
-      'clickhouse-client',
-      ['--host', '127.0.0.1', '--port', String(loaded.config.clickhouse.nativePort), '--query', `SELECT * FROM ${DB}.events FORMAT Native`],
-      { stdin: 'ignore', stdout: 'ignore' },
+  async backup(label: string, input: PlatformBackupInput): Promise<{ ms: number; value: PlatformBackupResult }> {
+    const run = await timed(
+      () =>
+        this.client.workflow.execute('platformBackup', {
+          taskQueue: this.loaded.config.temporal.taskQueue,
+          workflowId: `bench-${label}-${Date.now()}`,
+          args: [{ ...input, retention: false }],
+        }) as Promise<PlatformBackupResult>,
     );
-    await child.done;
-  });
-  return ms;
-}
+    this.backupIds.push(run.value.backupId);
+    return run;
+  }
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+  /** The restore workflow of one database's dump into `restoredName`, pre-approved and verified. */
+  async restore(label: string, backupId: string, db: string, restoredName: string): Promise<{ ms: number; value: RestoreReport }> {
+    const workflowId = `bench-restore-${label}-${Date.now()}`;
+    this.restoreWorkflowIds.push(workflowId);
+    const targets = { postgres: { [db]: restoredName }, clickhouse: {}, kafkaSuffix: '', buckets: {} };
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const text = preApprovalText({ workflowId, backupId, components: ['postgres'], targets, expiresAt, reason: 'npm run bench' });
+    const preApproved = { reason: 'npm run bench', expiresAt, signature: await this.approvers.sign('bench-approver', text) };
+    const run = await timed(
+      () =>
+        this.client.workflow.execute('restore', {
+          taskQueue: this.loaded.config.temporal.taskQueue,
+          workflowId,
+          args: [{ backupId, components: ['postgres'], targets, preApproved }],
+        }) as Promise<RestoreReport>,
+    );
+    if (!run.value.verified) throw new Error('the benchmark restore did not verify');
+    return run;
+  }
 
-/** The pid of the running program named `program` (its executable's base name). */
-function programPid(program: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  /** A backup of the tiny database, to run a fresh worker's first workflow before measuring. */
+  async warmUp(): Promise<void> {
+    await this.backup('warmup', { components: ['postgres'], postgresDatabases: [TINY_DATABASE] });
+  }
+
+  /** Fixed cost per Postgres backup run: an almost empty database's backup minus its pg_dump. */
+  async fixedCost(say: (line: string) => void): Promise<number> {
+    const worker = await spawnWorker(this.loaded.path);
     try {
-      const argv0 = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0]!;
-      if (path.basename(argv0) === program) return Number(entry);
-    } catch {
-      // the process ended while the list was read
+      // The first run of a fresh worker loads the workflow code and opens connections: not per run.
+      await this.warmUp();
+      const raw: number[] = [];
+      const runs: { ms: number; value: PlatformBackupResult }[] = [];
+      for (let i = 0; i < TINY_REPEATS; i++) {
+        raw.push(await rawPgDump(this.loaded, TINY_DATABASE));
+        runs.push(await this.backup('tiny', { components: ['postgres'], postgresDatabases: [TINY_DATABASE] }));
+      }
+      const fastest = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+      const fixed = fastest.ms - best(raw);
+      say(`[fixed] ${TINY_DATABASE} (100 rows): pg_dump -Fc ${fmtSeconds(best(raw))}   platformBackup (wall) ${fmtSeconds(fastest.ms)}   fixed cost per run ${fixed.toFixed(0)} ms`);
+      say(`[fixed]   every run: platformBackup ${runs.map((r) => fmtSeconds(r.ms)).join(', ')}; pg_dump ${raw.map(fmtSeconds).join(', ')}`);
+      const phases = Object.entries(fastest.value.phaseDurationsMs).map(([phase, ms]) => `${phase} ${ms} ms`);
+      say(`[fixed]   the fastest run's phases (workflow clock): ${phases.join(', ')}; its piece ${pieceMs(fastest.value)} ms`);
+      return fixed;
+    } finally {
+      await worker.stop();
     }
   }
-  throw new Error(`no running ${program} process`);
-}
 
-/** CPU seconds each of the given processes spends while `fn` runs. */
-async function cpuDuring<T>(pids: Record<string, number>, fn: () => Promise<T>): Promise<{ value: T; cpu: Record<string, number> }> {
-  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  const value = await fn();
-  const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - before[name]!]));
-  return { value, cpu };
-}
+  async measureSize(size: BenchSize, say: (line: string) => void): Promise<SizeFigures> {
+    const db = benchDatabase(size);
+    const tag = `[${size.label}]`;
+    console.log(`\n${tag} measuring ...`);
+    const worker = await spawnWorker(this.loaded.path);
+    const workerPid = worker.child.pid!;
+    const startMb = rssMb(workerPid);
+    try {
+      // Loading the workflow code and opening connections is the first run's: not counted per GB.
+      await this.warmUp();
+      const f: SizeFigures = {
+        size,
+        pg: { raw: [], backup: [], piece: [], dumpBytes: 0, workerCpu: [], bytes: [] },
+        ch: { raw: [], backup: [], piece: [], workerCpu: [], bytes: [] },
+        restore: { raw: [], workflow: [], rtoSeconds: [] },
+        peakMb: 0,
+        startMb,
+      };
+      // Where the ClickHouse time goes: the backup also uploads, so MinIO and the worker share
+      // the machine's cores with ClickHouse; the raw export only has ClickHouse and curl.
+      const processes = () => ({ 'clickhouse-server': programPid('clickhouse-server'), minio: programPid('minio'), worker: workerPid });
+      let chRawCpu: Record<string, number> = {};
+      let chRunCpu: Record<string, number> = {};
+      let lastPgBackup: PlatformBackupResult | undefined;
+      for (let i = 0; i < REPEATS; i++) {
+        f.pg.raw.push(await rawPgDump(this.loaded, db));
+        const pgCpu = cpuSeconds(workerPid);
+        const pgRun = await this.backup(size.label, { components: ['postgres'], postgresDatabases: [db] });
+        f.pg.workerCpu.push(cpuSeconds(workerPid) - pgCpu);
+        f.pg.bytes.push(pgRun.value.totals.bytes);
+        f.pg.backup.push(pgRun.ms);
+        f.pg.piece.push(pieceMs(pgRun.value));
+        f.pg.dumpBytes = pgRun.value.totals.bytes;
+        lastPgBackup = pgRun.value;
 
-const cpuText = (cpu: Record<string, number>) =>
-  Object.entries(cpu)
-    .map(([name, s]) => `${name} ${s.toFixed(2)} s`)
-    .join(', ');
+        const raw = await cpuDuring(processes, () => rawClickHouseExport(this.loaded, db));
+        f.ch.raw.push(raw.value);
+        if (raw.value === best(f.ch.raw)) chRawCpu = raw.cpu;
+        const measured = await cpuDuring(processes, () => this.backup(size.label, { components: ['clickhouse'], clickhouseTables: [`${db}.${BENCH_TABLE}`] }));
+        const chRun = measured.value;
+        f.ch.backup.push(chRun.ms);
+        if (chRun.ms === best(f.ch.backup)) chRunCpu = measured.cpu;
+        f.ch.workerCpu.push(measured.cpu.worker!);
+        f.ch.bytes.push(chRun.value.totals.bytes);
+        f.ch.piece.push(pieceMs(chRun.value));
+      }
+      const restoredName = `${db}_restored`;
+      for (let i = 0; i < REPEATS; i++) {
+        f.restore.raw.push(await rawPgRestore(this.loaded, `${backupPrefix(lastPgBackup!.backupId)}postgres/${db}.dump`, `${db}_raw_restore`));
+        await dropDatabase(this.loaded, restoredName);
+        const run = await this.restore(size.label, lastPgBackup!.backupId, db, restoredName);
+        f.restore.workflow.push(run.ms);
+        f.restore.rtoSeconds.push(run.value.rto.measuredMinutes * 60);
+        await dropDatabase(this.loaded, restoredName);
+      }
+      f.peakMb = peakRssMb(workerPid);
 
-async function dropDatabase(loaded: LoadedConfig, name: string): Promise<void> {
-  const admin = new pg.Client(createConnections(loaded.config, loaded.path).postgres());
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`);
-  } finally {
-    await admin.end();
+      const pgCpuPerGb = cpuPerGb(sum(f.pg.workerCpu), sum(f.pg.bytes));
+      const chCpuPerGb = cpuPerGb(sum(f.ch.workerCpu), sum(f.ch.bytes));
+      say(`${tag} postgres ${db}: pgbench scale ${size.pgbenchScale} + ${size.pgTextRows} text rows; dump ${fmtMb(f.pg.dumpBytes)}`);
+      say(`${tag}   pg_dump -Fc to a local file: ${fmtSeconds(best(f.pg.raw))}   platformBackup (postgres only, wall): ${fmtSeconds(best(f.pg.backup))}   ratio ${fmtRatio(ratio(best(f.pg.backup), best(f.pg.raw)))}`);
+      say(`${tag}   of which the dump piece itself: ${fmtSeconds(best(f.pg.piece))}   ratio ${fmtRatio(ratio(best(f.pg.piece), best(f.pg.raw)))}; outside the piece ${fmtSeconds(best(f.pg.backup) - best(f.pg.piece))}`);
+      say(`${tag}   worker CPU: ${sum(f.pg.workerCpu).toFixed(2)} s for ${fmtMb(sum(f.pg.bytes))} over ${REPEATS} backups = ${secondsPerGb(pgCpuPerGb)}`);
+      say(`${tag} clickhouse ${db}.${BENCH_TABLE}: ${size.clickhouseRows} rows; export ${fmtMb(f.ch.bytes.at(-1)!)}`);
+      say(`${tag}   raw export (per partition, compress=1, curl > /dev/null): ${fmtSeconds(best(f.ch.raw))}   platformBackup (clickhouse only, wall): ${fmtSeconds(best(f.ch.backup))}   ratio ${fmtRatio(ratio(best(f.ch.backup), best(f.ch.raw)))}`);
+      say(`${tag}   of which the table piece itself: ${fmtSeconds(best(f.ch.piece))}   ratio ${fmtRatio(ratio(best(f.ch.piece), best(f.ch.raw)))}`);
+      say(`${tag}   CPU during the raw export: ${cpuText(chRawCpu)} (plus curl)`);
+      say(`${tag}   CPU during the backup: ${cpuText(chRunCpu)} (on ${cpus().length} cores)`);
+      say(`${tag}   worker CPU: ${sum(f.ch.workerCpu).toFixed(2)} s for ${fmtMb(sum(f.ch.bytes))} over ${REPEATS} backups = ${secondsPerGb(chCpuPerGb)}`);
+      say(`${tag} restore of the ${fmtMb(f.pg.dumpBytes)} dump: pg_restore from a local file: ${fmtSeconds(best(f.restore.raw))}   restore workflow (wall): ${fmtSeconds(best(f.restore.workflow))}   ratio ${fmtRatio(ratio(best(f.restore.workflow), best(f.restore.raw)))}`);
+      say(`${tag}   measured RTO (incident = workflow start, to verified): ${best(f.restore.rtoSeconds).toFixed(1)} s`);
+      say(`${tag} worker RSS: ${startMb.toFixed(0)} MB once polling, peak (VmHWM) ${f.peakMb.toFixed(0)} MB`);
+      return f;
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  /** Deletes every backup the bench made and the reports of its restores. */
+  async cleanUp(): Promise<void> {
+    const bucket = this.loaded.config.objectStore.backupBucket;
+    const s3 = createConnections(this.loaded.config, this.loaded.path).s3(600_000);
+    try {
+      const keys = [
+        ...(await Promise.all(this.backupIds.map((id) => listKeys(s3, bucket, backupPrefix(id))))).flat(),
+        ...(await listKeys(s3, bucket, 'reports/restores/')).filter((k) => this.restoreWorkflowIds.some((id) => k.endsWith(`-${id}.json`))),
+      ];
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+        if (result.Errors?.length) throw new Error(`could not delete ${result.Errors.length} bench objects, e.g. ${result.Errors[0]!.Key}: ${result.Errors[0]!.Message}`);
+      }
+      console.log(`\ndeleted the bench's ${this.backupIds.length} backups and ${this.restoreWorkflowIds.length} restore reports (${keys.length} objects)`);
+    } finally {
+      s3.destroy();
+    }
   }
 }
 
-/** Plain pg_restore of the backed-up dump from a local file into a fresh database. */
-async function rawPgRestore(loaded: LoadedConfig, dumpKey: string): Promise<number> {
-  const connections = createConnections(loaded.config, loaded.path);
-  const file = path.join(tmpdir(), 'ballast-bench-restore.dump');
-  const s3 = connections.s3(600_000);
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: loaded.config.objectStore.backupBucket, Key: dumpKey }));
-    await pipeline(object.Body as NodeJS.ReadableStream, createWriteStream(file));
-  } finally {
-    s3.destroy();
+/** Makes (or keeps from an earlier run) every selected size's data, and says how long that took. */
+async function prepareData(loaded: LoadedConfig, say: (line: string) => void): Promise<void> {
+  for (const size of SIZES_RUN) {
+    const db = benchDatabase(size);
+    console.log(`\n[${size.label}] data: postgres ${db} (pgbench -s ${size.pgbenchScale} + ${size.pgTextRows} text rows), clickhouse ${db}.${BENCH_TABLE} (${size.clickhouseRows} rows) ...`);
+    const pgData = await preparePostgres(loaded, db, size);
+    const chData = await prepareClickHouse(loaded, db, size.clickhouseRows);
+    const made = (ms: number | undefined) => (ms === undefined ? 'kept from an earlier run' : `generated in ${fmtSeconds(ms)}`);
+    say(`[${size.label}] data: postgres ${made(pgData.generatedMs)} (${fmtMb(pgData.diskBytes)} on disk); clickhouse ${made(chData.generatedMs)}`);
   }
-  const target = `${DB}_raw_restore`;
-  await dropDatabase(loaded, target);
-  const admin = new pg.Client(connections.postgres());
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${target} TEMPLATE template0`).finally(() => admin.end());
-  const c = connections.postgres(target);
-  const pgRestore = await findPgTool('pg_restore', 15);
-  const { ms } = await timed(() =>
-    run(pgRestore.path, ['--exit-on-error', '-h', c.host, '-p', String(c.port), '-U', c.user, '-d', target, file], { ...process.env, PGPASSWORD: c.password ?? '' }),
+}
+
+/** The issue's targets, judged on what this run measured. */
+function judge(fixedMs: number | undefined, sizes: SizeFigures[], roll: Verdict | undefined): Verdict[] {
+  const verdicts: Verdict[] = [];
+  const largest = sizes.at(-1);
+  const smallest = SIZES_RUN[0];
+  verdicts.push(
+    flatMemory(sizes.map((f) => ({ label: f.size.label, scale: f.size.clickhouseRows / (smallest?.clickhouseRows ?? 1), peakMb: f.peakMb }))),
   );
-  rmSync(file, { force: true });
-  await dropDatabase(loaded, target);
-  return ms;
-}
-
-/** Under-replicated partitions as Kafka's own tool lists them (one line each). */
-async function urpByKafkaTool(loaded: LoadedConfig): Promise<number> {
-  const bootstrap = loaded.config.kafka.brokers.map((b) => `${b.host}:${b.port}`).join(',');
-  const out = await runKafkaTool('org.apache.kafka.tools.TopicCommand', ['--bootstrap-server', bootstrap, '--describe', '--under-replicated-partitions']);
-  return out.split('\n').filter((l) => l.trim()).length;
-}
-
-/**
- * The plain loop an operator would script: for each broker, restart it, then poll Kafka's own
- * topic tool until no partition is under-replicated.
- */
-async function shellLoopRoll(loaded: LoadedConfig, order: number[]): Promise<number> {
-  const { ms } = await timed(async () => {
-    for (const id of order) {
-      await run('bash', ['scripts/stack', 'broker', 'restart', String(id)], { ...process.env, BALLAST_CONFIG: loaded.path });
-      while ((await urpByKafkaTool(loaded)) > 0) await new Promise((r) => setTimeout(r, 1000));
-    }
-  });
-  return ms;
-}
-
-async function benchRoll(loaded: LoadedConfig, client: Client, say: (line: string) => void): Promise<void> {
-  console.log('\n[roll] rolling restart of the three brokers ...');
-  const worker = await spawnWorker(loaded.path);
-  try {
-    const rollRuns: { ms: number; report: RollReport }[] = [];
-    const loops: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      const r = await timed(
-        () =>
-          client.workflow.execute('kafkaRollingRestart', {
-            taskQueue: loaded.config.temporal.taskQueue,
-            workflowId: `bench-roll-${Date.now()}`,
-            args: [{}],
-          }) as Promise<RollReport>,
-      );
-      rollRuns.push({ ms: r.ms, report: r.value });
-      loops.push(await shellLoopRoll(loaded, r.value.order));
-    }
-    const best = rollRuns.reduce((a, b) => (b.ms < a.ms ? b : a));
-    const lost = rollRuns.reduce((n, r) => n + (r.report.canary?.ackedMissing ?? 0), 0);
-    const election = best.report.restarted.reduce((n, s) => n + (s.electionMs ?? 0), 0);
-    say(`[roll] order ${best.report.order.join(', ')} (controller last); shell loop (restart + kafka-topics --under-replicated-partitions until empty): ${fmt(Math.min(...loops))}   kafkaRollingRestart (wall): ${fmt(best.ms)}   ratio ${(best.ms / Math.min(...loops)).toFixed(3)} (target <= 1.2)`);
-    say(`[roll]   every run: kafkaRollingRestart ${rollRuns.map((r) => fmt(r.ms)).join(', ')}; shell loop ${loops.map(fmt).join(', ')}`);
-    const steps = best.report.restarted.map((s) => `${s.brokerId}: safety ${fmt(s.safetyWaitMs)}, restart ${fmt(s.restartMs)}, replication ${fmt(s.replicationMs)}, election ${s.electionMs === undefined ? '-' : fmt(s.electionMs)}`);
-    const inSteps = best.report.restarted.reduce((n, s) => n + Date.parse(s.finishedAt) - Date.parse(s.startedAt), 0);
-    say(`[roll]   per broker: ${steps.join('; ')}; outside the broker steps (pre-flight, canary, report): ${fmt(best.ms - inSteps)}`);
-    say(`[roll]   of which preferred leader elections: ${fmt(election)}; canary: ${best.report.canary?.acknowledged ?? 0} acknowledged, max produce latency ${best.report.canary?.maxLatencyMs ?? '-'} ms, ${best.report.canary?.retries ?? 0} retried, acknowledged messages lost over all runs: ${lost}`);
-  } finally {
-    await worker.stop();
+  if (largest) {
+    const at = `(${largest.size.label})`;
+    verdicts.push(atMost(`worker CPU per GB, postgres ${at}`, cpuPerGb(sum(largest.pg.workerCpu), sum(largest.pg.bytes)), LIMITS.cpuSecondsPerGb, secondsPerGb));
+    verdicts.push(atMost(`worker CPU per GB, clickhouse ${at}`, cpuPerGb(sum(largest.ch.workerCpu), sum(largest.ch.bytes)), LIMITS.cpuSecondsPerGb, secondsPerGb));
+    verdicts.push({ ...postgresRatio(best(largest.pg.backup), best(largest.pg.raw), largest.pg.dumpBytes), target: `postgres backup vs pg_dump -Fc ${at}` });
+  } else {
+    verdicts.push(notMeasured('worker CPU per GB', `<= ${secondsPerGb(LIMITS.cpuSecondsPerGb)}`, 'no data size run'));
+    verdicts.push(notMeasured('postgres backup vs pg_dump -Fc', `<= ${fmtRatio(LIMITS.postgresBackupRatio)}`, 'no data size run'));
   }
+  verdicts.push(
+    fixedMs === undefined
+      ? notMeasured('postgres fixed cost per run', `<= ${LIMITS.postgresFixedCostMs} ms`, 'BENCH_ONLY=roll')
+      : atMost('postgres fixed cost per run', fixedMs, LIMITS.postgresFixedCostMs, (ms) => `${ms.toFixed(0)} ms`),
+  );
+  const chJudged = sizes.filter((f) => f.size.clickhouseRows >= LIMITS.clickhouseMinRows);
+  for (const f of chJudged) {
+    verdicts.push(atMost(`clickhouse backup vs raw export (${f.size.clickhouseRows / 1e6} M rows)`, ratio(best(f.ch.backup), best(f.ch.raw)), LIMITS.clickhouseBackupRatio, fmtRatio));
+  }
+  if (chJudged.length === 0) verdicts.push(notMeasured('clickhouse backup vs raw export', `<= ${fmtRatio(LIMITS.clickhouseBackupRatio)}`, 'judged on 10 M and 50 M rows (medium, large)'));
+  verdicts.push(
+    largest
+      ? atMost(`restore vs pg_restore (${largest.size.label})`, ratio(best(largest.restore.workflow), best(largest.restore.raw)), LIMITS.restoreRatio, fmtRatio)
+      : notMeasured('restore vs pg_restore', `<= ${fmtRatio(LIMITS.restoreRatio)}`, 'no data size run'),
+  );
+  verdicts.push(roll ?? notMeasured('rolling restart vs restart loop', `<= ${fmtRatio(LIMITS.rollRatio)}`, 'BENCH_ONLY=data'));
+  return verdicts;
 }
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<void> {
   // The restore runs pre-approved the only way a restore can be: signed by a listed key.
@@ -278,104 +310,33 @@ async function main(): Promise<void> {
   const loaded = benchConfig(approvers.allowedSignersFile);
   const connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
   const client = new Client({ connection, namespace: loaded.config.temporal.namespace });
+  const bench = new Bench(loaded, client, approvers);
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
     console.log(line);
   };
+  const sizes: SizeFigures[] = [];
+  let fixedMs: number | undefined;
+  let roll: Verdict | undefined;
+  const started = Date.now();
   try {
-    for (const size of ONLY === 'roll' ? [] : SIZES) {
-      console.log(`\n[${size.label}] preparing: pgbench -i -s ${size.pgbenchScale}, ${size.clickhouseRows} ClickHouse rows ...`);
-      const pgBytes = await preparePostgres(loaded, size.pgbenchScale);
-      await prepareClickHouse(loaded, size.clickhouseRows);
-      const worker = await spawnWorker(loaded.path);
-      try {
-        const backup = (input: PlatformBackupInput) =>
-          timed(() =>
-            client.workflow.execute('platformBackup', {
-              taskQueue: loaded.config.temporal.taskQueue,
-              workflowId: `bench-${size.label}-${Date.now()}`,
-              args: [{ ...input, retention: false }],
-            }) as Promise<PlatformBackupResult>,
-          );
-        const pieceMs = (r: PlatformBackupResult) => Math.max(...r.components.map((c) => Date.parse(c.finishedAt) - Date.parse(c.startedAt)));
-        const pgPieces: number[] = [];
-        const chPieces: number[] = [];
-        const pgRuns: number[] = [];
-        const pgRaw: number[] = [];
-        const chRuns: number[] = [];
-        const chRaw: number[] = [];
-        // Where the ClickHouse time goes: the backup also uploads, so MinIO and the worker share
-        // the machine's cores with ClickHouse; the raw export only has ClickHouse and its client.
-        const processes = { 'clickhouse-server': programPid('clickhouse-server'), minio: programPid('minio'), worker: worker.child.pid! };
-        let chRawCpu: Record<string, number> = {};
-        let chRunCpu: Record<string, number> = {};
-        let pgResult: PlatformBackupResult | undefined;
-        for (let i = 0; i < REPEATS; i++) {
-          pgRaw.push(await rawPgDump(loaded));
-          const pgRun = await backup({ components: ['postgres'] });
-          pgRuns.push(pgRun.ms);
-          pgPieces.push(pieceMs(pgRun.value));
-          pgResult = pgRun.value;
-          const raw = await cpuDuring(processes, () => rawClickHouseExport(loaded));
-          chRaw.push(raw.value);
-          if (raw.value === Math.min(...chRaw)) chRawCpu = raw.cpu;
-          const measured = await cpuDuring(processes, () => backup({ components: ['clickhouse'] }));
-          const chRun = measured.value;
-          if (chRun.ms <= Math.min(...chRuns)) chRunCpu = measured.cpu;
-          chRuns.push(chRun.ms);
-          chPieces.push(pieceMs(chRun.value));
-        }
-        // Restore of the same dump: the restore workflow (plan with sha256 check, pre-approved,
-        // pg_restore streamed from the bucket, verification) against pg_restore from local disk.
-        const restoreRuns: number[] = [];
-        const restoreRaw: number[] = [];
-        const rtoSeconds: number[] = [];
-        const restoredName = `${DB}_restored`;
-        for (let i = 0; i < REPEATS; i++) {
-          restoreRaw.push(await rawPgRestore(loaded, `backups/${pgResult!.backupId}/postgres/${DB}.dump`));
-          await dropDatabase(loaded, restoredName);
-          const workflowId = `bench-restore-${size.label}-${Date.now()}`;
-          const targets = { postgres: { [DB]: restoredName }, clickhouse: {}, kafkaSuffix: '', buckets: {} };
-          const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
-          const text = preApprovalText({ workflowId, backupId: pgResult!.backupId, components: ['postgres'], targets, expiresAt, reason: 'npm run bench' });
-          const preApproved = { reason: 'npm run bench', expiresAt, signature: await approvers.sign('bench-approver', text) };
-          const run = await timed(
-            () =>
-              client.workflow.execute('restore', {
-                taskQueue: loaded.config.temporal.taskQueue,
-                workflowId,
-                args: [{ backupId: pgResult!.backupId, components: ['postgres'], targets, preApproved }],
-              }) as Promise<RestoreReport>,
-          );
-          if (!run.value.verified) throw new Error('the benchmark restore did not verify');
-          restoreRuns.push(run.ms);
-          rtoSeconds.push(run.value.rto.measuredMinutes * 60);
-          await dropDatabase(loaded, restoredName);
-        }
-        const rss = peakRssMb(worker.child.pid!);
-        const best = (xs: number[]) => Math.min(...xs);
-        const dumpBytes = pgResult!.totals.bytes;
-        say(`[${size.label}] postgres ${DB}: ${(pgBytes / 1024 ** 3).toFixed(2)} GiB on disk, dump ${(dumpBytes / 1024 ** 2).toFixed(0)} MiB`);
-        say(`[${size.label}]   pg_dump -Fc to a local file: ${fmt(best(pgRaw))}   platformBackup (postgres only, wall): ${fmt(best(pgRuns))}   ratio ${(best(pgRuns) / best(pgRaw)).toFixed(3)} (target <= 1.15)`);
-        say(`[${size.label}]   of which the dump piece itself: ${fmt(best(pgPieces))}   ratio ${(best(pgPieces) / best(pgRaw)).toFixed(3)}`);
-        say(`[${size.label}] clickhouse ${DB}.events: ${size.clickhouseRows} rows`);
-        say(`[${size.label}]   clickhouse-client SELECT * FORMAT Native > /dev/null: ${fmt(best(chRaw))}   platformBackup (clickhouse only, wall): ${fmt(best(chRuns))}   ratio ${(best(chRuns) / best(chRaw)).toFixed(3)} (target <= 1.25)`);
-        say(`[${size.label}]   of which the table piece itself: ${fmt(best(chPieces))}   ratio ${(best(chPieces) / best(chRaw)).toFixed(3)}`);
-        say(`[${size.label}]   CPU during the raw export: ${cpuText(chRawCpu)} (plus clickhouse-client)`);
-        say(`[${size.label}]   CPU during the backup: ${cpuText(chRunCpu)} (on ${cpus().length} cores)`);
-        say(`[${size.label}] restore of the ${(dumpBytes / 1024 ** 2).toFixed(0)} MiB dump: pg_restore from a local file: ${fmt(best(restoreRaw))}   restore workflow (wall): ${fmt(best(restoreRuns))}   ratio ${(best(restoreRuns) / best(restoreRaw)).toFixed(3)} (target <= 1.15)`);
-        say(`[${size.label}]   measured RTO (incident = workflow start, to verified): ${Math.min(...rtoSeconds).toFixed(1)} s`);
-        say(`[${size.label}] worker peak RSS (VmHWM): ${rss.toFixed(0)} MB (target < 300 MB)`);
-      } finally {
-        await worker.stop();
-      }
+    if (PARTS.includes('data')) {
+      await prepareData(loaded, say);
+      await prepareTinyDatabase(loaded, TINY_DATABASE);
+      fixedMs = await bench.fixedCost(say);
+      for (const size of SIZES_RUN) sizes.push(await bench.measureSize(size, say));
     }
-    if (!ONLY || ONLY === 'roll') await benchRoll(loaded, client, say);
+    if (PARTS.includes('roll')) roll = await benchRoll(loaded, client, REPEATS, say);
   } finally {
+    await bench.cleanUp().catch((err: unknown) => console.error('bench: could not delete its backups:', err));
     await connection.close();
   }
-  console.log(`\nsummary (best of ${REPEATS}):\n${lines.join('\n')}`);
+  const { lines: table, allPassed } = verdictTable(judge(fixedMs, sizes, roll));
+  const sizesText = SIZES_RUN.map((s) => s.label).join(', ');
+  console.log(`\nsummary (best of ${REPEATS}; sizes ${sizesText || '-'} of ${SIZES.map((s) => s.label).join(', ')}; ${fmtSeconds(Date.now() - started)} in all):\n${lines.join('\n')}`);
+  console.log(`\ntargets (issue 14):\n${table.join('\n')}`);
+  if (!allPassed) process.exitCode = 1;
 }
 
 main().catch((err) => {
