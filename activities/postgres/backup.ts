@@ -102,8 +102,10 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
         let bytesSoFar = 0;
         const stopHeartbeats = keepHeartbeating(() => ({ bytes: bytesSoFar }));
         try {
-          const uploaded = uploadStream(s3, bucket, objectKey, dump.stdout!, (bytes) => {
-            bytesSoFar = bytes;
+          const uploaded = uploadStream(s3, bucket, objectKey, dump.stdout!, {
+            onBytes: (bytes) => {
+              bytesSoFar = bytes;
+            },
           });
           const [stored] = await Promise.all([uploaded, dump.done]);
           return stored;
