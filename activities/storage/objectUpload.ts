@@ -128,6 +128,9 @@ class ObjectUploadSink extends Writable {
 
   /** Copies `chunk` from `at` into parts, sending each full one as more arrives; waits for a free slot. */
   private take(chunk: Buffer, at: number, done: (err?: Error | null) => void): void {
+    // Destroyed while this chunk waited for a slot: the clean-up has aborted the upload, and no
+    // part may start after it.
+    if (this.destroyed) return done();
     while (at < chunk.length) {
       if (this.part && this.filled === PART_SIZE) {
         // Full, and more is coming: not the last part.
