@@ -82,6 +82,11 @@ export function createConnections(config: Config, configFile: string): Connectio
         forcePathStyle: config.objectStore.forcePathStyle,
         credentials: s3Credentials,
         maxAttempts: 2,
+        // No CRC32 of every body sent and received on top of the sha256 ballast computes and
+        // checks itself (the SDK's default since 3.729); operations that require a checksum
+        // (DeleteObjects) still get one.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
         requestHandler: { connectionTimeout: Math.min(timeoutMs, 10_000), requestTimeout: timeoutMs },
       });
     },

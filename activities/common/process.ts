@@ -6,6 +6,7 @@
  * execa is ESM-only and this project compiles to CommonJS, so it is loaded with import(), as
  * @platformatic/kafka is.
  */
+import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Options } from 'execa' with { 'resolution-mode': 'import' };
 
@@ -121,6 +122,20 @@ export async function startStreamingProcess(
   // The caller awaits `done` when it is ready; a failure before then must not go unhandled.
   done.catch(() => undefined);
   return { stdin: subprocess.stdin, stdout: subprocess.stdout, done, kill: () => subprocess.kill('SIGKILL') };
+}
+
+let stdbuf: string | null | undefined;
+
+/**
+ * The program and arguments that run `command` with a 1 MiB stdio buffer on its stdout: through
+ * coreutils' stdbuf (which execs the program, so no process stands in between) when the machine
+ * has it, else the command as is. A program writing through stdio into a pipe writes 4 KiB at a
+ * time and the worker wakes up for each: pg_dump's gigabyte is 250,000 reads, most of the
+ * worker's CPU. Same bytes, in about a tenth of the reads.
+ */
+export function withBufferedStdout(command: string, args: readonly string[]): { command: string; args: string[] } {
+  if (stdbuf === undefined) stdbuf = ['/usr/bin/stdbuf', '/bin/stdbuf'].find((p) => existsSync(p)) ?? null;
+  return stdbuf ? { command: stdbuf, args: ['--output=1M', command, ...args] } : { command, args: [...args] };
 }
 
 /** An argument vector as a person would type it, for messages and reports. */

@@ -34,26 +34,32 @@ async function readVersion(file: string): Promise<PgTool | undefined> {
   }
 }
 
-/** Debian/Ubuntu install each major version's tools side by side under /usr/lib/postgresql. */
-function candidatePaths(tool: string): string[] {
+/** Debian/Ubuntu install each major version's tools side by side under /usr/lib/postgresql: newest first. */
+function versionedPaths(tool: string): string[] {
   const root = '/usr/lib/postgresql';
-  const versioned = existsSync(root)
-    ? readdirSync(root).map((major) => path.join(root, major, 'bin', tool)).filter((p) => existsSync(p))
-    : [];
-  return [...versioned, tool];
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .sort((a, b) => (Number(b) || 0) - (Number(a) || 0))
+    .map((major) => path.join(root, major, 'bin', tool))
+    .filter((p) => existsSync(p));
 }
 
 /**
  * A pg_dump / pg_restore whose major version is at least the server's: an older pg_dump refuses
  * a newer server, and a newer one still dumps older servers. Fails non-retryably, saying what to
  * install, when none fits: a retry would not find one either.
+ *
+ * The newest is asked first and the first that fits is taken: each candidate asked costs a
+ * program start, and the one on the PATH (on Debian, a Perl wrapper around the newest) is asked
+ * only when no versioned one fits.
  */
 export async function findPgTool(tool: 'pg_dump' | 'pg_restore', serverMajor: number, configured?: string, needed = `the server's major version ${serverMajor}`): Promise<PgTool> {
-  const found = (await Promise.all((configured ? [configured] : candidatePaths(tool)).map(describeTool))).filter(
-    (t): t is PgTool => t !== undefined,
-  );
-  const fitting = found.filter((t) => t.major >= serverMajor).sort((a, b) => b.major - a.major);
-  if (fitting[0]) return fitting[0];
+  const found: PgTool[] = [];
+  for (const file of configured ? [configured] : [...versionedPaths(tool), tool]) {
+    const described = await describeTool(file);
+    if (described && described.major >= serverMajor) return described;
+    if (described) found.push(described);
+  }
   const seen = found.length ? found.map((t) => `${t.path} (${t.version})`).join(', ') : 'none found';
   throw ApplicationFailure.nonRetryable(
     `${tool} must be at least ${needed}; available: ${seen}. ` +

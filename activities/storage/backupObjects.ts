@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   GetObjectCommand,
@@ -10,11 +9,13 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import { backupIdProblem, backupIdTime } from '../../contracts/backupId';
 import { Failure } from '../../contracts/failures';
+import { uploadObjectStream, type StreamedObject, type UploadWatch } from './objectUpload';
+
+export type { StreamedObject, UploadWatch } from './objectUpload';
 
 /**
  * Every object of a backup lives under this folder of the backup bucket. The id goes into keys as
@@ -43,58 +44,19 @@ export function markerKey(dataKey: string): string {
   return `${dataKey.slice(0, at)}/.pieces/${dataKey.slice(at + 1)}.json`;
 }
 
-// lib-storage holds at most partSize × queueSize bytes: 16 MiB per upload, whatever the data
-// size; a few uploads run at once in one worker.
-const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 2;
-
-export interface StreamedObject {
-  size: number;
-  sha256: string;
-}
-
 /**
  * Streams `source` into one object, computing size and sha256 on the way; multipart for large
- * data, never buffered whole. `onBytes` reports progress for heartbeats.
+ * data, never buffered whole. `watch` reports progress for heartbeats and checks the bytes.
  */
-export async function uploadStream(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  source: Readable,
-  onBytes: (total: number) => void = () => undefined,
-): Promise<StreamedObject> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      onBytes(size);
-      done(null, chunk);
-    },
-  });
-  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const upload = new Upload({
-    client: s3,
-    params: { Bucket: bucket, Key: key, Body: body },
-    partSize: PART_SIZE,
-    queueSize: QUEUE_SIZE,
-    leavePartsOnError: false,
-  });
-  const uploaded = upload.done();
+export async function uploadStream(s3: S3Client, bucket: string, key: string, source: Readable, watch?: UploadWatch): Promise<StreamedObject> {
   try {
-    await Promise.all([pipeline(source, counter, body), uploaded]);
+    return await uploadObjectStream(s3, bucket, key, source, watch);
   } catch (err) {
-    // A failed source must not complete a truncated object, and a failed upload must not leave
-    // parts behind. The body is destroyed rather than the Upload aborted: abort() rejects at once
-    // while lib-storage still cleans up in the background, so parts could outlive the caller.
-    body.destroy(err as Error);
-    await uploaded.catch(() => undefined);
+    // The upload aborts its own multipart upload; this also catches one whose creation was
+    // answered but never heard of, so no part lingers.
     await abortStaleUploads(s3, bucket, key).catch(() => undefined);
     throw err;
   }
-  return { size, sha256: hash.digest('hex') };
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<StreamedObject> {
