@@ -5,6 +5,7 @@ import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { markerKey } from '../../activities/storage/backupObjects';
+import { pieceListKey } from '../../activities/backup/pieceLists';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { temporalConnectionOptions } from '../../workers/temporal';
@@ -93,9 +94,10 @@ describe('platformBackup survives a killed worker', () => {
     const keys = (await listAllKeys(s3, bucket, `backups/${result.backupId}/`)).sort();
     const expected = [
       `backups/${result.backupId}/manifest.json`,
+      pieceListKey(result.backupId, 'postgres shop'),
       ...manifest.pieces.flatMap((p) => [p.key, markerKey(p.key)]),
     ].sort();
-    assert.deepEqual(keys, expected, 'exactly the manifest, its pieces and their markers');
+    assert.deepEqual(keys, expected, 'exactly the manifest, its pieces, their markers and the step\'s piece list');
     const leftovers = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: dumpKey }));
     assert.equal(leftovers.Uploads?.length ?? 0, 0, 'no abandoned multipart upload is left');
   });
