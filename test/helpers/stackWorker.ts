@@ -20,8 +20,8 @@ export interface StackWorker {
   close(): Promise<void>;
 }
 
-export async function startStackWorker(): Promise<StackWorker> {
-  const base = loadConfig();
+/** `base`: the config to run with (a derived one, say); the committed ballast.yaml by default. */
+export async function startStackWorker(base: LoadedConfig = loadConfig()): Promise<StackWorker> {
   const taskQueue = `ballast-test-${randomUUID()}`;
   const loaded: LoadedConfig = { ...base, config: { ...base.config, temporal: { ...base.config.temporal, taskQueue } } };
   const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle() });
