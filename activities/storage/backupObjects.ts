@@ -230,3 +230,16 @@ export async function listKeys(s3: S3Client, bucket: string, prefix: string): Pr
   } while (token);
   return keys;
 }
+
+/** Every object under `prefix` with its size: one request per 1,000 objects, where HEADs take one each. */
+export async function listSizes(s3: S3Client, bucket: string, prefix: string, onPage: () => void = () => undefined): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) sizes.set(o.Key!, o.Size ?? 0);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    onPage();
+  } while (token);
+  return sizes;
+}

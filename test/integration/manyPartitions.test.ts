@@ -54,7 +54,7 @@ describe(`a ClickHouse table of ${PARTITIONS} partitions (real stack)`, () => {
     let largest = { bytes: 0, type: '' };
     for (const event of history.events ?? []) {
       const bytes = temporal.api.history.v1.HistoryEvent.encode(temporal.api.history.v1.HistoryEvent.fromObject(event)).finish().length;
-      if (bytes > largest.bytes) largest = { bytes, type: String(event.eventType) };
+      if (bytes > largest.bytes) largest = { bytes, type: temporal.api.enums.v1.EventType[event.eventType ?? 0] ?? String(event.eventType) };
     }
     return largest;
   }
