@@ -6,7 +6,7 @@ import type { BackupPiece, Component } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask, RestoreTaskHandle, StoredPlanRef } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
-import { getJson, headObject, listBackupIds } from '../storage/backupObjects';
+import { backupPrefix, getJson, headObject, listBackupIds, listSizes } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
 import { checkManifest, ManifestRefusal, storedCopyProblem, type CheckedManifest } from '../backup/manifestCheck';
 import { configuredComponents, manifestCompleteness } from '../backup/completeness';
@@ -255,8 +255,12 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     const problems: string[] = [];
     const progress = { checked: 0, of: pieces.length };
     const beat = throttledHeartbeat(() => progress);
+    // Sizes from one listing of the folder (one request per 1,000 objects, not a HEAD each); a
+    // piece it does not show is looked up on its own.
+    const listed = await listSizes(s3, bucket, backupPrefix(backupId), beat);
     await mapLimit(pieces, CHECK_CONCURRENCY, async (piece) => {
-      const head = await headObject(s3, bucket, piece.key);
+      const size = listed.get(piece.key);
+      const head = size !== undefined ? { size } : await headObject(s3, bucket, piece.key);
       const steering = piece.component === 'objectStore' || (piece.component === 'kafka' && piece.name === 'metadata');
       if (!head) problems.push(`${piece.key} is missing`);
       else if (head.size !== piece.size) problems.push(`${piece.key} is ${head.size} bytes, the manifest says ${piece.size}`);
