@@ -22,30 +22,39 @@ import { createPostgresRestoreActivities } from './postgres/restore';
 import { createRestorePlanActivities } from './restore/plan';
 import { createRestoreReportActivities } from './restore/report';
 import { createRestoreLeaseActivities } from './restore/leases';
+import { createPlannedRestoreSteps } from './restore/plannedSteps';
+import { storingPieceLists } from './backup/pieceLists';
 
 export type { ActivityDeps } from './deps';
 
 /** Every activity the worker registers, built from the config's connections. */
 export function createActivities(deps: ActivityDeps) {
+  // Pieces travel by reference: the backup steps store their piece lists and return where, and
+  // the restore steps read their pieces from the approved plan (the wrappers keep the system
+  // activities' names).
+  const restoreSteps = {
+    ...createPostgresRestoreActivities(deps),
+    ...createClickHouseRestoreActivities(deps),
+    ...createKafkaRestoreActivities(deps),
+    ...createObjectStoreRestoreActivities(deps),
+  };
   return {
     ...createPostgresActivities(deps),
     ...createClickHouseActivities(deps),
     ...createKafkaActivities(deps),
     ...createObjectStoreActivities(deps),
     ...createBackupPlanActivities(deps),
-    ...createPostgresBackupActivities(deps),
-    ...createClickHouseBackupActivities(deps),
-    ...createKafkaBackupActivities(deps),
-    ...createObjectStoreBackupActivities(deps),
+    ...storingPieceLists(deps, createPostgresBackupActivities(deps)),
+    ...storingPieceLists(deps, createClickHouseBackupActivities(deps)),
+    ...storingPieceLists(deps, createKafkaBackupActivities(deps)),
+    ...storingPieceLists(deps, createObjectStoreBackupActivities(deps)),
     ...createBackupManifestActivities(deps),
     ...createBackupRetentionActivities(deps),
     ...createRestorePlanActivities(deps),
     ...createRestoreReportActivities(deps),
     ...createRestoreLeaseActivities(deps),
-    ...createPostgresRestoreActivities(deps),
-    ...createClickHouseRestoreActivities(deps),
-    ...createKafkaRestoreActivities(deps),
-    ...createObjectStoreRestoreActivities(deps),
+    ...restoreSteps,
+    ...createPlannedRestoreSteps(deps, restoreSteps),
     ...createNotifyActivities(deps),
     ...createKafkaBrokerActivities(deps),
     ...createKafkaRollActivities(deps),

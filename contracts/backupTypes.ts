@@ -32,13 +32,38 @@ export interface BackupPiece {
   details?: Record<string, unknown>;
 }
 
-/** What a backup activity returns: the pieces it wrote, and whether it found them already complete. */
+/**
+ * What a system's backup activity produces: the pieces it wrote, and whether it found them already
+ * complete. Stored as the unit's piece list in the backup bucket; the workflow holds a StoredPieces.
+ */
 export interface ComponentResult {
   component: Component;
   unit: string;
   pieces: BackupPiece[];
   /** True when a retried activity found its own complete work instead of redoing it. */
   resumed: boolean;
+}
+
+/**
+ * What a backup step returns to the workflow: where its piece list is stored, and its totals.
+ * Pieces travel by reference: one table of a few thousand partitions would pass Temporal's
+ * payload limit.
+ */
+export interface StoredPieces extends PieceListRef {
+  component: Component;
+  unit: string;
+  pieces: number;
+  bytes: number;
+  rows: number;
+  messages: number;
+  /** True when a retried activity found its own complete work instead of redoing it. */
+  resumed: boolean;
+}
+
+/** A stored piece list (a ComponentResult as JSON), and the sha256 of its bytes as written. */
+export interface PieceListRef {
+  key: string;
+  sha256: string;
 }
 
 export interface SkippedComponent {
@@ -83,7 +108,8 @@ export interface ManifestRequest {
   runId: string;
   environment: string;
   startedAt: string;
-  pieces: BackupPiece[];
+  /** Every backup step's piece list: the manifest reads them, and refuses one changed since. */
+  pieceLists: PieceListRef[];
   skipped: SkippedComponent[];
   serverVersions: Record<string, string>;
   previousBackupId?: string;
@@ -144,6 +170,9 @@ export interface BackupManifest {
   /** Absent when the worker had no backup.manifestKey, and in manifests written before it existed. */
   signature?: ManifestSignature;
 }
+
+/** What writeManifest returns to the workflow: the manifest without its pieces, which stay in the bucket. */
+export type ManifestSummary = Omit<BackupManifest, 'pieces'>;
 
 export interface RetentionReport {
   policy: { daily: number; weekly: number; monthly: number; partial: number; incompleteGraceHours: number };

@@ -38,6 +38,8 @@ export const Failure = {
   /** A run that carried a pre-approval no rule allows; refused at start, nothing touched. */
   PreApprovalRefused: 'PreApprovalRefused',
   ApprovalTimedOut: 'ApprovalTimedOut',
+  /** A step given a stored restore plan that is gone, or not the one approved (changed since). */
+  PlanNotApproved: 'PlanNotApproved',
   RollHalted: 'RollHalted',
   BrokerTimeout: 'BrokerTimeout',
   NoQuorumLeader: 'NoQuorumLeader',

@@ -36,6 +36,37 @@ export type RestoreTask =
   | { component: 'kafka'; kind: 'kafka'; metadata: BackupPiece; topicPieces: BackupPiece[]; suffix: string }
   | { component: 'objectStore'; kind: 'bucket'; bucket: string; target: string; listing: BackupPiece };
 
+/**
+ * A restore task as the workflow holds it: everything but its pieces, which stay in the stored
+ * plan (a table of thousands of partitions would pass Temporal's payload limit). `index` is the
+ * task's place in the stored plan; `bytes` and `pieces` what it reads from the backup.
+ */
+export type RestoreTaskHandle = (
+  | { component: 'postgres'; kind: 'postgresDatabase'; database: string; target: string }
+  | { component: 'clickhouse'; kind: 'clickhouseTable'; database: string; table: string; target: string }
+  | { component: 'kafka'; kind: 'kafka'; suffix: string }
+  | { component: 'objectStore'; kind: 'bucket'; bucket: string; target: string }
+) & { index: number; bytes: number; pieces: number };
+
+/**
+ * The plan a person approved, by reference: where it is stored, the sha256 of its bytes as
+ * written, and its plan hash. A step refuses a stored plan that is no longer exactly this.
+ */
+export interface StoredPlanRef {
+  key: string;
+  sha256: string;
+  planHash: string;
+}
+
+/** What every restore, verification and teardown step of a planned task is given. */
+export interface PlannedTaskRequest {
+  /** The restore run (its workflow id): what it creates is marked with it. */
+  restoreId: string;
+  plan: StoredPlanRef;
+  /** The task's index in the stored plan. */
+  task: number;
+}
+
 /** What one restore activity did. */
 export interface RestoreStepResult {
   component: Component;
@@ -63,6 +94,12 @@ export interface VerifyResult {
   unit: string;
   ok: boolean;
   checks: VerifyCheck[];
+  /**
+   * Set when the checks were too many to carry (one per partition, say): `checks` then holds the
+   * failed ones (the first few) and one line counting the rest, and this key in the backup bucket
+   * holds them all.
+   */
+  allChecksKey?: string;
 }
 
 export interface TargetVsMeasured {

@@ -13,7 +13,7 @@ import { Worker } from '@temporalio/worker';
 import { createApprovalActivities } from '../activities/approval/approvals';
 import type { ActivityDeps } from '../activities/deps';
 import type { Config } from '../contracts/config';
-import type { BackupManifest, BackupPiece, BackupPlan, ComponentResult, ManifestRequest } from '../contracts/backupTypes';
+import type { BackupPiece, BackupPlan, ManifestRequest, ManifestSummary, StoredPieces } from '../contracts/backupTypes';
 import type { healthCheck } from '../workflows/healthCheck';
 import type { platformBackup } from '../workflows/platformBackup';
 import { approveSignal } from '../workflows/approval';
@@ -36,22 +36,15 @@ const check = (system: SystemName, healthy: boolean) => async () => ({
 });
 
 // Fake backup activities: the recording is about the workflow's sequence of commands.
-const piece = (component: BackupPiece['component'], name: string): BackupPiece => ({
-  component,
-  name,
-  key: `backups/recorded/${component}/${name}`,
-  size: 100,
-  sha256: '0'.repeat(64),
-  rows: 10,
-  snapshotAt: '2026-11-22T02:00:01.000Z',
-  startedAt: '2026-11-22T02:00:01.000Z',
-  finishedAt: '2026-11-22T02:00:02.000Z',
-  durationMs: 1000,
-});
-const result = (component: BackupPiece['component'], name: string) => async (): Promise<ComponentResult> => ({
+const result = (component: BackupPiece['component'], name: string) => async (): Promise<StoredPieces> => ({
   component,
   unit: name,
-  pieces: [piece(component, name)],
+  key: `backups/recorded/piece-lists/${component} ${name}.json`,
+  sha256: '0'.repeat(64),
+  pieces: 1,
+  bytes: 100,
+  rows: 10,
+  messages: 0,
   resumed: false,
 });
 const plan: BackupPlan = {
@@ -73,7 +66,7 @@ const backupActivities = {
   backupKafkaMetadata: result('kafka', 'metadata'),
   backupKafkaTopicData: result('kafka', 'orders'),
   backupBucket: result('objectStore', 'platform-data'),
-  writeManifest: async (request: ManifestRequest): Promise<BackupManifest> => ({
+  writeManifest: async (request: ManifestRequest): Promise<ManifestSummary> => ({
     formatVersion: 1,
     backupId: request.backupId,
     environment: request.environment,
@@ -85,8 +78,7 @@ const backupActivities = {
     serverVersions: request.serverVersions,
     components: [],
     skipped: request.skipped,
-    totals: { pieces: request.pieces.length, bytes: 500, rows: 50, messages: 0 },
-    pieces: request.pieces,
+    totals: { pieces: request.pieceLists.length, bytes: 500, rows: 50, messages: 0 },
     complete: request.skipped.length === 0,
     lacks: request.skipped,
   }),
@@ -99,7 +91,6 @@ const backupActivities = {
 };
 
 // Fake restore activities, for the same reason.
-const restorePiece = (component: BackupPiece['component'], name: string) => piece(component, name);
 const restoreActivities = {
   restoreSettings: async () => ({
     environment: 'demo',
@@ -125,8 +116,8 @@ const restoreActivities = {
     manifestKeyId: '0123abcd',
     warnings: [],
     tasks: [
-      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.scratch ? `shop${req.scratch.suffix}` : (req.targets?.postgres.shop ?? 'shop'), piece: restorePiece('postgres', 'shop') },
-      { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.scratch ? `platform-data${req.scratch.bucketSuffix}` : (req.targets?.buckets['platform-data'] ?? 'platform-data'), listing: restorePiece('objectStore', 'platform-data/listing') },
+      { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: req.scratch ? `shop${req.scratch.suffix}` : (req.targets?.postgres.shop ?? 'shop'), index: 0, bytes: 100, pieces: 1 },
+      { component: 'objectStore', kind: 'bucket', bucket: 'platform-data', target: req.scratch ? `platform-data${req.scratch.bucketSuffix}` : (req.targets?.buckets['platform-data'] ?? 'platform-data'), index: 1, bytes: 100, pieces: 1 },
     ],
     targets: req.scratch
       ? { postgres: { shop: `shop${req.scratch.suffix}` }, clickhouse: {}, kafkaSuffix: req.scratch.suffix, buckets: { 'platform-data': `platform-data${req.scratch.bucketSuffix}` } }
@@ -136,6 +127,7 @@ const restoreActivities = {
     totalBytes: 200,
     checkedObjects: 2,
     checksumsVerified: true,
+    stored: { key: 'reports/plans/recorded/run.json', sha256: '2'.repeat(64), planHash: `sha256:${'1'.repeat(64)}` },
   }),
   restorePostgresDatabase: async () => ({ component: 'postgres', unit: 'postgres shop', bytes: 100, durationMs: 5, notes: [] }),
   restoreBucket: async () => ({ component: 'objectStore', unit: 'bucket platform-data', bytes: 100, durationMs: 5, notes: [] }),

@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BackupTask, ComponentResult } from '../contracts/backupTypes';
+import type { BackupTask, StoredPieces } from '../contracts/backupTypes';
 import { Failure } from '../contracts/failures';
 import { heartbeatingActivities } from './activityOptions';
 
@@ -23,7 +23,8 @@ type BackupKind = BackupTask['kind'];
 type BackupTaskOf<K extends BackupKind> = Extract<BackupTask, { kind: K }>;
 
 interface BackupStep<K extends BackupKind> {
-  run(task: BackupTaskOf<K>, context: BackupContext): Promise<ComponentResult>;
+  /** Backs the task's pieces up; their list stays in the bucket, the workflow keeps where. */
+  run(task: BackupTaskOf<K>, context: BackupContext): Promise<StoredPieces>;
   /** How the status and the details text name the step while it runs. */
   label(task: BackupTaskOf<K>): string;
 }

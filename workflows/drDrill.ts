@@ -147,7 +147,7 @@ export async function drDrill(input: DrDrillInput = {}): Promise<DrDrillResult> 
       for (const db of Object.values(scratchTargets.clickhouse)) await attempt(`clickhouse ${db}`, () => teardown.dropClickHouseDatabase({ database: db, owner: restoreId }));
       for (const b of Object.values(scratchTargets.buckets)) await attempt(`bucket ${b}`, () => teardown.deleteScratchBucket({ bucket: b, owner: restoreId }));
       if (kafkaTask) {
-        await attempt(`kafka topics and groups *${kafkaTask.suffix}`, () => teardown.deleteKafkaRestoreTargets({ metadata: kafkaTask.metadata, suffix: kafkaTask.suffix }));
+        await attempt(`kafka topics and groups *${kafkaTask.suffix}`, () => teardown.deleteKafkaRestoreTargets({ restoreId, plan: pinned.stored, task: kafkaTask.index }));
       }
       if (failed.length > 0) {
         await notify({ kind: 'failure', title: 'DR drill teardown incomplete', text: failed.join('\n'), workflowId });

@@ -15,7 +15,6 @@ import { makeBackupId } from '../contracts/backupId';
 import {
   COMPONENTS,
   type BackupManifest,
-  type BackupPiece,
   type Component,
   type ComponentSummary,
   type RetentionReport,
@@ -182,24 +181,21 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     const result = await surfaceNonRetryable(step.run(context));
     progress.running = progress.running.filter((r) => r !== label);
     progress.done++;
-    for (const piece of result.pieces) {
-      progress.bytes += piece.size;
-      progress.rows += piece.rows ?? 0;
-      progress.messages += piece.messages ?? 0;
-    }
-    if (result.resumed) status.resumedPieces += result.pieces.length;
+    progress.bytes += result.bytes;
+    progress.rows += result.rows;
+    progress.messages += result.messages;
+    if (result.resumed) status.resumedPieces += result.pieces;
     return result;
   });
 
   enter('writing manifest', `Verifying every object and writing backups/${backupId}/manifest.json.`);
-  const allPieces: BackupPiece[] = results.flatMap((r) => r.pieces);
   const manifest = await surfaceNonRetryable(writeManifest({
     backupId,
     workflowId: workflowInfo().workflowId,
     runId: workflowInfo().runId,
     environment: plan.environment,
     startedAt: started.toISOString(),
-    pieces: allPieces,
+    pieceLists: results.map(({ key, sha256 }) => ({ key, sha256 })),
     skipped,
     serverVersions: serverVersions(health),
     previousBackupId: plan.previousBackupId,

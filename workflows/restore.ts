@@ -248,7 +248,7 @@ export async function restore(input: RestoreInput = {}): Promise<RestoreReport> 
     // 3. Restore.
     enter('restoring', `Restoring backup ${plan.backupId}: ${plan.tasks.length} steps, ${settings.concurrency} at a time.`);
     executeStarted = Date.now();
-    const context: StepContext = { backupId: plan.backupId, restoreId: workflowId };
+    const context: StepContext = { plan: plan.stored, restoreId: workflowId };
     let results: RestoreStepResult[];
     try {
       results = await mapLimit(plan.tasks, settings.concurrency, async (task) => {

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/activity';
-import type { BackupPiece, Component, SkippedComponent } from '../../contracts/backupTypes';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { BackupPiece, Component } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
-import type { DestructiveAction, RestoreTargets, RestoreTask } from '../../contracts/restoreTypes';
+import type { DestructiveAction, RestoreTargets, RestoreTask, RestoreTaskHandle, StoredPlanRef } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
-import { getJson, headObject, listBackupIds } from '../storage/backupObjects';
+import { backupPrefix, getJson, headObject, listBackupIds, listSizes } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
 import { checkManifest, ManifestRefusal, storedCopyProblem, type CheckedManifest } from '../backup/manifestCheck';
 import { configuredComponents, manifestCompleteness } from '../backup/completeness';
@@ -20,7 +20,8 @@ import { plannedKafkaRestoreActions } from '../kafka/restoreActions';
 import { plannedObjectStoreRestoreActions } from '../objectStore/restoreActions';
 import type { PlannedRestoreActions, RestoreActionContext, TaskOf } from '../common/plannedRestoreActions';
 import { Failure } from '../../contracts/failures';
-import { planHash } from '../approval/approvals';
+import { restorePlanKey } from '../../contracts/reportKey';
+import { hashOfPlan, storePlan, taskHandle, type StoredRestorePlan } from './storedPlan';
 import { scratchTargets, targetProblems, type Inventory, type ScratchSuffixes } from './targets';
 
 export interface RestorePlanRequest {
@@ -50,32 +51,11 @@ export interface RestorePlanRequest {
   allowUnsignedBackup?: boolean;
 }
 
-export interface RestorePlan {
-  backupId: string;
-  environment: string;
-  consistencyPoint: string;
-  backupStartedAt: string;
-  components: Component[];
-  /** Components the request named that the backup does not hold, or that the backup skipped. */
-  notInBackup: { component: Component; reason: string }[];
-  /** Whether the backup holds every configured component in full (only complete ones are "latest"). */
-  backupComplete: boolean;
-  /** What the backup lacks, and why: skipped or narrowed components; empty when complete. */
-  backupLacks: SkippedComponent[];
-  /** Id of the key that signed the manifest (first 8 hex of its sha256); absent: unsigned, accepted by allowUnsignedBackup. */
-  manifestKeyId?: string;
-  /** What a person should read before approving: an unsigned manifest accepted, a partial backup, newer partial backups "latest" passed over. */
-  warnings: string[];
-  tasks: RestoreTask[];
-  /** Where every piece goes: the request's targets, or a drill's scratch names. */
-  targets: RestoreTargets;
-  actions: DestructiveAction[];
-  /** What a person approves: the backup, components, targets and every action, hashed. */
-  planHash: string;
-  totalBytes: number;
-  checkedObjects: number;
-  checksumsVerified: boolean;
-}
+/**
+ * What planRestore returns to the workflow: the stored plan without its pieces (each task as a
+ * handle), and where the whole plan is stored. Steps are given that reference.
+ */
+export type RestorePlan = Omit<StoredRestorePlan, 'tasks'> & { tasks: RestoreTaskHandle[]; stored: StoredPlanRef };
 
 const CHECK_CONCURRENCY = 6;
 
@@ -117,7 +97,8 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
      * Read-only: picks the backup, proves it authentic (its manifest signed by this worker's key,
      * every object in its folder) and intact (every object there with its size and, by default,
      * its sha256), says what it lacks if partial, and lists every destructive action the restore
-     * would take. Anything wrong refuses here, before a person is even asked.
+     * would take. Anything wrong refuses here, before a person is even asked. The whole plan is
+     * stored in the backup bucket, one object per run; the workflow gets its handles and where it is.
      */
     async planRestore(request: RestorePlanRequest): Promise<RestorePlan> {
       const s3 = connections.s3(600_000);
@@ -166,7 +147,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           );
         }
         const actions = await destructiveActions({ deps, s3, restoreId: request.restoreId, owner: request.owner ?? request.restoreId }, tasks);
-        return {
+        const plan: StoredRestorePlan = {
           backupId,
           environment: manifest.environment,
           consistencyPoint: manifest.consistencyPoint,
@@ -180,11 +161,13 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           tasks,
           actions,
           targets,
-          planHash: planHash({ backupId, components, targets, actions }),
+          planHash: hashOfPlan({ backupId, components, targets, actions }),
           totalBytes: pieces.reduce((n, p) => n + p.size, 0),
           checkedObjects: pieces.length,
           checksumsVerified: request.verifyChecksums,
         };
+        const stored = await storePlan(s3, bucket, restorePlanKey(...runOf('planRestore')), plan);
+        return { ...plan, tasks: plan.tasks.map(taskHandle), stored };
       } finally {
         s3.destroy();
       }
@@ -272,8 +255,12 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     const problems: string[] = [];
     const progress = { checked: 0, of: pieces.length };
     const beat = throttledHeartbeat(() => progress);
+    // Sizes from one listing of the folder (one request per 1,000 objects, not a HEAD each); a
+    // piece it does not show is looked up on its own.
+    const listed = await listSizes(s3, bucket, backupPrefix(backupId), beat);
     await mapLimit(pieces, CHECK_CONCURRENCY, async (piece) => {
-      const head = await headObject(s3, bucket, piece.key);
+      const size = listed.get(piece.key);
+      const head = size !== undefined ? { size } : await headObject(s3, bucket, piece.key);
       const steering = piece.component === 'objectStore' || (piece.component === 'kafka' && piece.name === 'metadata');
       if (!head) problems.push(`${piece.key} is missing`);
       else if (head.size !== piece.size) problems.push(`${piece.key} is ${head.size} bytes, the manifest says ${piece.size}`);
@@ -320,6 +307,13 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
     return hash.digest('hex');
   }
+}
+
+/** The workflow run an activity works for: a stored plan belongs to one. */
+export function runOf(activity: string): [workflowId: string, runId: string] {
+  const run = Context.current().info.workflowExecution;
+  if (!run) throw ApplicationFailure.nonRetryable(`${activity} runs only as an activity of a workflow run`, Failure.InvalidInput);
+  return [run.workflowId, run.runId];
 }
 
 /** Turns the manifest's pieces into one restore task per database, table, Kafka cluster and bucket. */

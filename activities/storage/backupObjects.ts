@@ -98,6 +98,23 @@ export async function getPieceJson<T>(s3: S3Client, bucket: string, piece: Backu
   return JSON.parse(bytes.toString('utf8')) as T;
 }
 
+/**
+ * A JSON object read whole, with the sha256 of its bytes: for objects a workflow holds by
+ * reference (a piece list, a restore plan), whose reader refuses them when that sha256 is not the
+ * one recorded when they were written. Undefined when it is gone.
+ */
+export async function getJsonWithSha256<T>(s3: S3Client, bucket: string, key: string): Promise<{ value: T; sha256: string } | undefined> {
+  let bytes: Buffer;
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    bytes = Buffer.from(await object.Body!.transformToByteArray());
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  return { value: JSON.parse(bytes.toString('utf8')) as T, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
 export async function headObject(s3: S3Client, bucket: string, key: string): Promise<{ size: number; etag?: string } | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
@@ -174,4 +191,17 @@ export async function listKeys(s3: S3Client, bucket: string, prefix: string): Pr
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys;
+}
+
+/** Every object under `prefix` with its size: one request per 1,000 objects, where HEADs take one each. */
+export async function listSizes(s3: S3Client, bucket: string, prefix: string, onPage: () => void = () => undefined): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) sizes.set(o.Key!, o.Size ?? 0);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    onPage();
+  } while (token);
+  return sizes;
 }

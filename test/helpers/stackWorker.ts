@@ -20,9 +20,11 @@ export interface StackWorker {
   close(): Promise<void>;
 }
 
-/** `options.shrunkTimeouts`: every activity with a 3 s heartbeat timeout (test/helpers/shrunkTimeouts.ts). */
-export async function startStackWorker(options: { shrunkTimeouts?: boolean } = {}): Promise<StackWorker> {
-  const base = loadConfig();
+/**
+ * `base`: the config to run with (a derived one, say); the committed ballast.yaml by default.
+ * `options.shrunkTimeouts`: every activity with a 3 s heartbeat timeout (test/helpers/shrunkTimeouts.ts).
+ */
+export async function startStackWorker(base: LoadedConfig = loadConfig(), options: { shrunkTimeouts?: boolean } = {}): Promise<StackWorker> {
   const taskQueue = `ballast-test-${randomUUID()}`;
   const loaded: LoadedConfig = { ...base, config: { ...base.config, temporal: { ...base.config.temporal, taskQueue } } };
   const { worker, connection: nativeConnection } = await createWorker(loaded, { workflowBundle: await workflowBundle(options) });

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { markerKey } from '../../activities/storage/backupObjects';
+import { pieceListKey } from '../../activities/backup/pieceLists';
 import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
@@ -107,9 +108,10 @@ describe('platformBackup survives a killed worker', () => {
     const keys = (await listAllKeys(s3, bucket, `backups/${result.backupId}/`)).sort();
     const expected = [
       `backups/${result.backupId}/manifest.json`,
+      pieceListKey(result.backupId, 'postgres shop'),
       ...manifest.pieces.flatMap((p) => [p.key, markerKey(p.key)]),
     ].sort();
-    assert.deepEqual(keys, expected, 'exactly the manifest, its pieces and their markers');
+    assert.deepEqual(keys, expected, 'exactly the manifest, its pieces, their markers and the step\'s piece list');
     const leftovers = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: dumpKey }));
     assert.equal(leftovers.Uploads?.length ?? 0, 0, 'no abandoned multipart upload is left');
   });

@@ -6,15 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
-import type {
-  BackupManifest,
-  BackupPiece,
-  BackupPlan,
-  BackupPlanRequest,
-  Component,
-  ComponentResult,
-  ManifestRequest,
-} from '../../contracts/backupTypes';
+import type { BackupPlan, BackupPlanRequest, Component, ManifestRequest, ManifestSummary, StoredPieces } from '../../contracts/backupTypes';
 import type { PlatformBackupInput, PlatformBackupResult } from '../../workflows/platformBackup';
 import type { SystemHealth, SystemName } from '../../contracts/healthTypes';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
@@ -47,11 +39,6 @@ interface Journal {
   plan?: BackupPlanRequest;
 }
 
-function fakePiece(component: Component, name: string, backupId: string): BackupPiece {
-  const at = new Date().toISOString();
-  return { component, name, key: `backups/${backupId}/${component}/${name}`, size: 100, sha256: 'ab', rows: 10, snapshotAt: at, startedAt: at, finishedAt: at, durationMs: 1 };
-}
-
 function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {}): FakeActivities {
   const check = (system: SystemName) => async (): Promise<SystemHealth> => {
     journal.events.push(`check ${system}`);
@@ -59,7 +46,7 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
   };
   const piece =
     (component: Component, name: (req: Record<string, string>) => string) =>
-    async (req: { backupId: string }): Promise<ComponentResult> => {
+    async (req: { backupId: string }): Promise<StoredPieces> => {
       const label = name(req as unknown as Record<string, string>);
       journal.events.push(`start ${label}`);
       journal.inFlight++;
@@ -67,7 +54,7 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
       await new Promise((resolve) => setTimeout(resolve, 50));
       journal.inFlight--;
       journal.events.push(`end ${label}`);
-      return { component, unit: label, pieces: [fakePiece(component, label, req.backupId)], resumed: false };
+      return { component, unit: label, key: `backups/${req.backupId}/piece-lists/${label}.json`, sha256: 'ab', pieces: 1, bytes: 100, rows: 10, messages: 0, resumed: false };
     };
   return {
     checkPostgres: check('postgres'),
@@ -107,10 +94,10 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
     backupKafkaMetadata: piece('kafka', () => 'kafka metadata'),
     backupKafkaTopicData: piece('kafka', (r) => `kafka ${r.topic}`),
     backupBucket: piece('objectStore', (r) => `bucket ${r.bucket}`),
-    writeManifest: async (request): Promise<BackupManifest> => {
+    writeManifest: async (request): Promise<ManifestSummary> => {
       journal.events.push('manifest');
       journal.manifest = request;
-      const bytes = request.pieces.reduce((n, p) => n + p.size, 0);
+      const bytes = request.pieceLists.length * 100;
       const lacks = lacksOf(request.skipped, request.narrowed);
       return {
         formatVersion: 1,
@@ -124,8 +111,7 @@ function fakeActivities(journal: Journal, overrides: Partial<FakeActivities> = {
         serverVersions: request.serverVersions,
         components: [],
         skipped: request.skipped,
-        totals: { pieces: request.pieces.length, bytes, rows: 0, messages: 0 },
-        pieces: request.pieces,
+        totals: { pieces: request.pieceLists.length, bytes, rows: 0, messages: 0 },
         complete: lacks.length === 0,
         lacks,
       };
@@ -169,7 +155,11 @@ describe('platformBackup workflow (fake activities)', () => {
     const manifest = journal.events.indexOf('manifest');
     assert.equal(manifest, journal.events.length - 2, 'the manifest is written after every piece');
     assert.equal(journal.events.at(-1), 'retention');
-    assert.equal(journal.manifest!.pieces.length, 6);
+    assert.deepEqual(
+      journal.manifest!.pieceLists.map((l) => l.key.replace(/^backups\/[^/]+\//, '')),
+      ['postgres shop', 'postgres billing', 'clickhouse analytics.events', 'kafka metadata', 'kafka orders', 'bucket data'].map((unit) => `piece-lists/${unit}.json`),
+      'the manifest is given every step\'s piece list, by reference, in plan order',
+    );
     assert.equal(result.totals.pieces, 6);
     assert.equal(result.backupId, journal.manifest!.backupId);
     assert.match(result.backupId, /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{6,}$/);

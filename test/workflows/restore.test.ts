@@ -14,10 +14,9 @@ import { preApprovalText } from '../../contracts/approvalTypes';
 import type { Config } from '../../contracts/config';
 import { approveSignal, approveUpdate, rejectUpdate } from '../../workflows/approval';
 import { makeBackupId } from '../../contracts/backupId';
-import type { BackupPiece } from '../../contracts/backupTypes';
 import type { DrDrillResult } from '../../workflows/drDrill';
 import { restoreStatusQuery, type RestoreInput } from '../../workflows/restore';
-import type { RestoreReport, RestoreStepResult, RestoreTargets, VerifyResult } from '../../contracts/restoreTypes';
+import type { PlannedTaskRequest, RestoreReport, RestoreStepResult, RestoreTaskHandle, RestoreTargets, StoredPlanRef, VerifyResult } from '../../contracts/restoreTypes';
 import type { SystemHealth, SystemName } from '../../contracts/healthTypes';
 import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { eventually } from '../helpers/stackWorker';
@@ -39,19 +38,6 @@ interface Journal {
 // target whatever today's date is.
 const backupAgeMs = 2 * 3_600_000;
 const backupTakenAt = () => new Date(Date.now() - backupAgeMs);
-
-const piece = (component: BackupPiece['component'], name: string, key: string, at: Date): BackupPiece => ({
-  component,
-  name,
-  key,
-  size: 1000,
-  sha256: 'ab',
-  rows: 10,
-  snapshotAt: at.toISOString(),
-  startedAt: at.toISOString(),
-  finishedAt: new Date(at.getTime() + 1000).toISOString(),
-  durationMs: 1000,
-});
 
 function settings(approval: Partial<RestoreSettings['approval']> = {}, drill: Partial<RestoreSettings['drill']> = {}): RestoreSettings {
   return {
@@ -83,11 +69,17 @@ function approvalActivities(allowedSignersFile: string): Fakes {
 
 function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, overrides: Fakes = {}): Fakes {
   const health = (system: SystemName) => async (): Promise<SystemHealth> => ({ system, healthy: true, checkedAt: new Date().toISOString(), durationMs: 1, figures: {} });
-  const step = (name: string) => async (req: { target?: string }): Promise<RestoreStepResult> => {
-    journal.calls.push(`${name} ${req.target ?? ''}`.trim());
+  // The tasks of the latest plan, as the stored plan would give them to a step by index.
+  let planned: RestoreTaskHandle[] = [];
+  let storedPlan: StoredPlanRef | undefined;
+  const step = (name: string) => async (req: PlannedTaskRequest): Promise<RestoreStepResult> => {
+    assert.deepEqual(req.plan, storedPlan, 'a step is given the plan planRestore stored, by reference');
+    const task = planned[req.task]!;
+    journal.calls.push(`${name} ${'target' in task ? task.target : ''}`.trim());
     return { component: 'postgres', unit: name, bytes: 1000, durationMs: 5, notes: [] };
   };
-  const verify = (name: string, ok = true) => async (): Promise<VerifyResult> => {
+  const verify = (name: string, ok = true) => async (req: PlannedTaskRequest): Promise<VerifyResult> => {
+    assert.deepEqual(req.plan, storedPlan);
     journal.calls.push(name);
     return { component: 'postgres', unit: name, ok, checks: [{ name: `${name} rows`, expected: 10, actual: ok ? 10 : 7, ok }] };
   };
@@ -106,6 +98,12 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
         : (req.targets ?? noTargets);
       const backupId = req.backupId === 'latest' ? makeBackupId(at, 'abcdef') : req.backupId;
       const actions = [{ component: 'postgres' as const, action: 'replace database', target: targets.postgres.shop ?? 'shop', detail: 'renamed aside' }];
+      planned = [
+        { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: targets.postgres.shop ?? 'shop', index: 0, bytes: 1000, pieces: 1 },
+        { component: 'objectStore', kind: 'bucket', bucket: 'data', target: targets.buckets.data ?? 'data', index: 1, bytes: 1000, pieces: 1 },
+      ];
+      const hash = planHash({ backupId, components: req.components, targets, actions });
+      storedPlan = { key: `reports/plans/${randomUUID()}.json`, sha256: 'cd'.repeat(32), planHash: hash };
       return {
         backupId,
         environment: 'test',
@@ -117,16 +115,14 @@ function fakeActivities(journal: Journal, restoreSettings: RestoreSettings, over
         backupLacks: [],
         manifestKeyId: '0123abcd',
         warnings: [],
-        tasks: [
-          { component: 'postgres', kind: 'postgresDatabase', database: 'shop', target: targets.postgres.shop ?? 'shop', piece: piece('postgres', 'shop', 'backups/x/postgres/shop.dump', at) },
-          { component: 'objectStore', kind: 'bucket', bucket: 'data', target: targets.buckets.data ?? 'data', listing: piece('objectStore', 'data/listing', 'backups/x/objects/data/listing.json', at) },
-        ],
+        tasks: planned,
         targets,
         actions,
-        planHash: planHash({ backupId, components: req.components, targets, actions }),
+        planHash: hash,
         totalBytes: 2000,
         checkedObjects: 2,
         checksumsVerified: true,
+        stored: storedPlan,
       };
     },
     restorePostgresDatabase: step('restore postgres'),
