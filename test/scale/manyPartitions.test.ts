@@ -48,6 +48,18 @@ describe(`a ClickHouse table of ${PARTITIONS} partitions (real stack)`, () => {
       `SELECT count() AS rows, uniqExact(p) AS partitions, sum(v) AS total FROM ${quoteIdentifier(db)}.${quoteIdentifier(table)}`,
     );
 
+  /**
+   * Activities of the run that needed more than one attempt, with why the last one before failed
+   * (Temporal records a retried attempt only in the attempt number and last failure of the next).
+   */
+  async function retried(handle: WorkflowHandle): Promise<string[]> {
+    const history = await handle.fetchHistory();
+    return (history.events ?? []).flatMap((e) => {
+      const started = e.activityTaskStartedEventAttributes;
+      return started && (started.attempt ?? 1) > 1 ? [`attempt ${started.attempt}: ${started.lastFailure?.message ?? 'unknown'}`] : [];
+    });
+  }
+
   /** The largest event of the run's history, encoded as Temporal stores it. */
   async function largestEvent(handle: WorkflowHandle): Promise<{ bytes: number; type: string }> {
     const history = await handle.fetchHistory();
@@ -78,7 +90,9 @@ describe(`a ClickHouse table of ${PARTITIONS} partitions (real stack)`, () => {
           `SELECT ${from} + intDiv(number, ${ROWS_PER_PARTITION}) AS p, number + ${from * ROWS_PER_PARTITION} AS v FROM system.numbers LIMIT ${PARTITIONS_PER_INSERT * ROWS_PER_PARTITION}`,
       });
     }
-    stack = await startStackWorker(loaded);
+    // Every step with a 3 s heartbeat timeout: one that held the worker's event loop that long over
+    // 10,000 pieces (a synchronous pass over a manifest, a plan or a listing) would time out.
+    stack = await startStackWorker(loaded, { shrunkTimeouts: true });
     connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
     client = new Client({ connection, namespace: loaded.config.temporal.namespace, identity: 'alice' });
   });
@@ -117,6 +131,7 @@ describe(`a ClickHouse table of ${PARTITIONS} partitions (real stack)`, () => {
 
     const largest = await largestEvent(handle);
     console.log(`backup: largest history event ${largest.bytes} bytes (${largest.type})`);
+    assert.deepEqual(await retried(handle), [], 'no step missed its 3 s heartbeat timeout (or failed otherwise)');
     assert.ok(largest.bytes < MAX_EVENT_BYTES, `an event of ${largest.bytes} bytes (${largest.type})`);
   });
 
@@ -152,6 +167,7 @@ describe(`a ClickHouse table of ${PARTITIONS} partitions (real stack)`, () => {
 
     const largest = await largestEvent(handle);
     console.log(`restore: largest history event ${largest.bytes} bytes (${largest.type})`);
+    assert.deepEqual(await retried(handle), [], 'no step missed its 3 s heartbeat timeout (or failed otherwise)');
     assert.ok(largest.bytes < MAX_EVENT_BYTES, `an event of ${largest.bytes} bytes (${largest.type})`);
   });
 });
