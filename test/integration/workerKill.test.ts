@@ -131,6 +131,11 @@ describe('a worker SIGKILLed at every activity boundary', () => {
     await Promise.allSettled([...workers].map((w) => w.kill()));
     rmSync(barrierDir, { recursive: true, force: true });
     s3?.destroy();
+    // The workers created this test's own schedules at start; they must not outlive the test
+    // (the nightly one would start backups no worker polls for).
+    for (const { scheduleId } of [loaded.config.backup.schedule, loaded.config.drill.schedule]) {
+      await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+    }
     await connection?.close();
   });
 
