@@ -57,6 +57,11 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
 const TINY_REPEATS = Math.max(REPEATS, 3);
 const PARTS = selectParts(process.env.BENCH_ONLY);
 const SIZES_RUN = selectSizes(process.env.BENCH_SIZES);
+/**
+ * BENCH_PROFILE=<dir>: each worker writes a V8 CPU profile there when it stops (open it in Chrome
+ * DevTools), to see where the worker's CPU per GB goes.
+ */
+const WORKER_OPTIONS = process.env.BENCH_PROFILE ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` } } : {};
 
 function benchConfig(allowedSignersFile: string): LoadedConfig {
   return writeDerivedConfig('bench', (raw) => {
@@ -135,7 +140,7 @@ class Bench {
 
   /** Fixed cost per Postgres backup run: an almost empty database's backup minus its pg_dump. */
   async fixedCost(say: (line: string) => void): Promise<number> {
-    const worker = await spawnWorker(this.loaded.path);
+    const worker = await spawnWorker(this.loaded.path, WORKER_OPTIONS);
     try {
       // The first run of a fresh worker loads the workflow code and opens connections: not per run.
       await this.warmUp();
@@ -161,7 +166,7 @@ class Bench {
     const db = benchDatabase(size);
     const tag = `[${size.label}]`;
     console.log(`\n${tag} measuring ...`);
-    const worker = await spawnWorker(this.loaded.path);
+    const worker = await spawnWorker(this.loaded.path, WORKER_OPTIONS);
     const workerPid = worker.child.pid!;
     const startMb = rssMb(workerPid);
     try {

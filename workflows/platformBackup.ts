@@ -1,9 +1,11 @@
 import {
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   executeChild,
   proxyActivities,
   setCurrentDetails,
+  patched,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -15,6 +17,8 @@ import { makeBackupId } from '../contracts/backupId';
 import {
   COMPONENTS,
   type BackupManifest,
+  type BackupPlan,
+  type BackupPlanRequest,
   type Component,
   type ComponentSummary,
   type RetentionReport,
@@ -24,6 +28,7 @@ import { mapLimit } from '../contracts/concurrency';
 import { BACKUP_NON_RETRYABLE, backupStep, type BackupContext } from './backupSteps';
 import { surfaceNonRetryable } from './surfacedFailure';
 import { healthCheck } from './healthCheck';
+import { checkSystems } from './systemChecks';
 import { parseInput } from './input';
 import { backupIdKey, environmentKey } from './searchAttributes';
 import type { HealthReport, SystemName } from '../contracts/healthTypes';
@@ -33,6 +38,12 @@ import { heartbeatingActivities } from './activityOptions';
 const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '1 hour', maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE }),
 );
+
+/**
+ * Runs started before the pre-flight checks ran beside the plan replay the old order: a child
+ * healthCheck workflow, then the plan.
+ */
+const PREFLIGHT_BESIDE_PLAN = 'preflight-beside-plan';
 
 const inputSchema = z.strictObject({
   /** Components to back up; every one by default. */
@@ -132,32 +143,42 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     throw ApplicationFailure.nonRetryable('platformBackup: invalid input: every component is skipped; nothing to back up', Failure.InvalidInput);
   }
 
-  enter('pre-flight', `Pre-flight health check of ${active.join(', ')} and the backup bucket.`);
   const systems = [...new Set<SystemName>([...active, 'objectStore'])];
-  const health = await executeChild(healthCheck, {
-    workflowId: `${workflowInfo().workflowId}-preflight`,
-    args: [{ systems }],
-  });
-  if (!health.healthy) {
-    throw ApplicationFailure.nonRetryable(
-      `platformBackup: pre-flight failed, nothing was backed up: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}. ` +
-        'Fix the system, or skip it explicitly with input.skip (the manifest will say so).',
-      Failure.PreflightFailed,
-      health,
-    );
+  const planRequest: BackupPlanRequest = {
+    components: active,
+    skip: skipped,
+    postgresDatabases: request.postgresDatabases,
+    clickhouseTables: request.clickhouseTables,
+    kafkaDataTopics: request.kafkaDataTopics,
+    buckets: request.buckets,
+  };
+  let health: HealthReport;
+  let plan: BackupPlan;
+  if (patched(PREFLIGHT_BESIDE_PLAN)) {
+    // Both only read: the plan runs beside the checks, and a pre-flight failure cancels it. The
+    // checks run as this workflow's own activities, not a child workflow: a child's start and
+    // its workflow tasks cost more than the checks themselves in a small backup.
+    enter('pre-flight', `Pre-flight health check of ${active.join(', ')} and the backup bucket; planning meanwhile.`);
+    const planning = new CancellationScope();
+    const planned = planning.run(() => surfaceNonRetryable(planBackup(planRequest)));
+    planned.catch(() => undefined);
+    health = await checkSystems(systems);
+    if (!health.healthy) {
+      planning.cancel();
+      throw preflightFailure(health);
+    }
+    enter('planning', 'Checking that every database, table, topic and bucket to back up exists.');
+    plan = await planned;
+  } else {
+    enter('pre-flight', `Pre-flight health check of ${active.join(', ')} and the backup bucket.`);
+    health = await executeChild(healthCheck, {
+      workflowId: `${workflowInfo().workflowId}-preflight`,
+      args: [{ systems }],
+    });
+    if (!health.healthy) throw preflightFailure(health);
+    enter('planning', 'Checking that every database, table, topic and bucket to back up exists.');
+    plan = await surfaceNonRetryable(planBackup(planRequest));
   }
-
-  enter('planning', 'Checking that every database, table, topic and bucket to back up exists.');
-  const plan = await surfaceNonRetryable(
-    planBackup({
-      components: active,
-      skip: skipped,
-      postgresDatabases: request.postgresDatabases,
-      clickhouseTables: request.clickhouseTables,
-      kafkaDataTopics: request.kafkaDataTopics,
-      buckets: request.buckets,
-    }),
-  );
 
   const backupId = makeBackupId(started, uuid4().replace(/-/g, ''));
   status.backupId = backupId;
@@ -234,6 +255,15 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     retention,
     phaseDurationsMs,
   };
+}
+
+function preflightFailure(health: HealthReport): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `platformBackup: pre-flight failed, nothing was backed up: ${health.summary.filter((l) => l.includes('UNHEALTHY')).join('; ')}. ` +
+      'Fix the system, or skip it explicitly with input.skip (the manifest will say so).',
+    Failure.PreflightFailed,
+    health,
+  );
 }
 
 function runningLabels(status: BackupStatus): string[] {

@@ -142,7 +142,7 @@ describe('platformBackup workflow (fake activities)', () => {
     );
   }
 
-  it('checks health, plans, runs the pieces at most plan.concurrency at once, then writes the manifest, then retention', async () => {
+  it('checks health and plans side by side, runs the pieces at most plan.concurrency at once, then writes the manifest, then retention', async () => {
     const journal: Journal = { events: [], inFlight: 0, maxInFlight: 0 };
     const result = await run({}, fakeActivities(journal));
 
@@ -150,7 +150,7 @@ describe('platformBackup workflow (fake activities)', () => {
     const plan = journal.events.indexOf('plan');
     const checks = journal.events.filter((e) => e.startsWith('check ')).map((e) => journal.events.indexOf(e));
     assert.equal(checks.length, 4, 'every backed-up system and the backup bucket are checked');
-    assert.ok(Math.max(...checks) < plan && plan < firstPiece, journal.events.join(' | '));
+    assert.ok(Math.max(...checks, plan) < firstPiece, journal.events.join(' | '));
     assert.equal(journal.maxInFlight, 2, 'six pieces, two at a time');
     const manifest = journal.events.indexOf('manifest');
     assert.equal(manifest, journal.events.length - 2, 'the manifest is written after every piece');
@@ -201,7 +201,7 @@ describe('platformBackup workflow (fake activities)', () => {
     assert.ok(journal.manifest!.skipped.every((s) => s.reason === 'not requested in input.components'));
   });
 
-  it('fails the pre-flight with the unhealthy system named, before planning or writing anything', async () => {
+  it('fails the pre-flight with the unhealthy system named, before writing anything', async () => {
     const journal: Journal = { events: [], inFlight: 0, maxInFlight: 0 };
     const activities = fakeActivities(journal, {
       checkClickHouse: async () => ({ system: 'clickhouse', healthy: false, checkedAt: new Date().toISOString(), durationMs: 1, figures: {}, error: 'connect ECONNREFUSED 127.0.0.1:18123' }),
@@ -213,7 +213,7 @@ describe('platformBackup workflow (fake activities)', () => {
       assert.match(String(err.cause?.message), /input\.skip/);
       return true;
     });
-    assert.ok(!journal.events.includes('plan'));
+    // The plan may have run beside the checks: it only reads.
     assert.ok(!journal.events.some((e) => e.startsWith('start ') || e === 'manifest'));
   });
 
