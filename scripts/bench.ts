@@ -61,7 +61,9 @@ const SIZES_RUN = selectSizes(process.env.BENCH_SIZES);
  * BENCH_PROFILE=<dir>: each worker writes a V8 CPU profile there when it stops (open it in Chrome
  * DevTools), to see where the worker's CPU per GB goes.
  */
-const WORKER_OPTIONS = process.env.BENCH_PROFILE ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` } } : {};
+const WORKER_OPTIONS: { command?: [string, ...string[]] } = process.env.BENCH_PROFILE
+  ? { command: ['node', '--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, '--import', 'tsx', 'workers/main.ts'] }
+  : {};
 
 function benchConfig(allowedSignersFile: string): LoadedConfig {
   return writeDerivedConfig('bench', (raw) => {
