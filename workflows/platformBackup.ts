@@ -34,7 +34,7 @@ const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities
   heartbeatingActivities({ startToCloseTimeout: '1 hour', maximumAttempts: 5, nonRetryableErrorTypes: BACKUP_NON_RETRYABLE }),
 );
 
-const inputSchema = z.strictObject({
+export const inputSchema = z.strictObject({
   /** Components to back up; every one by default. */
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),
   /** Components deliberately left out, each with the reason the manifest records. */
