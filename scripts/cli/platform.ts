@@ -3,12 +3,12 @@
  * a run. The bucket is read with the worker's own helpers and secrets (the same config file).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
 import { configuredComponents } from '../../activities/backup/completeness';
 import { listBackupEntries, readBackupEntry, type BackupEntry } from '../../activities/backup/catalog';
 import { createRestoreReportActivities, type DrillTrendRow } from '../../activities/restore/report';
 import { backupIdProblem } from '../../contracts/backupId';
 import type { ApprovalWaiting } from '../../contracts/approvalTypes';
+import { runsWaitingForApproval } from '../../workers/approvalsWaiting';
 import { RUNBOOK_COMMANDS } from './runbooks';
 import { createConnections } from '../../workers/connections';
 import { listBackupIds } from '../../activities/storage/backupObjects';
@@ -45,28 +45,6 @@ export async function runStatus(ctx: Context, workflowId: string): Promise<ExitC
   ];
   ctx.out.result({ ...status(Exit.ok), command: 'status', workflowId: run.handle.workflowId, runId: run.runId, workflowType: run.type, status: run.status, startTime: run.startTime.toISOString(), closeTime: run.closeTime?.toISOString() ?? null, live: live ?? null, approval, result, failure, webUi }, lines.join('\n'));
   return Exit.ok;
-}
-
-interface WaitingRun {
-  workflowId: string;
-  workflowType: string;
-  planHash: string;
-  what: string;
-  since: string;
-  waitingSeconds: number;
-}
-
-/** Open runs on the config's task queue that wait for an approval (their "approval" query). */
-export async function runsWaitingForApproval(client: Client, taskQueue: string, now: Date): Promise<WaitingRun[]> {
-  const waiting: WaitingRun[] = [];
-  for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue.replace(/'/g, "\\'")}' AND ExecutionStatus = 'Running'` })) {
-    const a = await client.workflow
-      .getHandle(w.workflowId, w.runId)
-      .query<ApprovalWaiting | null>('approval')
-      .catch(() => null);
-    if (a) waiting.push({ workflowId: w.workflowId, workflowType: w.type, planHash: a.plan.hash, what: a.what, since: a.since, waitingSeconds: Math.round((now.getTime() - new Date(a.since).getTime()) / 1000) });
-  }
-  return waiting;
 }
 
 /** `ballast status`: the platform's recovery posture. */

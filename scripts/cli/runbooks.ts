@@ -75,12 +75,13 @@ export const RUNBOOK_COMMANDS: RunbookCommand[] = [
     command: 'backup',
     workflowType: 'platformBackup',
     summary: 'back up the platform',
-    usage: '[--components postgres,kafka,...] [--skip COMPONENT=REASON ...]',
-    options: { components: { type: 'string', multiple: true }, skip: { type: 'string', multiple: true } },
+    usage: '[--components postgres,kafka,...] [--skip COMPONENT=REASON ...] [--no-retention]',
+    options: { components: { type: 'string', multiple: true }, skip: { type: 'string', multiple: true }, 'no-retention': { type: 'boolean' } },
     input: (v) => {
       const skip = pairsOf('skip', v.skip);
       const flags = validate(z.object({ components: componentList, skip: z.array(z.tuple([z.enum(COMPONENTS), z.string().min(1, 'give the reason for skipping')])).optional() }), { components: listOf(v.components), skip }, flagName);
-      return checked(backupInputSchema, { components: flags.components, skip: flags.skip && Object.fromEntries(flags.skip) }, { components: '--components', skip: '--skip' });
+      const input = { components: flags.components, skip: flags.skip && Object.fromEntries(flags.skip), ...(v['no-retention'] ? { retention: false } : {}) };
+      return checked(backupInputSchema, input, { components: '--components', skip: '--skip', retention: '--no-retention' });
     },
   },
   {
