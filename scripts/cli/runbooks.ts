@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { COMPONENTS } from '../../contracts/backupTypes';
-import { SYSTEMS } from '../../contracts/healthTypes';
 import { inputSchema as drillInputSchema } from '../../workflows/drDrill';
 import { inputSchema as healthInputSchema } from '../../workflows/healthCheck';
 import { inputSchema as rollInputSchema } from '../../workflows/kafkaRollingRestart';

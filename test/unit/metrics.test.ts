@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createBallastMetrics, type MetricsSources } from '../../workers/metrics';
+import { parse } from 'yaml';
 import { Registry } from '../../workers/prometheus';
 
 /** The value of one exposition line, e.g. `ballast_backup_success_total` or `x{kind="drill"}`. */
@@ -97,5 +100,22 @@ describe('ballast metrics', () => {
     assert.equal(valueOf(text, 'ballast_approval_oldest_wait_seconds'), 2400);
     assert.equal(valueOf(text, 'ballast_metrics_source_errors_total{source="bucket"}'), 1);
     assert.equal(valueOf(text, 'ballast_backup_rpo_exposure_seconds'), undefined);
+  });
+});
+
+describe('the example alert rules', () => {
+  it('parse, and name only metrics the worker serves', async () => {
+    const text = readFileSync(path.join(__dirname, '../../workers/alerts.example.yml'), 'utf8');
+    const rules = (parse(text) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+    assert.ok(rules.some((r) => r.alert === 'BallastNoSuccessfulBackup' && r.expr.includes('26 * 3600')));
+    assert.ok(rules.some((r) => r.alert === 'BallastApprovalWaiting' && r.expr.includes('30 * 60')));
+    assert.ok(rules.some((r) => r.alert === 'BallastDrillRtoBreached'));
+    const served = new Set(
+      (await createBallastMetrics(sources(), () => now).render())
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE '))
+        .map((l) => l.split(' ')[2]!),
+    );
+    for (const name of new Set(text.match(/ballast_[a-z_]+/g))) assert.ok(served.has(name), `${name} is served`);
   });
 });
