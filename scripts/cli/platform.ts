@@ -4,7 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { configuredComponents } from '../../activities/backup/completeness';
-import { listBackupEntries, readBackupEntry, type BackupEntry } from '../../activities/backup/catalog';
+import { listBackupEntries, newestCompleteBackup, readBackupEntry, type BackupEntry } from '../../activities/backup/catalog';
 import { createRestoreReportActivities, type DrillTrendRow } from '../../activities/restore/report';
 import { backupIdProblem } from '../../contracts/backupId';
 import type { ApprovalWaiting } from '../../contracts/approvalTypes';
@@ -52,16 +52,18 @@ export async function platformStatus(ctx: Context): Promise<ExitCode> {
   const now = new Date();
   const { config } = ctx.loaded;
   const { s3, bucket, connections } = bucketAccess(ctx);
-  let entries: BackupEntry[];
+  const configured = configuredComponents(config);
+  let lastComplete: BackupEntry | undefined;
+  let lastAny: BackupEntry | undefined;
   let drills: DrillTrendRow[];
   try {
-    entries = await listBackupEntries(s3, bucket, configuredComponents(config));
+    const newestId = (await listBackupIds(s3, bucket)).at(-1);
+    lastAny = newestId ? (await readBackupEntry(s3, bucket, newestId, configured)).entry : undefined;
+    lastComplete = lastAny?.state === 'complete' ? lastAny : await newestCompleteBackup(s3, bucket, configured);
     drills = await createRestoreReportActivities({ config, connections }).listDrillReports();
   } finally {
     s3.destroy();
   }
-  const lastComplete = entries.find((e) => e.state === 'complete');
-  const lastAny = entries[0];
   const lastDrill = drills.at(-1);
   const client = await ctx.client();
   const waiting = await runsWaitingForApproval(client, config.temporal.taskQueue, now);
