@@ -99,6 +99,15 @@ export interface FollowOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/**
+ * A query answered within a few seconds, else undefined: a query waits for a worker to answer,
+ * and with none polling it would hold the loop (and Ctrl-C) for as long as the server lets it.
+ */
+function quickQuery<T>(handle: WorkflowHandle, name: string, stopped: Promise<unknown>): Promise<T | undefined> {
+  return Promise.race([handle.query<T>(name).catch(() => undefined), sleep(QUERY_WAIT_MS).then(() => undefined), stopped.then(() => undefined)]);
+}
+const QUERY_WAIT_MS = 5000;
+
 export async function follow(handle: WorkflowHandle, options: FollowOptions): Promise<RunOutcome> {
   const { out, workflowType, command } = options;
   const deadline = options.timeoutMs !== undefined ? Date.now() + options.timeoutMs : undefined;
@@ -109,27 +118,33 @@ export async function follow(handle: WorkflowHandle, options: FollowOptions): Pr
       return { outcome: 'failed', exitCode: exitCodeOfFailure(error.type), error };
     },
   );
-  const stopped = options.stopped.then((): RunOutcome => ({ outcome: 'stopped', exitCode: Exit.waiting }));
+  let stop = false;
+  const stopped = options.stopped.then((): RunOutcome => {
+    stop = true;
+    return { outcome: 'stopped', exitCode: Exit.waiting };
+  });
   let announced = false;
   for (;;) {
     const tick = await Promise.race([ended, stopped, sleep(options.pollMs ?? 1000).then(() => undefined)]);
     if (tick) return tick;
-    const status = await handle.query<Status>('status').catch(() => undefined);
+    const status = await quickQuery<Status>(handle, 'status', stopped);
+    if (stop) return stopped;
     let line = progressLine(command, status, new Date());
     if (workflowType === 'drDrill' && status?.phase === 'restoring') {
       // The drill's restore is its child: its status has the bytes and the RTO clock.
-      const child = await options.client.workflow.getHandle(`${handle.workflowId}-restore`).query<Status>('status').catch(() => undefined);
+      const child = await quickQuery<Status>(options.client.workflow.getHandle(`${handle.workflowId}-restore`), 'status', stopped);
       if (child) line = `${line} | ${progressLine('restore', child, new Date())}`;
     }
     out.progress(line);
     if (status?.phase === 'awaiting approval') {
-      const approval = await handle.query<ApprovalWaiting | null>('approval').catch(() => null);
+      const approval = await quickQuery<ApprovalWaiting | null>(handle, 'approval', stopped);
       if (approval && !options.throughApproval) return { outcome: 'waiting for approval', exitCode: Exit.waiting, approval };
       if (approval && !announced) {
         announced = true;
         out.log(`waiting for approval of plan ${approval.plan.hash}: ballast approve ${handle.workflowId} --reason "..."`);
       }
     }
+    if (stop) return stopped;
     if (deadline !== undefined && Date.now() >= deadline) return { outcome: 'timed out', exitCode: Exit.waiting };
   }
 }
