@@ -2,10 +2,11 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { listOf, pairsOf, parseCommandLine } from '../../scripts/cli/args';
 import { CliError, Exit } from '../../scripts/cli/errors';
-import { exitCodeOfFailure, outcomeOfResult, progressLine } from '../../scripts/cli/follow';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { exitCodeOfFailure, follow, outcomeOfResult, progressLine } from '../../scripts/cli/follow';
 import { main } from '../../scripts/cli/main';
 import { chooseKey, principalsOf } from '../../scripts/cli/operator';
-import { formatBytes, formatDuration, table } from '../../scripts/cli/output';
+import { formatBytes, formatDuration, Output, table } from '../../scripts/cli/output';
 import { restoreTargets, runbookCommand } from '../../scripts/cli/runbooks';
 import { newWorkflowId, START_OPTIONS, timeoutMs } from '../../scripts/cli/start';
 
@@ -164,5 +165,38 @@ describe('CLI operator keys', () => {
     assert.equal(chooseKey([mallory, bob], signers), bob);
     assert.equal(chooseKey([mallory], signers), mallory);
     assert.match(usageMessage(() => chooseKey([], signers)), /pass --key PATH/);
+  });
+});
+
+describe('following a run (a fake handle: the point is the loop)', () => {
+  const quiet = new Output('json', process.stdout, { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream);
+  const never = new Promise<never>(() => undefined);
+  const fakeHandle = (queries: Record<string, unknown>) =>
+    ({
+      workflowId: 'cli-fake',
+      result: () => never,
+      query: (name: string) => (name in queries ? Promise.resolve(queries[name]) : never),
+    }) as unknown as WorkflowHandle;
+  const options = { command: 'restore', workflowType: 'restore', out: quiet, client: {} as Client, pollMs: 10 };
+
+  it('stops following at Ctrl-C even while no worker answers its queries', async () => {
+    let stop: () => void = () => undefined;
+    const stopped = new Promise<void>((r) => (stop = r));
+    setTimeout(() => stop(), 50);
+    const started = Date.now();
+    const ended = await follow(fakeHandle({}), { ...options, throughApproval: false, stopped });
+    assert.deepEqual(ended, { outcome: 'stopped', exitCode: Exit.waiting });
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  it('returns exit 4 with the plan when the run waits for an approval, unless told to follow through it', async () => {
+    const approval = { what: 'a restore', plan: { hash: 'sha256:ab', actions: ['rename database shop'] }, workflowId: 'cli-fake', runId: 'r', requester: 'carol', since: '2026-12-02T05:00:00Z', unsignedAllowed: false, fourEyes: true, timeoutMinutes: 60 };
+    const handle = fakeHandle({ status: { phase: 'awaiting approval' }, approval });
+    const ended = await follow(handle, { ...options, throughApproval: false, stopped: never });
+    assert.equal(ended.exitCode, Exit.waiting);
+    assert.equal(ended.outcome, 'waiting for approval');
+    assert.deepEqual(ended.approval, approval);
+    const through = await follow(handle, { ...options, throughApproval: true, stopped: never, timeoutMs: 100 });
+    assert.equal(through.outcome, 'timed out');
   });
 });
