@@ -2,6 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { configuredComponents } from '../activities/backup/completeness';
 import { newestCompleteBackup } from '../activities/backup/catalog';
+import { getJson, listKeys } from '../activities/storage/backupObjects';
+import type { RestoreReport } from '../contracts/restoreTypes';
 import { runsWaitingForApproval } from './approvalsWaiting';
 import { ConfigError, loadConfig, type LoadedConfig } from './config';
 import { createConnections } from './connections';
@@ -69,6 +71,15 @@ function createMetrics(loaded: LoadedConfig): BallastMetrics & { serve(): Promis
       const s3 = connections.s3(10_000);
       try {
         return await newestCompleteBackup(s3, config.objectStore.backupBucket, configuredComponents(config));
+      } finally {
+        s3.destroy();
+      }
+    },
+    async lastRestoreReport(kind) {
+      const s3 = connections.s3(10_000);
+      try {
+        const key = (await listKeys(s3, config.objectStore.backupBucket, `reports/${kind === 'drill' ? 'drills' : 'restores'}/`)).sort().at(-1);
+        return key ? await getJson<RestoreReport>(s3, config.objectStore.backupBucket, key) : undefined;
       } finally {
         s3.destroy();
       }

@@ -25,6 +25,8 @@ const SOURCE_TIMEOUT_MS = 5000;
 export interface MetricsSources {
   newestCompleteBackup(): Promise<{ finishedAt?: string; consistencyPoint?: string; bytes: number } | undefined>;
   approvalsWaiting(): Promise<WaitingRun[]>;
+  /** The newest restore or drill report in the bucket (reports/restores/, reports/drills/). */
+  lastRestoreReport(kind: 'restore' | 'drill'): Promise<Pick<RestoreReport, 'kind' | 'rto'> | undefined>;
 }
 
 interface RunbookMetrics {
@@ -77,6 +79,11 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
   }
   const backupBytes = registry.gauge('ballast_backup_size_bytes', 'Bytes of the newest complete backup (or of the last successful one on this worker)');
   const rpoExposure = registry.gauge('ballast_backup_rpo_exposure_seconds', "Seconds since the newest complete backup's consistency point: the data a restore now would lose");
+  const setRto = (report: Pick<RestoreReport, 'kind' | 'rto'>) => {
+    rto.set(report.rto.measuredMinutes * 60, { kind: report.kind });
+    rtoTarget.set(report.rto.targetMinutes * 60, { kind: report.kind });
+    rtoMet.set(report.rto.met ? 1 : 0, { kind: report.kind });
+  };
   const rto = registry.gauge('ballast_restore_rto_seconds', 'Measured RTO of the last restore or drill (kind), incident start to verified restore');
   const rtoTarget = registry.gauge('ballast_restore_rto_target_seconds', 'The RTO target that restore or drill was measured against');
   const rtoMet = registry.gauge('ballast_restore_rto_met', '1 when the last restore or drill (kind) met its RTO target, else 0');
@@ -93,7 +100,7 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
   for (const source of ['bucket', 'temporal']) sourceErrors.zero({ source });
 
   const seconds = (iso: string) => new Date(iso).getTime() / 1000;
-  let newest: { at: number; value: Awaited<ReturnType<MetricsSources['newestCompleteBackup']>> } | undefined;
+  let newest: { at: number; value: Awaited<ReturnType<MetricsSources['newestCompleteBackup']>>; reports: (Pick<RestoreReport, 'kind' | 'rto'> | undefined)[] } | undefined;
 
   const record = (workflowType: string, durationSeconds: number, end: RunEnd) => {
     const name = runbookOf(workflowType);
@@ -115,11 +122,7 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
     }
     if (name === 'restore' || name === 'drill') {
       const report = reportOf<RestoreReport>(end, (v) => typeof v.rto === 'object' && typeof v.kind === 'string');
-      if (report) {
-        rto.set(report.rto.measuredMinutes * 60, { kind: report.kind });
-        rtoTarget.set(report.rto.targetMinutes * 60, { kind: report.kind });
-        rtoMet.set(report.rto.met ? 1 : 0, { kind: report.kind });
-      }
+      if (report) setRto(report);
     }
     if (name === 'roll') {
       const report = reportOf<RollReport>(end, (v) => typeof v.outcome === 'string' && Array.isArray(v.restarted));
@@ -135,7 +138,12 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
 
   async function refreshBucket(): Promise<void> {
     const t = now().getTime();
-    if (!newest || t - newest.at > BUCKET_CACHE_MS) newest = { at: t, value: await withTimeout(sources.newestCompleteBackup()) };
+    if (!newest || t - newest.at > BUCKET_CACHE_MS) {
+      const [value, ...reports] = await withTimeout(Promise.all([sources.newestCompleteBackup(), sources.lastRestoreReport('restore'), sources.lastRestoreReport('drill')]));
+      newest = { at: t, value, reports };
+      // The bucket's reports hold every worker's restores and drills, and outlive a restart.
+      for (const report of reports) if (report?.rto) setRto(report);
+    }
     const b = newest.value;
     if (!b) return;
     if (b.consistencyPoint) rpoExposure.set(Math.max(0, Math.round(t / 1000 - seconds(b.consistencyPoint))));

@@ -16,6 +16,7 @@ const now = new Date('2026-12-02T05:00:00Z');
 const sources = (over: Partial<MetricsSources> = {}): MetricsSources => ({
   newestCompleteBackup: async () => ({ finishedAt: '2026-12-02T02:10:00Z', consistencyPoint: '2026-12-02T02:00:00Z', bytes: 1234 }),
   approvalsWaiting: async () => [],
+  lastRestoreReport: async (kind) => (kind === 'drill' ? { kind: 'drill', rto: { measuredMinutes: 30, targetMinutes: 60, met: true } } : undefined),
   ...over,
 });
 
@@ -62,10 +63,13 @@ describe('ballast metrics', () => {
     assert.equal(valueOf(text, 'ballast_compaction_reclaimed_bytes_total'), 0);
     assert.equal(valueOf(text, 'ballast_roll_outcome_total{outcome="halted"}'), 0);
     assert.equal(valueOf(text, 'ballast_approval_oldest_wait_seconds'), 0);
+    assert.equal(valueOf(text, 'ballast_restore_rto_seconds{kind="drill"}'), 1800, "the last drill's RTO, from its report in the bucket");
+    assert.equal(valueOf(text, 'ballast_restore_rto_met{kind="drill"}'), 1);
+    assert.equal(valueOf(text, 'ballast_restore_rto_seconds{kind="restore"}'), undefined);
   });
 
   it('counts outcomes: an unhealthy check and a halted roll are failures; RTO and canary figures come from the reports', async () => {
-    const metrics = createBallastMetrics(sources(), () => now);
+    const metrics = createBallastMetrics(sources({ lastRestoreReport: async () => undefined }), () => now);
     metrics.record('platformBackup', 42, { ok: true, result: { backupId: 'b', complete: true, totals: { bytes: 999 } } });
     metrics.record('healthCheck', 1, { ok: true, result: { healthy: false } });
     metrics.record('drDrill', 600, { ok: true, result: { report: { kind: 'drill', rto: { measuredMinutes: 90, targetMinutes: 60, met: false } } } });
