@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../../workers/config';
 import { createBallastMetrics, type MetricsSources } from '../../workers/metrics';
 import { parse } from 'yaml';
 import { Registry } from '../../workers/prometheus';
@@ -121,5 +122,22 @@ describe('the example alert rules', () => {
         .map((l) => l.split(' ')[2]!),
     );
     for (const name of new Set(text.match(/ballast_[a-z_]+/g))) assert.ok(served.has(name), `${name} is served`);
+  });
+});
+
+describe('the metrics config', () => {
+  const minimal = {
+    environment: 'demo',
+    postgres: { user: 'ballast', databases: ['shop'] },
+    clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
+    kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
+    objectStore: { backupBucket: 'ballast-backups' },
+  };
+
+  it('serves nothing by default, on loopback when a port is set, and refuses one port for both exporters', () => {
+    assert.deepEqual(parseConfig(minimal).metrics, { host: '127.0.0.1' });
+    assert.deepEqual(parseConfig({ ...minimal, metrics: { port: 9464, sdkPort: 9465 } }).metrics, { port: 9464, sdkPort: 9465, host: '127.0.0.1' });
+    assert.throws(() => parseConfig({ ...minimal, metrics: { port: 9464, sdkPort: 9464 } }, 'test.yaml'), (err: ConfigError) => err.problems.some((p) => p.startsWith('metrics.sdkPort: 9464 is also metrics.port')));
+    assert.throws(() => parseConfig({ ...minimal, temporal: { webUiUrl: 'http://user:secret@ui:8233' } }, 'test.yaml'), (err: ConfigError) => err.problems.some((p) => p.startsWith('temporal.webUiUrl')));
   });
 });
