@@ -97,7 +97,7 @@ export interface FollowOptions {
   stopped: Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * A query answered within a few seconds, else undefined: a query waits for a worker to answer,
