@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -100,6 +101,7 @@ describe('the ballast CLI and the worker metrics (real stack)', { timeout: 20 * 
     await worker?.stop();
     for (const scheduleId of [`cli-${id}-backup`, `cli-${id}-drill`]) await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
     await client?.connection.close();
+    if (loaded) rmSync(loaded.path, { force: true });
   });
 
   it('ballast backup --wait exits 0 and prints the backup id; /metrics counts the success and moves the timestamp', async () => {
