@@ -44,6 +44,25 @@ export interface ApprovalAnswer {
   by?: string;
 }
 
+/**
+ * What the "approval" query of a run answers while its gate waits (null otherwise): what the CLI
+ * shows and signs, and what the metrics count as waiting.
+ */
+export interface ApprovalWaiting {
+  what: string;
+  plan: ApprovalPlan;
+  /** The run the signed text names (approvalText's workflow and run). */
+  workflowId: string;
+  runId: string;
+  requester: string;
+  /** When the wait began (ISO 8601). */
+  since: string;
+  /** Whether a typed name approves (no allowed-signers file in a demo or staging config). */
+  unsignedAllowed: boolean;
+  fourEyes: boolean;
+  timeoutMinutes: number;
+}
+
 /** The text an approver signs for one decision on one plan in one run. */
 export function approvalText(a: { workflowId: string; runId: string; planHash: string; decision: Decision; reason: string }): string {
   return ['ballast approval v1', `workflow: ${a.workflowId}`, `run: ${a.runId}`, `plan: ${a.planHash}`, `decision: ${a.decision}`, `reason: ${a.reason}`, ''].join('\n');

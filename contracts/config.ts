@@ -65,6 +65,8 @@ const temporalSchema = z.strictObject({
     ])
     .default(false),
   apiKey: secretRef.optional(),
+  /** The Temporal Web UI, for the links the ballast CLI prints (e.g. http://127.0.0.1:8233); absent: no links. */
+  webUiUrl: credentialFreeUrl('temporal.apiKey').optional(),
 });
 
 const postgresSchema = z.strictObject({
@@ -308,6 +310,22 @@ const notifySchema = z
   })
   .prefault({});
 
+/** Where the worker serves Prometheus metrics (workers/metrics.ts). */
+const metricsSchema = z
+  .strictObject({
+    /** ballast's own metrics, and the SDK's appended, on GET /metrics; absent: no metrics endpoint. */
+    port: port.optional(),
+    host: hostName.default('127.0.0.1'),
+    /** Where the Temporal SDK's runtime exports its own metrics, read back by ballast's endpoint; absent: no SDK metrics. */
+    sdkPort: port.optional(),
+  })
+  .superRefine((metrics, ctx) => {
+    if (metrics.sdkPort !== undefined && metrics.sdkPort === metrics.port) {
+      ctx.addIssue({ code: 'custom', path: ['sdkPort'], message: `${metrics.sdkPort} is also metrics.port: the SDK's exporter needs a port of its own` });
+    }
+  })
+  .prefault({});
+
 /** The local stack only; the worker ignores it. */
 const stackSchema = z.strictObject({
   /**
@@ -330,6 +348,7 @@ const sectionsSchema = z.strictObject({
   restore: restoreSchema,
   drill: drillSchema,
   notify: notifySchema,
+  metrics: metricsSchema,
   stack: stackSchema.optional(),
 });
 type Sections = z.infer<typeof sectionsSchema>;

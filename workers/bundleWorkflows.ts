@@ -7,12 +7,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowsPath } from './workflowsPath';
+import { runMetricsInterceptorPath, workflowsPath } from './workflowsPath';
 
 async function main(outFile: string): Promise<void> {
   const noop = () => undefined;
   const { code } = await bundleWorkflowCode({
     workflowsPath,
+    workflowInterceptorModules: [runMetricsInterceptorPath],
     logger: { trace: noop, debug: noop, info: noop, warn: console.warn, error: console.error, log: noop },
   });
   writeFileSync(outFile, code);

@@ -1,6 +1,13 @@
 import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
-import { ConfigError, loadConfig } from './config';
+import { configuredComponents } from '../activities/backup/completeness';
+import { newestCompleteBackup } from '../activities/backup/catalog';
+import { getJson, listKeys } from '../activities/storage/backupObjects';
+import type { RestoreReport } from '../contracts/restoreTypes';
+import { runsWaitingForApproval } from './approvalsWaiting';
+import { ConfigError, loadConfig, type LoadedConfig } from './config';
+import { createConnections } from './connections';
+import { createBallastMetrics, serveMetrics, type BallastMetrics } from './metrics';
 import { ensureBackupSchedule, ensureDrillSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
@@ -11,10 +18,16 @@ import { createWorker } from './worker';
  * get their shutdown grace, and `run()` resolves.
  */
 async function main(): Promise<void> {
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const loaded = loadConfig();
   const { config } = loaded;
-  const { worker, connection } = await createWorker(loaded);
+  const { host, sdkPort } = config.metrics;
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(sdkPort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${host}:${sdkPort}` } } } } : {}),
+  });
+  const metrics = createMetrics(loaded);
+  const { worker, connection } = await createWorker(loaded, { sinks: metrics.sinks });
+  const metricsServer = await metrics.serve();
 
   const clientConnection = await Connection.connect(temporalConnectionOptions(config, loaded.path));
   try {
@@ -36,6 +49,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    await metricsServer?.close();
     await connection.close();
   }
   console.log('ballast worker: shut down cleanly');
@@ -43,6 +57,52 @@ async function main(): Promise<void> {
   // (a Kafka client an activity did not close) must not keep a stopped worker alive: a fresh
   // clone's test run once hung for minutes on exactly that, with the worker already shut down.
   process.exit(0);
+}
+
+/** The worker's metrics (metrics.port), read from the bucket and from Temporal when scraped. */
+function createMetrics(loaded: LoadedConfig): BallastMetrics & { serve(): Promise<{ close(): Promise<void> } | undefined> } {
+  const { config } = loaded;
+  const connections = createConnections(config, loaded.path);
+  let client: Promise<Client> | undefined;
+  const temporalClient = () =>
+    (client ??= Connection.connect(temporalConnectionOptions(config, loaded.path)).then((c) => new Client({ connection: c, namespace: config.temporal.namespace })));
+  const metrics = createBallastMetrics({
+    async newestCompleteBackup() {
+      const s3 = connections.s3(10_000);
+      try {
+        return await newestCompleteBackup(s3, config.objectStore.backupBucket, configuredComponents(config));
+      } finally {
+        s3.destroy();
+      }
+    },
+    async lastRestoreReport(kind) {
+      const s3 = connections.s3(10_000);
+      try {
+        const key = (await listKeys(s3, config.objectStore.backupBucket, `reports/${kind === 'drill' ? 'drills' : 'restores'}/`)).sort().at(-1);
+        return key ? await getJson<RestoreReport>(s3, config.objectStore.backupBucket, key) : undefined;
+      } finally {
+        s3.destroy();
+      }
+    },
+    async approvalsWaiting() {
+      return runsWaitingForApproval(await temporalClient(), config.temporal.taskQueue, new Date());
+    },
+  });
+  return {
+    ...metrics,
+    async serve() {
+      const { port, host, sdkPort } = config.metrics;
+      if (!port) return undefined;
+      const server = await serveMetrics({ host, port, metrics, sdkMetricsUrl: sdkPort ? `http://${host}:${sdkPort}/metrics` : undefined });
+      console.log(`ballast worker: metrics on http://${host}:${port}/metrics${sdkPort ? ` (with the Temporal SDK's, exported on ${host}:${sdkPort})` : ''}`);
+      return {
+        async close() {
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          if (client) await (await client).connection.close();
+        },
+      };
+    },
+  };
 }
 
 main().catch((err) => {

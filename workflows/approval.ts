@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   condition,
+  defineQuery,
   defineSignal,
   defineUpdate,
   getCurrentDetails,
@@ -17,6 +18,7 @@ import {
   type ApprovalPlan,
   type ApprovalPolicy,
   type ApprovalRecord,
+  type ApprovalWaiting,
   type Decision,
 } from '../contracts/approvalTypes';
 import { Failure } from '../contracts/failures';
@@ -27,6 +29,8 @@ export const rejectSignal = defineSignal<[ApprovalAnswer]>('reject');
 /** Like the signals, but the caller hears at once whether the answer was accepted, and why not. */
 export const approveUpdate = defineUpdate<string, [ApprovalAnswer]>('approve');
 export const rejectUpdate = defineUpdate<string, [ApprovalAnswer]>('reject');
+/** The plan waiting for an answer, or null: one query for every runbook that has a gate. */
+export const approvalQuery = defineQuery<ApprovalWaiting | null>('approval');
 
 const { verifyApprovalSignature } = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '1 minute', maximumAttempts: 3 }));
 
@@ -58,6 +62,7 @@ interface Decided {
 
 interface Wait {
   request: GateRequest;
+  since: Date;
   decided?: Decided;
   refusals: string[];
 }
@@ -164,6 +169,13 @@ export function createApprovalGate(options: GateOptions) {
   // A signal cannot answer its sender: a refused one is kept, shown and notified instead.
   setHandler(approveSignal, async (answer) => void (await consider('approve', answer, 'signal')));
   setHandler(rejectSignal, async (answer) => void (await consider('reject', answer, 'signal')));
+  setHandler(approvalQuery, (): ApprovalWaiting | null => {
+    if (!current || current.decided) return null;
+    const { request, since } = current;
+    const { workflowId, runId } = workflowInfo();
+    const { unsignedAllowed, fourEyes, timeoutMinutes } = request.policy;
+    return { what: request.what, plan: request.plan, workflowId, runId, requester: request.requester, since: since.toISOString(), unsignedAllowed, fourEyes, timeoutMinutes };
+  });
 
   return {
     /** Every answer refused in this run, newest last. */
@@ -175,7 +187,7 @@ export function createApprovalGate(options: GateOptions) {
 
     async wait(request: GateRequest): Promise<ApprovalRecord> {
       const requestedAt = new Date();
-      const wait: Wait = { request, refusals: [] };
+      const wait: Wait = { request, since: requestedAt, refusals: [] };
       current = wait;
       setCurrentDetails(waitingDetails(request));
       const settled = () => wait.decided !== undefined || request.stopWhen?.() !== undefined;

@@ -19,7 +19,7 @@ const teardown = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '2 hours', maximumAttempts: 5, nonRetryableErrorTypes: [Failure.InvalidInput] }),
 );
 
-const inputSchema = z.strictObject({
+export const inputSchema = z.strictObject({
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),
   requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
   preApproved: z

@@ -6,7 +6,7 @@ import { SYSTEMS, type HealthCheckInput, type HealthReport, type SystemName } fr
 
 export type { HealthCheckInput, HealthReport } from '../contracts/healthTypes';
 
-const inputSchema = z.strictObject({
+export const inputSchema = z.strictObject({
   systems: z.array(z.enum(SYSTEMS)).min(1).optional(),
   timeoutSeconds: z.number().positive().max(600).optional(),
 });

@@ -36,7 +36,7 @@ const brokerWaits = proxyActivities<Activities>(
 // acknowledged message goes unchecked when its worker dies.
 const canary = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '24 hours', maximumAttempts: 3 }));
 
-const inputSchema = z.strictObject({
+export const inputSchema = z.strictObject({
   /** Brokers to restart; every configured broker by default. */
   brokers: z.array(z.number().int().min(0)).min(1).optional(),
   approvalPerBroker: z.boolean().optional(),

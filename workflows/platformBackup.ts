@@ -45,7 +45,7 @@ const { planBackup, writeManifest, applyRetention } = proxyActivities<Activities
  */
 const PREFLIGHT_BESIDE_PLAN = 'preflight-beside-plan';
 
-const inputSchema = z.strictObject({
+export const inputSchema = z.strictObject({
   /** Components to back up; every one by default. */
   components: z.array(z.enum(COMPONENTS)).min(1).optional(),
   /** Components deliberately left out, each with the reason the manifest records. */
