@@ -67,6 +67,7 @@ function createMetrics(loaded: LoadedConfig): BallastMetrics & { serve(): Promis
   const temporalClient = () =>
     (client ??= Connection.connect(temporalConnectionOptions(config, loaded.path)).then((c) => new Client({ connection: c, namespace: config.temporal.namespace })));
   const metrics = createBallastMetrics({
+    backupBucket: config.objectStore.backupBucket,
     async newestCompleteBackup() {
       const s3 = connections.s3(10_000);
       try {

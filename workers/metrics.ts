@@ -3,7 +3,8 @@
  * `ballast_backup_success_total`, `ballast_backup_last_successful_timestamp`, ...). Runs report
  * their start and end through the workflow sink of workflows/runMetrics.ts; what must survive a
  * worker restart (the RPO exposure, the approvals waiting) is read from the bucket and from
- * Temporal when scraped.
+ * Temporal when scraped. prom-client keeps the series and writes the exposition format, and adds
+ * the worker process's own figures (memory, CPU, event-loop lag, GC).
  */
 import { createServer, type Server } from 'node:http';
 import type { InjectedSinks } from '@temporalio/worker';
@@ -12,7 +13,7 @@ import type { RestoreReport } from '../contracts/restoreTypes';
 import type { RollReport } from '../contracts/rollTypes';
 import type { RunEnd, RunMetricsSinks } from '../workflows/runMetrics';
 import type { WaitingRun } from './approvalsWaiting';
-import { Registry, type Counter, type Gauge, type Histogram } from './prometheus';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** From a health check's seconds to a restore's hours. */
 const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14_400, 28_800];
@@ -23,6 +24,8 @@ const SOURCE_TIMEOUT_MS = 5000;
 
 /** Where the metrics read what outlives a worker. */
 export interface MetricsSources {
+  /** The backup bucket: the label of the backup size and RPO exposure, which exist only once a complete backup is known. */
+  backupBucket: string;
   newestCompleteBackup(): Promise<{ finishedAt?: string; consistencyPoint?: string; bytes: number } | undefined>;
   approvalsWaiting(): Promise<WaitingRun[]>;
   /** The newest restore or drill report in the bucket (reports/restores/, reports/drills/). */
@@ -34,6 +37,8 @@ interface RunbookMetrics {
   successes: Counter;
   failures: Counter;
   lastSuccess: Gauge;
+  /** What lastSuccess holds: prom-client's gauges are read back only asynchronously. */
+  lastSuccessAt: number;
   duration: Histogram;
 }
 
@@ -62,42 +67,49 @@ function reportOf<T>(end: RunEnd, has: (v: Record<string, unknown>) => boolean):
 
 export function createBallastMetrics(sources: MetricsSources, now: () => Date = () => new Date()): BallastMetrics {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers });
+  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers });
   const runbooks = new Map<RunbookName, RunbookMetrics>();
+  // Unlabelled counters and histograms are written at 0 from the start, so rate() and absent()
+  // behave before the first run.
   for (const { name, workflowType } of RUNBOOKS) {
-    const m: RunbookMetrics = {
-      attempts: registry.counter(`ballast_${name}_attempt_total`, `${workflowType} runs started (on their own, not as a child) on this worker`),
-      successes: registry.counter(`ballast_${name}_success_total`, `${workflowType} runs that succeeded`),
-      failures: registry.counter(`ballast_${name}_failure_total`, `${workflowType} runs that failed, were refused, rejected or cancelled, or (health, roll) did not get a healthy or completed outcome`),
-      lastSuccess: registry.gauge(`ballast_${name}_last_successful_timestamp`, `Unix time of the last successful ${workflowType} run${name === 'backup' ? ' (at least the newest complete backup in the bucket)' : ''}`),
-      duration: registry.histogram(`ballast_${name}_duration_seconds`, `${workflowType} run durations, start to end`, DURATION_BUCKETS),
-    };
-    m.attempts.zero();
-    m.successes.zero();
-    m.failures.zero();
-    m.duration.zero();
-    runbooks.set(name, m);
+    runbooks.set(name, {
+      attempts: counter(`ballast_${name}_attempt_total`, `${workflowType} runs started (on their own, not as a child) on this worker`),
+      successes: counter(`ballast_${name}_success_total`, `${workflowType} runs that succeeded`),
+      failures: counter(`ballast_${name}_failure_total`, `${workflowType} runs that failed, were refused, rejected or cancelled, or (health, roll) did not get a healthy or completed outcome`),
+      lastSuccess: gauge(`ballast_${name}_last_successful_timestamp`, `Unix time of the last successful ${workflowType} run${name === 'backup' ? ' (at least the newest complete backup in the bucket)' : ''}`),
+      lastSuccessAt: 0,
+      duration: new Histogram({ name: `ballast_${name}_duration_seconds`, help: `${workflowType} run durations, start to end`, buckets: DURATION_BUCKETS, registers }),
+    });
   }
-  const backupBytes = registry.gauge('ballast_backup_size_bytes', 'Bytes of the newest complete backup (or of the last successful one on this worker)');
-  const rpoExposure = registry.gauge('ballast_backup_rpo_exposure_seconds', "Seconds since the newest complete backup's consistency point: the data a restore now would lose");
-  const setRto = (report: Pick<RestoreReport, 'kind' | 'rto'>) => {
-    rto.set(report.rto.measuredMinutes * 60, { kind: report.kind });
-    rtoTarget.set(report.rto.targetMinutes * 60, { kind: report.kind });
-    rtoMet.set(report.rto.met ? 1 : 0, { kind: report.kind });
+  const setLastSuccess = (m: RunbookMetrics, at: number) => {
+    m.lastSuccessAt = at;
+    m.lastSuccess.set(at);
   };
-  const rto = registry.gauge('ballast_restore_rto_seconds', 'Measured RTO of the last restore or drill (kind), incident start to verified restore');
-  const rtoTarget = registry.gauge('ballast_restore_rto_target_seconds', 'The RTO target that restore or drill was measured against');
-  const rtoMet = registry.gauge('ballast_restore_rto_met', '1 when the last restore or drill (kind) met its RTO target, else 0');
-  const rollOutcomes = registry.counter('ballast_roll_outcome_total', 'Kafka rolling restarts by outcome');
-  for (const outcome of ROLL_OUTCOMES) rollOutcomes.zero({ outcome });
-  const canaryLost = registry.gauge('ballast_roll_canary_lost_messages', 'Acknowledged canary messages missing after the last roll (must be 0)');
-  const canarySent = registry.gauge('ballast_roll_canary_sent_messages', 'Canary messages the last roll sent');
-  const reclaimed = registry.counter('ballast_compaction_reclaimed_bytes_total', 'Bytes reclaimed by compaction runs');
-  reclaimed.zero();
-  const approvalsWaiting = registry.gauge('ballast_approvals_waiting', 'Runs waiting for an approval, per runbook');
-  const approvalWait = registry.gauge('ballast_approval_wait_seconds', 'How long each run now waiting for an approval has waited');
-  const oldestApproval = registry.gauge('ballast_approval_oldest_wait_seconds', 'The longest wait of any run now waiting for an approval (0: none)');
-  const sourceErrors = registry.counter('ballast_metrics_source_errors_total', 'Scrapes that could not read a source (bucket, temporal); the gauges it feeds keep their last value');
-  for (const source of ['bucket', 'temporal']) sourceErrors.zero({ source });
+  // Labelled, so that they have no series (rather than a misleading 0) until a backup is known.
+  const bucket = { bucket: sources.backupBucket };
+  const backupBytes = gauge('ballast_backup_size_bytes', 'Bytes of the newest complete backup (or of the last successful one on this worker)', ['bucket']);
+  const rpoExposure = gauge('ballast_backup_rpo_exposure_seconds', "Seconds since the newest complete backup's consistency point: the data a restore now would lose", ['bucket']);
+  const setRto = (report: Pick<RestoreReport, 'kind' | 'rto'>) => {
+    rto.set({ kind: report.kind }, report.rto.measuredMinutes * 60);
+    rtoTarget.set({ kind: report.kind }, report.rto.targetMinutes * 60);
+    rtoMet.set({ kind: report.kind }, report.rto.met ? 1 : 0);
+  };
+  const rto = gauge('ballast_restore_rto_seconds', 'Measured RTO of the last restore or drill (kind), incident start to verified restore', ['kind']);
+  const rtoTarget = gauge('ballast_restore_rto_target_seconds', 'The RTO target that restore or drill was measured against', ['kind']);
+  const rtoMet = gauge('ballast_restore_rto_met', '1 when the last restore or drill (kind) met its RTO target, else 0', ['kind']);
+  const rollOutcomes = counter('ballast_roll_outcome_total', 'Kafka rolling restarts by outcome', ['outcome']);
+  for (const outcome of ROLL_OUTCOMES) rollOutcomes.inc({ outcome }, 0);
+  const canaryLost = gauge('ballast_roll_canary_lost_messages', 'Acknowledged canary messages missing after the last roll (must be 0)');
+  const canarySent = gauge('ballast_roll_canary_sent_messages', 'Canary messages the last roll sent');
+  counter('ballast_compaction_reclaimed_bytes_total', 'Bytes reclaimed by compaction runs');
+  const approvalsWaiting = gauge('ballast_approvals_waiting', 'Runs waiting for an approval, per runbook', ['runbook']);
+  const approvalWait = gauge('ballast_approval_wait_seconds', 'How long each run now waiting for an approval has waited', ['runbook', 'workflow_id']);
+  const oldestApproval = gauge('ballast_approval_oldest_wait_seconds', 'The longest wait of any run now waiting for an approval (0: none)');
+  const sourceErrors = counter('ballast_metrics_source_errors_total', 'Scrapes that could not read a source (bucket, temporal); the gauges it feeds keep their last value', ['source']);
+  for (const source of ['bucket', 'temporal']) sourceErrors.inc({ source }, 0);
 
   const seconds = (iso: string) => new Date(iso).getTime() / 1000;
   let newest: { at: number; value: Awaited<ReturnType<MetricsSources['newestCompleteBackup']>>; reports: (Pick<RestoreReport, 'kind' | 'rto'> | undefined)[] } | undefined;
@@ -109,14 +121,14 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
     m.duration.observe(durationSeconds);
     if (succeeded(name, end)) {
       m.successes.inc();
-      m.lastSuccess.set(now().getTime() / 1000);
+      setLastSuccess(m, now().getTime() / 1000);
     } else {
       m.failures.inc();
     }
     if (name === 'backup' && end.ok) {
       const r = end.result as { totals?: { bytes?: number }; complete?: boolean; consistencyPoint?: string; finishedAt?: string };
       if (r.complete !== false && typeof r.totals?.bytes === 'number') {
-        backupBytes.set(r.totals.bytes);
+        backupBytes.set(bucket, r.totals.bytes);
         newest = undefined;
       }
     }
@@ -146,22 +158,23 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
     }
     const b = newest.value;
     if (!b) return;
-    if (b.consistencyPoint) rpoExposure.set(Math.max(0, Math.round(t / 1000 - seconds(b.consistencyPoint))));
-    backupBytes.set(b.bytes);
+    if (b.consistencyPoint) rpoExposure.set(bucket, Math.max(0, Math.round(t / 1000 - seconds(b.consistencyPoint))));
+    backupBytes.set(bucket, b.bytes);
     const backup = runbooks.get('backup')!;
-    if (b.finishedAt && seconds(b.finishedAt) > (backup.lastSuccess.get() ?? 0)) backup.lastSuccess.set(seconds(b.finishedAt));
+    if (b.finishedAt && seconds(b.finishedAt) > backup.lastSuccessAt) setLastSuccess(backup, seconds(b.finishedAt));
   }
 
   async function refreshApprovals(): Promise<void> {
     const waiting = await withTimeout(sources.approvalsWaiting());
     approvalsWaiting.reset();
     approvalWait.reset();
-    for (const { name } of RUNBOOKS) approvalsWaiting.set(0, { runbook: name });
+    const perRunbook = new Map<string, number>(RUNBOOKS.map(({ name }) => [name, 0]));
     for (const w of waiting) {
       const runbook = runbookOf(w.workflowType) ?? w.workflowType;
-      approvalsWaiting.set((approvalsWaiting.get({ runbook }) ?? 0) + 1, { runbook });
-      approvalWait.set(w.waitingSeconds, { runbook, workflow_id: w.workflowId });
+      perRunbook.set(runbook, (perRunbook.get(runbook) ?? 0) + 1);
+      approvalWait.set({ runbook, workflow_id: w.workflowId }, w.waitingSeconds);
     }
+    for (const [runbook, count] of perRunbook) approvalsWaiting.set({ runbook }, count);
     oldestApproval.set(Math.max(0, ...waiting.map((w) => w.waitingSeconds)));
   }
 
@@ -175,7 +188,7 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
     },
     async render() {
       await Promise.all([refreshBucket().catch(() => sourceErrors.inc({ source: 'bucket' })), refreshApprovals().catch(() => sourceErrors.inc({ source: 'temporal' }))]);
-      return registry.render();
+      return registry.metrics();
     },
   };
 }

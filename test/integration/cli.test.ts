@@ -126,7 +126,9 @@ describe('the ballast CLI and the worker metrics (real stack)', { timeout: 20 * 
     assert.equal(after.get('ballast_backup_failure_total'), 0);
     assert.ok((after.get('ballast_backup_last_successful_timestamp') ?? 0) > timestampBefore, 'the last success timestamp moved');
     assert.ok((after.get('ballast_backup_duration_seconds_count') ?? 0) === 1);
-    assert.ok((after.get('ballast_backup_rpo_exposure_seconds') ?? -1) >= 0);
+    const bucket = loaded!.config.objectStore.backupBucket;
+    assert.ok((after.get(`ballast_backup_rpo_exposure_seconds{bucket="${bucket}"}`) ?? -1) >= 0, 'the RPO exposure is known once a backup is');
+    assert.ok((after.get('process_resident_memory_bytes') ?? 0) > 0, "the worker process's own figures are served");
   });
 
   it('ballast backups and status show the backup just taken', async () => {

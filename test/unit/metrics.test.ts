@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../workers/config';
 import { createBallastMetrics, type MetricsSources } from '../../workers/metrics';
 import { parse } from 'yaml';
-import { Registry } from '../../workers/prometheus';
 
 /** The value of one exposition line, e.g. `ballast_backup_success_total` or `x{kind="drill"}`. */
 function valueOf(text: string, series: string): number | undefined {
@@ -15,41 +14,11 @@ function valueOf(text: string, series: string): number | undefined {
 
 const now = new Date('2026-12-02T05:00:00Z');
 const sources = (over: Partial<MetricsSources> = {}): MetricsSources => ({
+  backupBucket: 'ballast-backups',
   newestCompleteBackup: async () => ({ finishedAt: '2026-12-02T02:10:00Z', consistencyPoint: '2026-12-02T02:00:00Z', bytes: 1234 }),
   approvalsWaiting: async () => [],
   lastRestoreReport: async (kind) => (kind === 'drill' ? { kind: 'drill', rto: { measuredMinutes: 30, targetMinutes: 60, met: true } } : undefined),
   ...over,
-});
-
-describe('Prometheus text format', () => {
-  it('renders counters, gauges and histograms with escaped labels', () => {
-    const r = new Registry();
-    r.counter('c_total', 'a counter').inc({ kind: 'a"b' }, 2);
-    r.gauge('g', 'a gauge').set(1.5);
-    const h = r.histogram('h_seconds', 'a histogram', [1, 10]);
-    h.observe(0.5);
-    h.observe(5);
-    assert.equal(
-      r.render(),
-      [
-        '# HELP c_total a counter',
-        '# TYPE c_total counter',
-        'c_total{kind="a\\"b"} 2',
-        '# HELP g a gauge',
-        '# TYPE g gauge',
-        'g 1.5',
-        '# HELP h_seconds a histogram',
-        '# TYPE h_seconds histogram',
-        'h_seconds_bucket{le="1"} 1',
-        'h_seconds_bucket{le="10"} 2',
-        'h_seconds_bucket{le="+Inf"} 2',
-        'h_seconds_sum 5.5',
-        'h_seconds_count 2',
-        '',
-      ].join('\n'),
-    );
-    assert.throws(() => r.gauge('g', 'again'), /registered twice/);
-  });
 });
 
 describe('ballast metrics', () => {
@@ -58,15 +27,17 @@ describe('ballast metrics', () => {
     for (const name of ['health', 'backup', 'restore', 'drill', 'roll', 'compaction', 'demo_reset']) {
       for (const kind of ['attempt', 'success', 'failure']) assert.equal(valueOf(text, `ballast_${name}_${kind}_total`), 0, `ballast_${name}_${kind}_total`);
     }
-    assert.equal(valueOf(text, 'ballast_backup_rpo_exposure_seconds'), 3 * 3600);
+    assert.equal(valueOf(text, 'ballast_backup_rpo_exposure_seconds{bucket="ballast-backups"}'), 3 * 3600);
     assert.equal(valueOf(text, 'ballast_backup_last_successful_timestamp'), Date.parse('2026-12-02T02:10:00Z') / 1000);
-    assert.equal(valueOf(text, 'ballast_backup_size_bytes'), 1234);
+    assert.equal(valueOf(text, 'ballast_backup_size_bytes{bucket="ballast-backups"}'), 1234);
     assert.equal(valueOf(text, 'ballast_compaction_reclaimed_bytes_total'), 0);
     assert.equal(valueOf(text, 'ballast_roll_outcome_total{outcome="halted"}'), 0);
     assert.equal(valueOf(text, 'ballast_approval_oldest_wait_seconds'), 0);
     assert.equal(valueOf(text, 'ballast_restore_rto_seconds{kind="drill"}'), 1800, "the last drill's RTO, from its report in the bucket");
     assert.equal(valueOf(text, 'ballast_restore_rto_met{kind="drill"}'), 1);
     assert.equal(valueOf(text, 'ballast_restore_rto_seconds{kind="restore"}'), undefined);
+    assert.equal(valueOf(text, 'ballast_backup_duration_seconds_count'), 0);
+    assert.ok((valueOf(text, 'process_resident_memory_bytes') ?? 0) > 0, "the worker process's own figures are served too");
   });
 
   it('counts outcomes: an unhealthy check and a halted roll are failures; RTO and canary figures come from the reports', async () => {
@@ -104,7 +75,7 @@ describe('ballast metrics', () => {
     assert.equal(valueOf(text, 'ballast_approval_wait_seconds{runbook="restore",workflow_id="restore-1"}'), 2400);
     assert.equal(valueOf(text, 'ballast_approval_oldest_wait_seconds'), 2400);
     assert.equal(valueOf(text, 'ballast_metrics_source_errors_total{source="bucket"}'), 1);
-    assert.equal(valueOf(text, 'ballast_backup_rpo_exposure_seconds'), undefined);
+    assert.equal(valueOf(text, 'ballast_backup_rpo_exposure_seconds{bucket="ballast-backups"}'), undefined);
   });
 });
 
