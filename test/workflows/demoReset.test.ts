@@ -13,7 +13,7 @@ import { planActions } from '../../contracts/demoResetRows';
 import type { DemoFigures, DemoResetPlan, DemoResetReport, DemoResetSettings } from '../../contracts/demoResetTypes';
 import { Failure } from '../../contracts/failures';
 import { approveUpdate, confirmUpdate } from '../../workflows/approval';
-import { demoResetStatusQuery, type DemoResetInput } from '../../workflows/demoReset';
+import { demoResetStatusQuery, type demoReset, type DemoResetInput } from '../../workflows/demoReset';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 
@@ -100,7 +100,7 @@ describe('demoReset workflow (fake system activities, real approval checks)', ()
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
     return worker.runUntil(fn(taskQueue));
   }
-  const start = (taskQueue: string, input: DemoResetInput) => alice.workflow.start('demoReset', { taskQueue, workflowId: `demo-reset-${randomUUID()}`, args: [input] });
+  const start = (taskQueue: string, input: DemoResetInput) => alice.workflow.start<typeof demoReset>('demoReset', { taskQueue, workflowId: `demo-reset-${randomUUID()}`, args: [input] });
   const failureOf = (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError, String(err));
     return err.cause as ApplicationFailure;
