@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { backOff } from 'exponential-backoff';
 import { ConfigResourceTypes, type Admin } from 'kafkajs';
 import type { KafkaFigures, KafkaGroupFigures, KafkaTopicFigures } from '../../contracts/demoResetTypes';
 import { Failure } from '../../contracts/failures';
@@ -104,11 +105,43 @@ export async function purgeTopic(admin: Admin, topic: string, originalPolicy: st
   try {
     const offsets = await retryOnLeaderChange(admin, [topic], () => admin.fetchTopicOffsets(topic));
     const partitions = offsets.filter((p) => Number(p.high) > Number(p.low)).map((p) => ({ partition: p.partition, offset: p.high }));
-    if (partitions.length > 0) await retryOnLeaderChange(admin, [topic], () => admin.deleteTopicRecords({ topic, partitions }));
+    if (partitions.length > 0) await deleteRecords(admin, topic, partitions);
     return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
   } finally {
     if (temporary) await setCleanupPolicy(admin, topic, originalPolicy);
   }
+}
+
+/**
+ * DeleteRecords up to the given offsets. A topic config change reaches each partition leader in
+ * its own time, so a leader that has not seen the added `delete` yet answers POLICY_VIOLATION:
+ * those partitions are asked again for up to ~30 s (deleting up to an offset already deleted is a
+ * no-op). Any other partition error fails the step, naming the partition and the error.
+ */
+async function deleteRecords(admin: Admin, topic: string, partitions: { partition: number; offset: string }[]): Promise<void> {
+  let left = partitions;
+  await backOff(
+    async () => {
+      try {
+        await retryOnLeaderChange(admin, [topic], () => admin.deleteTopicRecords({ topic, partitions: left }));
+        left = [];
+      } catch (err) {
+        const failed = partitionErrors(err);
+        if (!failed) throw err;
+        left = left.filter((p) => failed.some((f) => f.partition === p.partition));
+        const named = failed.map((f) => `${topic}[${f.partition}]: ${f.type}`).join(', ');
+        throw Object.assign(new Error(`deleting records failed: ${named}`), { policyOnly: failed.every((f) => f.type === 'POLICY_VIOLATION') });
+      }
+    },
+    { numOfAttempts: 30, startingDelay: 250, timeMultiple: 1.5, maxDelay: 2_000, retry: (err) => Boolean((err as { policyOnly?: boolean }).policyOnly) },
+  );
+}
+
+/** The per-partition errors of a kafkajs DeleteTopicRecords failure (its own, or its cause's). */
+function partitionErrors(err: unknown): { partition: number; type: string }[] | undefined {
+  const e = err as { partitions?: { partition: number; error?: { type?: string } }[]; cause?: unknown };
+  const partitions = e.partitions ?? (e.cause as { partitions?: { partition: number; error?: { type?: string } }[] } | undefined)?.partitions;
+  return partitions?.filter((p) => p.error).map((p) => ({ partition: p.partition, type: p.error?.type ?? 'unknown error' }));
 }
 
 /**
