@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from './config';
-import { ensureBackupSchedule, ensureDrillSchedule } from './schedules';
+import { ensureBackupSchedule, ensureDemoResetSchedule, ensureDrillSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
@@ -25,6 +25,9 @@ async function main(): Promise<void> {
     const drill = config.drill.schedule;
     const drillOutcome = await ensureDrillSchedule(client, config);
     console.log(`ballast worker: drill schedule "${drill.scheduleId}" ${drillOutcome} (${drill.enabled ? `cron "${drill.cron}" UTC` : 'paused'})`);
+    const demo = config.demoReset.schedule;
+    const demoOutcome = await ensureDemoResetSchedule(client, config);
+    if (demo) console.log(`ballast worker: demo reset schedule "${demo.scheduleId}" ${demoOutcome} (${demo.enabled ? `cron "${demo.cron}" UTC` : 'paused'})`);
   } finally {
     await clientConnection.close();
   }
