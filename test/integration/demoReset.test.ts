@@ -29,6 +29,7 @@ import { createApprovers } from '../../localStack/approvers';
 import { writeDerivedConfig, type RawConfig } from '../../localStack/derivedConfig';
 import type { LoadedConfig } from '../../workers/config';
 import { createConnections, type Connections } from '../../workers/connections';
+import { ensureDemoResetSchedule } from '../../workers/schedules';
 import { confirmUpdate } from '../../workflows/approval';
 import { demoResetStatusQuery, type demoReset, type DemoResetInput } from '../../workflows/demoReset';
 import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
@@ -300,6 +301,48 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
     const dry: DemoResetReport = await (await start({ dryRun: true })).result();
     assert.ok(dry.markers.every((m) => m.present), 'the markers survive the reset');
   });
+  it('the guard is checked again before each destructive step: a marker gone after the plan stops the wipe there', async () => {
+    await fill();
+    const handle = await start({});
+    const hash = await waitingHash(handle);
+    // The Postgres marker disappears while the run waits: Kafka (wiped first) goes, Postgres is refused, nothing after it starts.
+    await sql(DB, 'DROP TABLE public.__ballast_demo');
+    try {
+      const before_ = await state();
+      await handle.executeUpdate(confirmUpdate, { args: [{ environment: 'demo', plan: hash, by: 'bob', reason: 'guard test' }] });
+      const refused = await failureOf(handle);
+      assert.equal(refused.type, Failure.DemoGuardRefused);
+      assert.match(refused.message, new RegExp(`before truncating postgres ${DB}.*no demo marker on postgres database ${DB}`));
+      const after_ = await state();
+      assert.ok(after_.kafka.orders.every((p) => p.low === p.high), 'kafka, before it, was purged');
+      assert.deepEqual(after_.postgres, before_.postgres, 'postgres untouched');
+      assert.deepEqual(after_.clickhouse, before_.clickhouse, 'clickhouse, after it, untouched');
+      assert.deepEqual(after_.buckets, before_.buckets, 'buckets, after it, untouched');
+    } finally {
+      await writeDemoMarkers({ config: loaded.config, connections });
+    }
+  });
+
+  it('the optional schedule exists only when configured, and its runs are forced', async () => {
+    const scheduleId = `demo-reset-schedule-${run}`;
+    assert.equal(await ensureDemoResetSchedule(worker.client, loaded.config), 'none');
+    // Paused (enabled: false): it never starts a run against this test's demo.
+    const scheduled = demoConfig('schedule', (raw) => {
+      raw.demoReset = { ...raw.demoReset, schedule: { scheduleId, enabled: false } };
+    });
+    try {
+      assert.equal(await ensureDemoResetSchedule(worker.client, scheduled.config), 'created');
+      assert.equal(await ensureDemoResetSchedule(worker.client, scheduled.config), 'updated');
+      const described = await worker.client.schedule.getHandle(scheduleId).describe();
+      assert.equal(described.state.paused, true);
+      assert.ok(described.action.type === 'startWorkflow');
+      assert.equal(described.action.workflowType, 'demoReset');
+      assert.deepEqual(described.action.args, [{ force: true }]);
+    } finally {
+      await worker.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+    }
+  });
+
   it('a worker SIGKILLed at every activity boundary: the forced reset still completes, verified, each step resumed within 30 s', { timeout: 15 * 60_000 }, async () => {
     await fill();
     // Barrier workers (test/helpers/barrierWorker.ts), as in workerKill.test.ts: every first
