@@ -5,16 +5,18 @@ import { qualifiedName, quoteIdentifier, quoteString } from './sql';
 import { rows } from './tableInfo';
 
 /**
- * A demo ClickHouse database holds a one-row marker table, like the ownership marker beside it
- * (ClickHouse 18.16 has no database comments; TinyLog works on every release). Written by the
- * demo-marker command; a demo reset refuses a database without it and never truncates it.
+ * A demo ClickHouse database holds a one-row marker table (ClickHouse 18.16 has no database
+ * comments). Written by the demo-marker command; a demo reset refuses a database without it and
+ * never truncates it. Unlike the TinyLog ownership marker of scratch databases, it is a MergeTree
+ * table: a backup of every table in the database takes it along, and a restore accepts only
+ * MergeTree-family schemas.
  */
 export const DEMO_MARKER_TABLE = '__ballast_demo';
 const MARKER_TEXT = 'ballast demo environment: a demo reset may wipe this database';
 
 export async function markDemoDatabase(ch: ClickHouseClient, database: string): Promise<void> {
   const table = qualifiedName(database, DEMO_MARKER_TABLE);
-  await ch.command({ query: `CREATE TABLE IF NOT EXISTS ${table} (marker String) ENGINE = TinyLog` });
+  await ch.command({ query: `CREATE TABLE IF NOT EXISTS ${table} (marker String) ENGINE = MergeTree ORDER BY tuple()` });
   if (!(await hasDemoMarker(ch, database))) {
     await ch.command({ query: `INSERT INTO ${table} (marker) VALUES (${quoteString(MARKER_TEXT)})` });
   }
