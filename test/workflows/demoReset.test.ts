@@ -12,7 +12,7 @@ import type { Config } from '../../contracts/config';
 import { planActions } from '../../contracts/demoResetRows';
 import type { DemoFigures, DemoResetPlan, DemoResetReport, DemoResetSettings } from '../../contracts/demoResetTypes';
 import { Failure } from '../../contracts/failures';
-import { approveUpdate, confirmUpdate } from '../../workflows/approval';
+import { approveUpdate, confirmSignal, confirmUpdate } from '../../workflows/approval';
 import { demoResetStatusQuery, type demoReset, type DemoResetInput } from '../../workflows/demoReset';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
@@ -138,6 +138,10 @@ describe('demoReset workflow (fake system activities, real approval checks)', ()
     const report = await withWorker(fakeActivities(journal, settings()), async (tq) => {
       const handle = await start(tq, {});
       const hash = await waitingPlan(handle);
+      const details = ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
+      assert.match(details, /WAITING FOR CONFIRMATION of the demo reset/);
+      assert.ok(details.includes(`send update "confirm" with {"environment": "<type the environment's name>", "plan": "${hash}"`), details);
+      assert.ok(details.includes('TRUNCATE ... RESTART IDENTITY CASCADE: postgres shop.public.orders (7 rows)'), details);
       const send = (answer: object) => handle.executeUpdate(confirmUpdate, { args: [answer as never] });
       assert.match(await refusalOf(send({ environment: 'production', plan: hash, by: 'bob', reason: 'reset' })), /typed environment "production" is not this run's environment/);
       assert.match(await refusalOf(send({ plan: hash, by: 'bob', reason: 'reset' })), /must type the environment's name/);
@@ -145,6 +149,13 @@ describe('demoReset workflow (fake system activities, real approval checks)', ()
       assert.match(await refusalOf(handle.executeUpdate(approveUpdate, { args: [{ plan: hash, by: 'bob', reason: 'reset' }] })), /waits for a typed confirmation/);
       assert.match(await refusalOf(send({ environment: 'demo', plan: hash, by: 'alice', reason: 'reset' })), /four-eyes/);
       assert.deepEqual(journal.calls, ['plan keep='], 'nothing wiped while refused answers came in');
+      // An update is refused to its caller by the validator; a refused signal is kept and shown.
+      await handle.signal(confirmSignal, { environment: 'staging', plan: hash, by: 'bob', reason: 'reset' });
+      const kept = await eventually('the refused signal in the status', async () => {
+        const refusals = (await handle.query(demoResetStatusQuery)).confirmationRefusals;
+        return refusals.length > 0 ? refusals : undefined;
+      }, 10_000, 50);
+      assert.match(kept.join('\n'), /approve \(signal, from bob\) REFUSED: the typed environment "staging" is not this run's environment/);
       assert.equal(await send({ environment: 'demo', plan: hash, by: 'bob', reason: 'demo at 10' }), 'confirmed by bob');
       return handle.result();
     });
