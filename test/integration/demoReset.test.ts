@@ -11,6 +11,7 @@ import {
   DeleteObjectCommand,
   GetBucketTaggingCommand,
   GetBucketVersioningCommand,
+  PutBucketTaggingCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   type S3Client,
@@ -147,6 +148,7 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKETS.versioned, VersioningConfiguration: { Status: 'Enabled' } }));
     await s3.send(new CreateBucketCommand({ Bucket: BUCKETS.plain }));
     await fill();
+    await s3.send(new PutBucketTaggingCommand({ Bucket: BUCKETS.plain, Tagging: { TagSet: [{ Key: 'team', Value: 'sales-demo' }] } }));
     // The explicit marker step: what scripts/markDemo.ts (and the seed) run.
     await writeDemoMarkers({ config: loaded.config, connections });
     worker = await startStackWorker(loaded);
@@ -186,6 +188,8 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
     const report: DemoResetReport = await (await start({ dryRun: true })).result();
     assert.deepEqual(await state(), real, 'nothing changed');
     assert.ok(report.markers.length === 5 && report.markers.every((m) => m.present), JSON.stringify(report.markers));
+    const tags = (await s3.send(new GetBucketTaggingCommand({ Bucket: BUCKETS.plain }))).TagSet ?? [];
+    assert.deepEqual(tags.map((t) => `${t.Key}=${t.Value}`).sort(), ['ballast-environment=demo', 'team=sales-demo'], 'the marker tag is added beside the bucket\'s own tags');
     const row = (target: string) => report.rows.find((r) => r.target === target)?.before;
     assert.equal(row(`postgres ${DB}.public.customers`), `${ROWS.customers} rows`);
     assert.equal(row(`postgres ${DB}.public.orders`), `${ROWS.orders} rows`);
@@ -288,6 +292,7 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
     const before_ = await state();
     const report: DemoResetReport = await (await start({ force: true })).result();
     assert.equal(report.verified, true, report.verification.join('\n'));
+    console.log(`forced demo reset phases (ms): ${JSON.stringify(report.phaseDurationsMs)}`);
     const after_ = await state();
     for (const topic of ['orders', 'state'] as const) {
       assert.deepEqual(after_.kafka[topic], before_.kafka[topic].map((p) => ({ partition: p.partition, low: p.high, high: p.high })), `${topic}: purged to the high watermark, partitions kept`);
