@@ -24,6 +24,7 @@ import { createRestoreReportActivities } from './restore/report';
 import { createRestoreLeaseActivities } from './restore/leases';
 import { createPlannedRestoreSteps } from './restore/plannedSteps';
 import { storingPieceLists } from './backup/pieceLists';
+import { createDemoResetActivities } from './demoReset/activities';
 
 export type { ActivityDeps } from './deps';
 
@@ -60,6 +61,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createKafkaRollActivities(deps),
     ...createKafkaCanaryActivities(deps),
     ...createApprovalActivities(deps),
+    ...createDemoResetActivities(deps),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { cronProblem } from './cron';
+import { COMPONENTS } from './backupTypes';
 
 /**
  * A secret is never written in the config itself: it names where the worker finds it, so that
@@ -326,6 +327,46 @@ const metricsSchema = z
   })
   .prefault({});
 
+/**
+ * demoReset: what a demo reset wipes and how it asks. The inventory is the config's own (every
+ * configured Postgres database, ClickHouse table, bucket); Kafka topics are listed here, since
+ * the kafka section names brokers only.
+ */
+const demoResetSchema = z
+  .strictObject({
+    /** Components a reset acts on; the rest are left alone, like `keep`. */
+    components: z.array(z.enum(COMPONENTS)).min(1).default([...COMPONENTS]),
+    /** Components kept as they are when the input names no `keep`. */
+    keep: z.array(z.enum(COMPONENTS)).default([]),
+    /** A backup every reset restores after the wipe (the "golden" demo data); absent: reseed empty. */
+    goldenBackupId: z.string().min(1).optional(),
+    /** Topics whose messages are purged; empty: every topic but Kafka's internal ones and the marker topic. */
+    kafkaTopics: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name')).default([]),
+    /** The topic whose presence marks the Kafka cluster as a demo (written by the demo-marker command). */
+    kafkaMarkerTopic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name').default('__ballast_demo'),
+    /** An unconfirmed reset fails closed, nothing touched, after this long. */
+    confirmationTimeoutMinutes: z.number().positive().default(15),
+    /** How long the Postgres TRUNCATE waits for its table locks before it gives up (and retries). */
+    lockTimeoutSeconds: z.number().positive().max(600).default(10),
+    /** A recurring reset (a public demo, nightly); it runs forced: nobody is there to confirm. Absent: none. */
+    schedule: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        scheduleId: z.string().min(1).default('ballast-demo-reset'),
+        cron: z
+          .string()
+          .min(1)
+          .superRefine((cron, ctx) => {
+            const problem = cronProblem(cron);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .default('0 4 * * *'),
+        catchupWindowMinutes: z.number().int().min(1).default(60),
+      })
+      .optional(),
+  })
+  .prefault({});
+
 /** The local stack only; the worker ignores it. */
 const stackSchema = z.strictObject({
   /**
@@ -349,6 +390,7 @@ const sectionsSchema = z.strictObject({
   drill: drillSchema,
   notify: notifySchema,
   metrics: metricsSchema,
+  demoReset: demoResetSchema,
   stack: stackSchema.optional(),
 });
 type Sections = z.infer<typeof sectionsSchema>;
@@ -384,6 +426,21 @@ function productionProblems(config: Sections): Problem[] {
   if (config.kafka.restart.backend === 'local') {
     problems.push({ path: ['kafka', 'restart', 'backend'], message: 'must not be local when environment is production (local controls the stack\'s own brokers)' });
   }
+  return problems;
+}
+
+/** A demo reset refuses outside `demo` anyway; a schedule for one elsewhere is a mistake to catch at load. */
+function demoResetProblems(config: Sections): Problem[] {
+  const { schedule, kafkaTopics, kafkaMarkerTopic } = config.demoReset;
+  const problems: Problem[] = [];
+  if (schedule?.enabled && config.environment !== 'demo') {
+    problems.push({ path: ['demoReset', 'schedule', 'enabled'], message: `must not be true when environment is ${config.environment}: a demo reset runs only where environment is demo` });
+  }
+  if (schedule && [config.backup.schedule.scheduleId, config.drill.schedule.scheduleId].includes(schedule.scheduleId)) {
+    problems.push({ path: ['demoReset', 'schedule', 'scheduleId'], message: `"${schedule.scheduleId}" is another schedule's id: give each schedule its own` });
+  }
+  const marker = kafkaTopics.indexOf(kafkaMarkerTopic);
+  if (marker >= 0) problems.push({ path: ['demoReset', 'kafkaTopics', marker], message: `"${kafkaMarkerTopic}" is demoReset.kafkaMarkerTopic: the marker is never purged` });
   return problems;
 }
 
@@ -475,7 +532,7 @@ function scratchNameProblems(config: Sections): Problem[] {
 }
 
 export const configSchema = sectionsSchema.superRefine((config, ctx) => {
-  for (const problem of [...productionProblems(config), ...duplicateProblems(config), ...overlapProblems(config), ...scratchNameProblems(config)]) {
+  for (const problem of [...productionProblems(config), ...duplicateProblems(config), ...overlapProblems(config), ...scratchNameProblems(config), ...demoResetProblems(config)]) {
     ctx.addIssue({ code: 'custom', ...problem });
   }
 });

@@ -32,6 +32,8 @@ export const Failure = {
   PreflightFailed: 'PreflightFailed',
   VerificationFailed: 'VerificationFailed',
   DrillFailed: 'DrillFailed',
+  /** A demo reset outside a `demo` config, or of a system without the demo marker: refused whatever `force` says. */
+  DemoGuardRefused: 'DemoGuardRefused',
   Rejected: 'Rejected',
   /** An approval answer that does not count (unsigned, another plan, not an approver...). */
   ApprovalRefused: 'ApprovalRefused',

@@ -7,6 +7,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { writeDemoMarkers } from '../activities/demoReset/activities';
 import { createTopicsAndWait, retryOnLeaderChange } from '../activities/kafka/topics';
 import { loadConfig } from '../workers/config';
 import { createConnections, type Connections } from '../workers/connections';
@@ -240,9 +241,12 @@ export async function seedPlatform(config: Config, connections: Connections): Pr
 
 if (require.main === module) {
   const { config, path } = loadConfig();
-  seedPlatform(config, createConnections(config, path))
-    .then((lines) => {
+  const connections = createConnections(config, path);
+  seedPlatform(config, connections)
+    .then(async (lines) => {
       for (const line of lines) console.log(`seeded ${line}`);
+      // The local stack is the demo: demoReset may wipe it (scripts/markDemo.ts does this elsewhere).
+      if (config.environment === 'demo') await writeDemoMarkers({ config, connections }, (line) => console.log(`marked ${line}`));
     })
     .catch((err) => {
       console.error('seed failed:', err);

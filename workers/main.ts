@@ -8,7 +8,7 @@ import { runsWaitingForApproval } from './approvalsWaiting';
 import { ConfigError, loadConfig, type LoadedConfig } from './config';
 import { createConnections } from './connections';
 import { createBallastMetrics, serveMetrics, type BallastMetrics } from './metrics';
-import { ensureBackupSchedule, ensureDrillSchedule } from './schedules';
+import { ensureBackupSchedule, ensureDemoResetSchedule, ensureDrillSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
@@ -38,6 +38,9 @@ async function main(): Promise<void> {
     const drill = config.drill.schedule;
     const drillOutcome = await ensureDrillSchedule(client, config);
     console.log(`ballast worker: drill schedule "${drill.scheduleId}" ${drillOutcome} (${drill.enabled ? `cron "${drill.cron}" UTC` : 'paused'})`);
+    const demo = config.demoReset.schedule;
+    const demoOutcome = await ensureDemoResetSchedule(client, config);
+    if (demo) console.log(`ballast worker: demo reset schedule "${demo.scheduleId}" ${demoOutcome} (${demo.enabled ? `cron "${demo.cron}" UTC` : 'paused'})`);
   } finally {
     await clientConnection.close();
   }

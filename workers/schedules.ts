@@ -6,6 +6,7 @@ import {
   type ScheduleSpec,
   type Workflow,
 } from '@temporalio/client';
+import type { demoReset } from '../workflows/demoReset';
 import type { drDrill } from '../workflows/drDrill';
 import type { platformBackup } from '../workflows/platformBackup';
 import type { Config } from './config';
@@ -71,5 +72,24 @@ export function ensureDrillSchedule(client: Client, config: Config): Promise<'cr
     args: [{}],
     staticSummary: 'Monthly DR drill',
     staticDetails: 'Restores the latest backup into scratch targets, verifies it, reports RTO/RPO and tears the scratch targets down.',
+  });
+}
+
+/**
+ * The optional demoReset schedule (demoReset.schedule), e.g. a nightly reset of a public demo.
+ * Its runs are forced (nobody is there to type the confirmation); the guard still refuses
+ * anything but a marked demo. Without the setting there is no schedule.
+ */
+export async function ensureDemoResetSchedule(client: Client, config: Config): Promise<'created' | 'updated' | 'none'> {
+  const schedule = config.demoReset.schedule;
+  if (!schedule) return 'none';
+  return ensureSchedule<typeof demoReset>(client, schedule, 'demoReset.schedule', {
+    type: 'startWorkflow',
+    workflowType: 'demoReset',
+    workflowId: schedule.scheduleId,
+    taskQueue: config.temporal.taskQueue,
+    args: [{ force: true }],
+    staticSummary: 'Scheduled demo reset',
+    staticDetails: 'Returns the demo to empty (or to demoReset.goldenBackupId); forced, but refused unless the config is demo and every system carries the demo marker.',
   });
 }

@@ -31,6 +31,16 @@ export const approveUpdate = defineUpdate<string, [ApprovalAnswer]>('approve');
 export const rejectUpdate = defineUpdate<string, [ApprovalAnswer]>('reject');
 /** The plan waiting for an answer, or null: one query for every runbook that has a gate. */
 export const approvalQuery = defineQuery<ApprovalWaiting | null>('approval');
+/**
+ * A typed confirmation (demoReset): an approval of the plan that also types the environment's
+ * name. It is decided like an approval (signature, approvers, four-eyes), and only a wait that
+ * asks for it (GateRequest.typedEnvironment) takes it; such a wait takes no plain approval.
+ */
+export interface ConfirmAnswer extends ApprovalAnswer {
+  environment?: string;
+}
+export const confirmSignal = defineSignal<[ConfirmAnswer]>('confirm');
+export const confirmUpdate = defineUpdate<string, [ConfirmAnswer]>('confirm');
 
 const { verifyApprovalSignature } = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '1 minute', maximumAttempts: 3 }));
 
@@ -41,6 +51,8 @@ export interface GateRequest {
   /** Who started the run, as ballast recorded it (runOrigin): four-eyes keeps them from approving. */
   requester: string;
   policy: ApprovalPolicy;
+  /** Set: the wait takes a typed confirmation ("confirm", naming this environment) instead of "approve". */
+  typedEnvironment?: string;
   /** Ends the wait early (an abort): the record's outcome is then 'aborted', with this reason. */
   stopWhen?: () => string | undefined;
 }
@@ -77,6 +89,25 @@ export function answerProblem(answer: unknown, decision: Decision, request: Gate
   if (!request) return 'nothing is waiting for approval in this run';
   if (!answer || typeof answer !== 'object') return 'an answer is an object: {"plan": ..., "reason": ..., "signature": ...}';
   const a = answer as Record<string, unknown>;
+  if (decision === 'approve' && request.typedEnvironment) {
+    return `this run waits for a typed confirmation: send "confirm" with {"environment": "<the environment's name>", "plan": "${request.plan.hash}", ...}`;
+  }
+  return answerFieldsProblem(a, decision, request);
+}
+
+/** What is wrong with a typed confirmation before any signature is checked, or undefined. */
+export function confirmProblem(answer: unknown, request: GateRequest | undefined): string | undefined {
+  if (!request) return 'nothing is waiting for a confirmation in this run';
+  if (!request.typedEnvironment) return 'this run waits for "approve", not for a typed confirmation';
+  if (!answer || typeof answer !== 'object') return 'a confirmation is an object: {"environment": ..., "plan": ..., "reason": ...}';
+  const typed = (answer as Record<string, unknown>).environment;
+  if (typed !== request.typedEnvironment) {
+    return typed === undefined || typed === '' ? 'a confirmation must type the environment\'s name ("environment")' : `the typed environment ${JSON.stringify(typed)} is not this run's environment`;
+  }
+  return answerFieldsProblem(answer as Record<string, unknown>, 'approve', request);
+}
+
+function answerFieldsProblem(a: Record<string, unknown>, decision: Decision, request: GateRequest): string | undefined {
   if (!text(a.reason)) return `a ${decision} must say why ("reason")`;
   if (/[\r\n]/.test(String(a.reason))) return '"reason" must be one line: it is part of the signed text';
   if (a.plan !== request.plan.hash) {
@@ -121,10 +152,10 @@ export function createApprovalGate(options: GateOptions) {
     return why;
   }
 
-  /** Decides one answer: undefined when it was accepted, else the refusal. */
-  async function consider(decision: Decision, answer: ApprovalAnswer, via: 'signal' | 'update'): Promise<string | undefined> {
+  /** Decides one answer: undefined when it was accepted, else the refusal. A confirmation decides as an approval. */
+  async function consider(decision: Decision, answer: ApprovalAnswer, via: 'signal' | 'update', confirmation = false): Promise<string | undefined> {
     const wait = current;
-    const early = answerProblem(answer, decision, wait?.request);
+    const early = confirmation ? confirmProblem(answer, wait?.request) : answerProblem(answer, decision, wait?.request);
     if (early || !wait) return refuse(wait, decision, via, answer, early ?? 'nothing is waiting for approval in this run');
     if (wait.decided) return refuse(wait, decision, via, answer, `this wait was already answered (${wait.decided.decision} by ${wait.decided.by})`);
     const reason = text(answer.reason);
@@ -166,6 +197,22 @@ export function createApprovalGate(options: GateOptions) {
       },
     );
   }
+  setHandler(
+    confirmUpdate,
+    async (answer) => {
+      const refusal = await consider('approve', answer, 'update', true);
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, Failure.ApprovalRefused);
+      return `confirmed by ${current?.decided?.by ?? 'you'}`;
+    },
+    {
+      validator: (answer) => {
+        const problem = confirmProblem(answer, current?.request);
+        if (problem) throw new Error(problem);
+        if (current?.decided) throw new Error(`this wait was already answered (${current.decided.decision} by ${current.decided.by})`);
+      },
+    },
+  );
+  setHandler(confirmSignal, async (answer) => void (await consider('approve', answer, 'signal', true)));
   // A signal cannot answer its sender: a refused one is kept, shown and notified instead.
   setHandler(approveSignal, async (answer) => void (await consider('approve', answer, 'signal')));
   setHandler(rejectSignal, async (answer) => void (await consider('reject', answer, 'signal')));
@@ -220,14 +267,18 @@ function waitingDetails(request: GateRequest): string {
   const shown = plan.actions.slice(0, 20).map((a) => `  - ${a}`);
   if (plan.actions.length > shown.length) shown.push(`  ... and ${plan.actions.length - shown.length} more (query "status")`);
   return [
-    `WAITING FOR APPROVAL of ${request.what}.`,
+    request.typedEnvironment ? `WAITING FOR CONFIRMATION of ${request.what}.` : `WAITING FOR APPROVAL of ${request.what}.`,
     `Plan ${plan.hash}:`,
     ...(shown.length ? shown : ['  (no destructive action)']),
     ...(plan.warnings ?? []).map((w) => `WARNING: ${w}`),
     `To approve, sign this text (your reason on its last line) with a key in the allowed-signers file, ssh-keygen -Y sign -f <key> -n ${APPROVAL_NAMESPACE} <file>:`,
     approvalText({ workflowId, runId, planHash: plan.hash, decision: 'approve', reason: '<one line>' }).trimEnd(),
-    `then send update "approve" with {"plan": "${plan.hash}", "reason": "<the same line>", "signature": "<the .sig file>"}. "reject" works the same way (decision: reject).`,
-    policy.unsignedAllowed ? `This config has no allowed-signers file: {"plan": ..., "by": "<name>", "reason": ...} also approves, and the report says "unsigned".` : '',
+    request.typedEnvironment
+      ? `then send update "confirm" with {"environment": "<type the environment's name>", "plan": "${plan.hash}", "reason": "<the same line>", "signature": "<the .sig file>"}. "reject" works like an approval's (decision: reject).`
+      : `then send update "approve" with {"plan": "${plan.hash}", "reason": "<the same line>", "signature": "<the .sig file>"}. "reject" works the same way (decision: reject).`,
+    policy.unsignedAllowed
+      ? `This config has no allowed-signers file: {${request.typedEnvironment ? '"environment": ..., ' : ''}"plan": ..., "by": "<name>", "reason": ...} also ${request.typedEnvironment ? 'confirms' : 'approves'}, and the report says "unsigned".`
+      : '',
     `Started by ${request.requester}${policy.fourEyes ? ', who cannot approve it (four-eyes)' : ''}. Fails closed, touching nothing, after ${policy.timeoutMinutes} min.`,
   ]
     .filter(Boolean)
