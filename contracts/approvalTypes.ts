@@ -61,6 +61,11 @@ export interface ApprovalWaiting {
   unsignedAllowed: boolean;
   fourEyes: boolean;
   timeoutMinutes: number;
+  /**
+   * The wait takes a typed confirmation (demoReset): update "confirm" with the environment's name
+   * typed by the person, not "approve". The name itself is not given here: typing it is the check.
+   */
+  typedConfirmation: boolean;
 }
 
 /** The text an approver signs for one decision on one plan in one run. */

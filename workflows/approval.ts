@@ -221,7 +221,18 @@ export function createApprovalGate(options: GateOptions) {
     const { request, since } = current;
     const { workflowId, runId } = workflowInfo();
     const { unsignedAllowed, fourEyes, timeoutMinutes } = request.policy;
-    return { what: request.what, plan: request.plan, workflowId, runId, requester: request.requester, since: since.toISOString(), unsignedAllowed, fourEyes, timeoutMinutes };
+    return {
+      what: request.what,
+      plan: request.plan,
+      workflowId,
+      runId,
+      requester: request.requester,
+      since: since.toISOString(),
+      unsignedAllowed,
+      fourEyes,
+      timeoutMinutes,
+      typedConfirmation: request.typedEnvironment !== undefined,
+    };
   });
 
   return {

@@ -17,6 +17,8 @@ import { RUNBOOK_COMMANDS, runbookOfType, type Control } from './runbooks';
 
 export const ANSWER_OPTIONS = {
   reason: { type: 'string' },
+  /** A typed confirmation (demoReset) also types the environment's name. */
+  environment: { type: 'string' },
   key: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   by: { type: 'string' },
@@ -54,6 +56,14 @@ export async function answer(ctx: Context, decision: Decision, workflowId: strin
   if (!reason && interactive && values.yes !== true) reason = await ask(`Why do you ${decision} (one line, signed with your answer)? `);
   if (!reason) throw usageError('--reason: a decision must say why');
   if (/[\r\n]/.test(reason)) throw usageError('--reason: one line only (it is part of the signed text)');
+  // A typed confirmation approves only with the environment's name typed by the person: the
+  // guard against resetting the wrong platform. --yes does not type it.
+  const confirming = decision === 'approve' && waiting.typedConfirmation;
+  let environment = typeof values.environment === 'string' ? values.environment.trim() : '';
+  if (confirming && !environment) {
+    if (!interactive) throw usageError("--environment: this run waits for a typed confirmation; type the environment's name with --environment NAME");
+    environment = await ask("Type the environment's name to confirm: ");
+  }
   if (values.yes !== true) {
     if (!interactive) throw usageError(`--yes: no terminal to confirm on; pass --yes to ${decision} plan ${waiting.plan.hash}`);
     const typed = await ask(`Type "${decision}" to ${decision} plan ${waiting.plan.hash}: `);
@@ -74,7 +84,9 @@ export async function answer(ctx: Context, decision: Decision, workflowId: strin
   }
   let accepted: string;
   try {
-    accepted = await run.handle.executeUpdate<string, [ApprovalAnswer]>(decision, { args: [sent] });
+    accepted = confirming
+      ? await run.handle.executeUpdate<string, [ApprovalAnswer & { environment: string }]>('confirm', { args: [{ ...sent, environment }] })
+      : await run.handle.executeUpdate<string, [ApprovalAnswer]>(decision, { args: [sent] });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       const why = (err.cause as Error | undefined)?.message ?? err.message;

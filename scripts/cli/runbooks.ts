@@ -9,6 +9,7 @@ import { inputSchema as healthInputSchema } from '../../workflows/healthCheck';
 import { inputSchema as rollInputSchema } from '../../workflows/kafkaRollingRestart';
 import { inputSchema as backupInputSchema } from '../../workflows/platformBackup';
 import { restoreInputSchema } from '../../workflows/restore';
+import { demoResetInputSchema } from '../../workflows/demoReset';
 import { listOf, pairsOf, validate, type OptionSpecs, type ParsedValues } from './args';
 import { usageError } from './errors';
 
@@ -121,6 +122,17 @@ export const RUNBOOK_COMMANDS: RunbookCommand[] = [
       return checked(rollInputSchema, { brokers: brokers?.map(Number), approvalPerBroker: v['approve-each'] }, { brokers: '--brokers', approvalPerBroker: '--approve-each' });
     },
     controls: ['pause', 'resume', 'abort'],
+  },
+  {
+    command: 'demo-reset',
+    workflowType: 'demoReset',
+    summary: 'return the demo platform to empty (refused outside a demo environment); waits for a typed confirmation unless --force',
+    usage: '[--dry-run|--force] [--keep kafka,...]',
+    options: { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, keep: { type: 'string', multiple: true } },
+    input: (v) => {
+      if (v['dry-run'] && v.force) throw usageError('--dry-run and --force: a dry run changes nothing, so there is nothing to force');
+      return checked(demoResetInputSchema, { dryRun: v['dry-run'], force: v.force, keep: listOf(v.keep) }, { dryRun: '--dry-run', force: '--force', keep: '--keep' });
+    },
   },
 ];
 
