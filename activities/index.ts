@@ -24,6 +24,11 @@ import { createRestoreReportActivities } from './restore/report';
 import { createRestoreLeaseActivities } from './restore/leases';
 import { createPlannedRestoreSteps } from './restore/plannedSteps';
 import { storingPieceLists } from './backup/pieceLists';
+import { createClickHouseMaintenanceActivities } from './clickhouse/maintenance';
+import { createKafkaRetentionActivities } from './kafka/retention';
+import { createMaintenancePlanActivities } from './maintenance/plan';
+import { createObjectStoreExpiryActivities } from './objectStore/expiry';
+import { createPostgresMaintenanceActivities } from './postgres/vacuum';
 
 export type { ActivityDeps } from './deps';
 
@@ -60,6 +65,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createKafkaRollActivities(deps),
     ...createKafkaCanaryActivities(deps),
     ...createApprovalActivities(deps),
+    ...createMaintenancePlanActivities(deps),
+    ...createClickHouseMaintenanceActivities(deps),
+    ...createPostgresMaintenanceActivities(deps),
+    ...createKafkaRetentionActivities(deps),
+    ...createObjectStoreExpiryActivities(deps),
   };
 }
 
