@@ -120,10 +120,14 @@ export const maintenanceSchema = z
         days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
       })
       .prefault({}),
-    /** A Temporal Schedule starts compaction as the window opens (its cron comes from the window). */
+    /**
+     * A Temporal Schedule starts compaction as the window opens (its cron comes from the window).
+     * Off until turned on: every worker start creates or updates it, and a worker started on a
+     * copy of the config (a test's, a benchmark's) would otherwise point it at its own task queue.
+     */
     schedule: z
       .strictObject({
-        enabled: z.boolean().default(true),
+        enabled: z.boolean().default(false),
         scheduleId: z.string().min(1).default('ballast-maintenance'),
       })
       .prefault({}),

@@ -3,6 +3,10 @@ import type { ApprovalPolicy, ApprovalRecord } from './approvalTypes';
 import type { DestructiveClass } from './maintenanceConfig';
 import type { MaintenanceWindow } from './maintenanceWindow';
 
+/** The systems compaction plans; input.systems narrows a run to some of them. */
+export const MAINTENANCE_SYSTEMS = ['clickhouse', 'postgres', 'kafka', 'buckets'] as const;
+export type MaintenanceSystem = (typeof MAINTENANCE_SYSTEMS)[number];
+
 export interface MaintenanceSettings {
   window: MaintenanceWindow;
   approval: ApprovalPolicy;

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from './config';
-import { ensureBackupSchedule, ensureDrillSchedule } from './schedules';
+import { ensureBackupSchedule, ensureDrillSchedule, ensureMaintenanceSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
@@ -25,6 +25,9 @@ async function main(): Promise<void> {
     const drill = config.drill.schedule;
     const drillOutcome = await ensureDrillSchedule(client, config);
     console.log(`ballast worker: drill schedule "${drill.scheduleId}" ${drillOutcome} (${drill.enabled ? `cron "${drill.cron}" UTC` : 'paused'})`);
+    const maintenance = config.maintenance;
+    const maintenanceOutcome = await ensureMaintenanceSchedule(client, config);
+    console.log(`ballast worker: maintenance schedule "${maintenance.schedule.scheduleId}" ${maintenanceOutcome} (window ${maintenance.window.start} UTC for ${maintenance.window.durationMinutes} min)`);
   } finally {
     await clientConnection.close();
   }

@@ -6,6 +6,8 @@ import {
   type ScheduleSpec,
   type Workflow,
 } from '@temporalio/client';
+import { windowCron } from '../contracts/maintenanceWindow';
+import type { compaction } from '../workflows/compaction';
 import type { drDrill } from '../workflows/drDrill';
 import type { platformBackup } from '../workflows/platformBackup';
 import type { Config } from './config';
@@ -71,5 +73,33 @@ export function ensureDrillSchedule(client: Client, config: Config): Promise<'cr
     args: [{}],
     staticSummary: 'Monthly DR drill',
     staticDetails: 'Restores the latest backup into scratch targets, verifies it, reports RTO/RPO and tears the scratch targets down.',
+  });
+}
+
+/**
+ * The compaction schedule (maintenance.schedule): starts a run as the maintenance window opens. A
+ * missed start may still run while the window is open. Disabled and never created: not created.
+ */
+export async function ensureMaintenanceSchedule(client: Client, config: Config): Promise<'created' | 'updated' | 'not created (disabled)'> {
+  const { window, schedule } = config.maintenance;
+  if (!schedule.enabled) {
+    const exists = await client.schedule
+      .getHandle(schedule.scheduleId)
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!exists) return 'not created (disabled)';
+  }
+  const settings = { enabled: schedule.enabled, scheduleId: schedule.scheduleId, cron: windowCron(window), catchupWindowMinutes: window.durationMinutes };
+  return ensureSchedule<typeof compaction>(client, settings, 'maintenance.schedule', {
+    type: 'startWorkflow',
+    workflowType: 'compaction',
+    workflowId: schedule.scheduleId,
+    taskQueue: config.temporal.taskQueue,
+    args: [{}],
+    staticSummary: 'Nightly maintenance (compaction)',
+    staticDetails: 'Started as the maintenance window opens: merges, vacuums, and the retention steps config allows; destructive steps wait for approval unless pre-approved.',
   });
 }

@@ -4,3 +4,4 @@ export { platformBackup } from './platformBackup';
 export { restore } from './restore';
 export { drDrill } from './drDrill';
 export { kafkaRollingRestart } from './kafkaRollingRestart';
+export { compaction } from './compaction';

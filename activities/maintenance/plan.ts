@@ -3,7 +3,7 @@
  * they run, and a stable hash an approval names. Also the settings the workflow needs from the
  * config, and where the report is kept.
  */
-import type { MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
+import type { MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
 import { approvalPolicy, planHash } from '../approval/approvals';
 import { createClickHouseMaintenanceActivities } from '../clickhouse/maintenance';
 import { mergeChangesRows, tablePolicy } from '../clickhouse/maintenancePlan';
@@ -12,9 +12,6 @@ import { createKafkaRetentionActivities } from '../kafka/retention';
 import { createObjectStoreExpiryActivities } from '../objectStore/expiry';
 import { createPostgresMaintenanceActivities } from '../postgres/vacuum';
 import { putJson } from '../storage/backupObjects';
-
-export const MAINTENANCE_SYSTEMS = ['clickhouse', 'postgres', 'kafka', 'buckets'] as const;
-export type MaintenanceSystem = (typeof MAINTENANCE_SYSTEMS)[number];
 
 /** The steps the systems' plans call for: merges and vacuums first (no one waits for them), then the destructive ones. */
 export function planSteps(
