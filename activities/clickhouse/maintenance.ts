@@ -4,6 +4,7 @@
  * releases: which system columns exist is probed, not guessed from the version.
  */
 import { createHash } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, StepResult } from '../../contracts/maintenanceTypes';
 import { heartbeat } from '../common/heartbeat';
@@ -15,9 +16,9 @@ import { rows } from './tableInfo';
 /** What this server's system tables have. */
 interface Probe {
   version: string;
-  /** system.parts.bytes_on_disk (newer) or bytes (older). */
+  /** system.parts.bytes_on_disk (18.16 and current); bytes on older servers. */
   partBytes: 'bytes_on_disk' | 'bytes';
-  /** system.disks (19.15 on); 18.16 answers filesystemAvailable() instead. */
+  /** system.disks: current releases; not 18.16. */
   disks: boolean;
 }
 
@@ -28,10 +29,24 @@ async function probe(client: ClickHouseClient): Promise<Probe> {
   return { version: version?.version ?? 'unknown', partBytes: has('parts', 'bytes_on_disk') ? 'bytes_on_disk' : 'bytes', disks: has('disks') };
 }
 
+/**
+ * Free space where the server keeps its parts. 18.16 tells no SQL client (no system.disks, no
+ * filesystemAvailable()): when the parts' folder is on this machine, the worker asks the
+ * filesystem; otherwise it is unknown, and nothing is merged (the plan says why).
+ */
 async function freeBytes(client: ClickHouseClient, p: Probe): Promise<number | undefined> {
-  const query = p.disks ? 'SELECT min(free_space) AS free FROM system.disks' : 'SELECT filesystemAvailable() AS free';
-  const [row] = await rows<{ free: string | number }>(client, query).catch(() => [] as { free: string }[]);
-  return row ? Number(row.free) : undefined;
+  if (p.disks) {
+    const [row] = await rows<{ free: string }>(client, 'SELECT min(free_space) AS free FROM system.disks');
+    return row ? Number(row.free) : undefined;
+  }
+  const [part] = await rows<{ path: string }>(client, 'SELECT path FROM system.parts WHERE active LIMIT 1');
+  if (!part) return undefined;
+  try {
+    const fs = await statfs(part.path);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return undefined;
+  }
 }
 
 const where = (database: string, table: string) => `database = ${quoteString(database)} AND table = ${quoteString(table)}`;
@@ -46,9 +61,9 @@ async function figures(client: ClickHouseClient, p: Probe, database: string, tab
   return { parts: Number(row?.parts ?? 0), rows: Number(row?.rows ?? 0), bytes: Number(row?.bytes ?? 0) };
 }
 
-/** Merges running on the server: in total, and per table and partition (from the result part's name). */
-async function runningMerges(client: ClickHouseClient): Promise<{ database: string; table: string; result_part_name: string; progress: number; elapsed: number }[]> {
-  return rows(client, 'SELECT database, table, result_part_name, progress, elapsed FROM system.merges');
+/** Merges running on the server (system.merges has partition_id on 18.16 and current releases). */
+async function runningMerges(client: ClickHouseClient): Promise<{ database: string; table: string; partition_id: string; progress: number; elapsed: number }[]> {
+  return rows(client, 'SELECT database, table, partition_id, progress, elapsed FROM system.merges');
 }
 
 /** A query id of this step in this run: a retried attempt finds its predecessor's OPTIMIZE by it. */
@@ -106,7 +121,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
             // A partition key without a date column leaves the epoch (or zeros on old servers).
             maxDate: f.max_date <= '1970-01-01' ? '' : f.max_date,
             modified: f.modified,
-            mergesRunning: merges.filter((m) => m.database === t.database && m.table === t.table && m.result_part_name.startsWith(`${f.partition_id}_`)).length,
+            mergesRunning: merges.filter((m) => m.database === t.database && m.table === t.table && m.partition_id === f.partition_id).length,
           }));
           partitions.push(...planTablePartitions(t, parsed, tablePolicy(policies, t.database, t.table), free, new Date(now)));
         }
@@ -139,7 +154,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
     async clickhouseMergeProgress({ database, table, partitionId }: { database: string; table: string; partitionId: string }): Promise<{ progress: number; elapsedSeconds: number } | undefined> {
       const client = connections.clickhouse(10_000);
       try {
-        const found = (await runningMerges(client)).filter((m) => m.database === database && m.table === table && m.result_part_name.startsWith(`${partitionId}_`));
+        const found = (await runningMerges(client)).filter((m) => m.database === database && m.table === table && m.partition_id === partitionId);
         if (!found.length) return undefined;
         return { progress: Math.min(...found.map((m) => Number(m.progress))), elapsedSeconds: Math.max(...found.map((m) => Number(m.elapsed))) };
       } finally {
@@ -173,7 +188,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
         const watch = setInterval(() => {
           void runningMerges(client)
             .then((merges) => {
-              const m = merges.find((x) => x.database === step.database && x.table === step.table && x.result_part_name.startsWith(`${step.partitionId}_`));
+              const m = merges.find((x) => x.database === step.database && x.table === step.table && x.partition_id === step.partitionId);
               heartbeat({ stepId: step.id, partition: step.partition, progress: m ? Number(m.progress) : undefined, elapsedSeconds: (Date.now() - started) / 1000 });
             })
             .catch(() => undefined);
