@@ -79,9 +79,15 @@ export function createKafkaRetentionActivities(deps: ActivityDeps) {
         }
         const entries = { ...Object.fromEntries(Object.entries(found.overrides).filter((e): e is [string, string] => e[1] !== null)), ...Object.fromEntries(step.changes.map((c) => [c.name, c.to])) };
         await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: step.topic, configEntries: Object.entries(entries).map(([name, value]) => ({ name, value })) }] });
-        const now = await describeTopic(admin, step.topic);
-        const after = Object.fromEntries(step.changes.map((c) => [c.name, now?.effective[c.name]]));
-        const ok = step.changes.every((c) => after[c.name] === c.to);
+        // A config change reaches every broker through the metadata log: the broker asked may lag.
+        let after: Record<string, string | undefined> = {};
+        let ok = false;
+        for (const waitUntil = Date.now() + 30_000; !ok && Date.now() < waitUntil; ) {
+          const now = await describeTopic(admin, step.topic);
+          after = Object.fromEntries(step.changes.map((c) => [c.name, now?.effective[c.name]]));
+          ok = step.changes.every((c) => after[c.name] === c.to);
+          if (!ok) await new Promise((r) => setTimeout(r, 250));
+        }
         const verified = step.changes.map((c) => `${c.name}: ${before[c.name]} -> ${after[c.name]}`).join('; ');
         return { ...result, outcome: ok ? 'done' : 'failed', reason: ok ? undefined : `verification failed: ${verified}`, before, after, verified, durationMs: Date.now() - started };
       });

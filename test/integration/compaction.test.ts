@@ -16,6 +16,7 @@ import { pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 import { ConfigResourceTypes } from 'kafkajs';
+import { waitForTopicsOnEveryBroker } from '../../activities/kafka/protocolRequests';
 
 // compaction on the real stack: every table, database, topic and prefix it makes is named cmp_/cmp-
 // and dropped afterwards. A window that contains the test's now (opened an hour ago) lets steps run.
@@ -234,8 +235,10 @@ describe('compaction on the real stack', () => {
       await admin.end();
       const kafka = connections.kafka().admin();
       await kafka.connect();
-      await kafka.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'segment.bytes', value: '1048576' }] }], waitForLeaders: true });
+      await kafka.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'segment.bytes', value: '1048576' }] }], waitForLeaders: false });
       await kafka.disconnect();
+      // Kafka's metadata lags across brokers: the topic is usable from any client only once each lists it.
+      await waitForTopicsOnEveryBroker(loaded.config.kafka.brokers, [topic], 60_000);
       worker = await startStackWorker(loaded);
     });
 
