@@ -38,6 +38,16 @@ export interface PartitionPlan extends PartitionFigures {
   reason: string;
 }
 
+/** Rows a row-delete policy would delete from one table (tables that cannot drop whole partitions). */
+export interface RowDeletePlan {
+  database: string;
+  table: string;
+  column: string;
+  /** Rows with toDate(column) before this day (YYYY-MM-DD) are deleted. */
+  cutoff: string;
+  rows: number;
+}
+
 export interface PostgresTablePlan {
   database: string;
   schema: string;
@@ -107,6 +117,16 @@ export interface DropStep extends StepBase {
   before: PartitionFigures;
 }
 
+export interface RowDeleteStep extends StepBase {
+  kind: 'rowDelete';
+  destructive: 'rowDelete';
+  database: string;
+  table: string;
+  column: string;
+  cutoff: string;
+  rows: number;
+}
+
 export interface VacuumStep extends StepBase {
   kind: 'vacuum';
   database: string;
@@ -134,14 +154,14 @@ export interface ExpireStep extends StepBase {
   bytes: number;
 }
 
-export type MaintenanceStep = MergeStep | DropStep | VacuumStep | TopicConfigStep | ExpireStep;
+export type MaintenanceStep = MergeStep | DropStep | RowDeleteStep | VacuumStep | TopicConfigStep | ExpireStep;
 
 /** The read-only plan: what every system looks like, and the steps, in the order they run. */
 export interface MaintenancePlan {
   /** sha256 over the steps (canonical JSON): what an approval names. */
   hash: string;
   plannedAt: string;
-  clickhouse: { server: string; partitions: PartitionPlan[] };
+  clickhouse: { server: string; partitions: PartitionPlan[]; rowDeletes: RowDeletePlan[] };
   postgres: PostgresTablePlan[];
   kafka: TopicPlan[];
   buckets: PrefixPlan[];

@@ -166,7 +166,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   /** Waits while the server is busy, up to busyWaitSeconds; the reason when it stayed busy. */
   const busyReason = async (step: MaintenanceStep): Promise<string | undefined> => {
     const check = () => {
-      if (step.kind === 'merge' || step.kind === 'drop') return clickhouseBusy({ database: step.database, table: step.table });
+      if (step.kind === 'merge' || step.kind === 'drop' || step.kind === 'rowDelete') return clickhouseBusy({ database: step.database, table: step.table });
       if (step.kind === 'vacuum') return postgresBusy({ database: step.database, schema: step.schema, table: step.table });
       return Promise.resolve(undefined);
     };
@@ -197,6 +197,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
         return mergeWithProgress(step);
       case 'drop':
         return steps.dropClickHousePartition({ step });
+      case 'rowDelete':
+        return steps.deleteClickHouseRows({ step });
       case 'vacuum':
         return steps.vacuumPostgresTable({ step });
       case 'topicConfig':

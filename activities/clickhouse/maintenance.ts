@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, StepResult } from '../../contracts/maintenanceTypes';
+import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, RowDeletePlan, RowDeleteStep, StepResult } from '../../contracts/maintenanceTypes';
 import { heartbeat } from '../common/heartbeat';
 import type { ActivityDeps } from '../deps';
-import { planTablePartitions, tablePolicy, type PartitionFound } from './maintenancePlan';
-import { qualifiedName, quoteString } from './sql';
+import { planTablePartitions, rowDeleteCutoff, tablePolicy, type PartitionFound } from './maintenancePlan';
+import { qualifiedName, quoteIdentifier, quoteString } from './sql';
 import { rows } from './tableInfo';
 
 /** What this server's system tables have. */
@@ -78,6 +78,14 @@ async function queryRunning(client: ClickHouseClient, queryId: string): Promise<
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The rows a row delete removes: toDate() makes one condition for Date and DateTime columns alike. */
+const deleteCondition = (column: string, cutoff: string) => `toDate(${quoteIdentifier(column)}) < toDate(${quoteString(cutoff)})`;
+
+async function count(client: ClickHouseClient, name: string, condition: string): Promise<number> {
+  const [row] = await rows<{ n: string }>(client, `SELECT count() AS n FROM ${name} WHERE ${condition}`);
+  return Number(row?.n ?? 0);
+}
+
 export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
   const policies = config.maintenance.clickhouse;
@@ -98,14 +106,21 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
 
   return {
     /** Every partition of every covered table with what compaction will do with it, or why not. Read-only. */
-    async planClickHouseMaintenance({ now }: { now: string }): Promise<{ server: string; partitions: PartitionPlan[] }> {
+    async planClickHouseMaintenance({ now }: { now: string }): Promise<{ server: string; partitions: PartitionPlan[]; rowDeletes: RowDeletePlan[] }> {
       const client = connections.clickhouse(60_000);
       try {
         const p = await probe(client);
         const free = await freeBytes(client, p);
         const merges = await runningMerges(client);
         const partitions: PartitionPlan[] = [];
+        const rowDeletes: RowDeletePlan[] = [];
         for (const t of await tables(client)) {
+          const { rowDelete } = tablePolicy(policies, t.database, t.table);
+          if (rowDelete) {
+            const cutoff = rowDeleteCutoff(rowDelete, new Date(now));
+            const n = await count(client, qualifiedName(t.database, t.table), deleteCondition(rowDelete.column, cutoff));
+            rowDeletes.push({ database: t.database, table: t.table, column: rowDelete.column, cutoff, rows: n });
+          }
           const found = await rows<{ partition_id: string; partition: string; parts: string; rows: string; bytes: string; max_date: string; modified: string }>(
             client,
             `SELECT partition_id, any(partition) AS partition, count() AS parts, sum(rows) AS rows, sum(${p.partBytes}) AS bytes,
@@ -125,7 +140,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
           }));
           partitions.push(...planTablePartitions(t, parsed, tablePolicy(policies, t.database, t.table), free, new Date(now)));
         }
-        return { server: p.version, partitions };
+        return { server: p.version, partitions, rowDeletes };
       } finally {
         await client.close();
       }
@@ -226,6 +241,38 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
           verified,
           durationMs: Date.now() - started,
         };
+      } finally {
+        await client.close();
+      }
+    },
+
+    /**
+     * ALTER TABLE ... DELETE WHERE toDate(column) < cutoff: a mutation, followed in system.mutations
+     * until done. Idempotent: no matching row left means done; a mutation an earlier attempt
+     * started is waited for, not issued again. Verified: no matching row is left, and every other
+     * row is still there.
+     */
+    async deleteClickHouseRows({ step }: { step: RowDeleteStep }): Promise<StepResult> {
+      const client = connections.clickhouse(300_000);
+      const started = Date.now();
+      const name = qualifiedName(step.database, step.table);
+      const condition = deleteCondition(step.column, step.cutoff);
+      const result = { id: step.id, kind: step.kind, summary: step.summary, startedAt: new Date(started).toISOString() };
+      try {
+        const matching = await count(client, name, condition);
+        const kept = await count(client, name, `NOT (${condition})`);
+        const pending = () => rows<{ mutation_id: string; parts_to_do: string }>(client, `SELECT mutation_id, parts_to_do FROM system.mutations WHERE ${where(step.database, step.table)} AND NOT is_done`);
+        if (matching === 0 && (await pending()).length === 0) return { ...result, outcome: 'already done', reason: 'no matching row is left', after: { rows: 0 }, durationMs: Date.now() - started };
+        if ((await pending()).length === 0) await client.command({ query: `ALTER TABLE ${name} DELETE WHERE ${condition}` });
+        for (let left = await pending(); left.length; left = await pending()) {
+          heartbeat({ stepId: step.id, mutations: left.map((m) => `${m.mutation_id}: ${m.parts_to_do} part(s) to do`) });
+          await sleep(1000);
+        }
+        const after = await count(client, name, condition);
+        const keptAfter = await count(client, name, `NOT (${condition})`);
+        const ok = after === 0 && keptAfter >= kept;
+        const verified = `matching rows ${matching} -> ${after}; other rows ${kept} -> ${keptAfter}`;
+        return { ...result, outcome: ok ? 'done' : 'failed', reason: ok ? undefined : `verification failed: ${verified}`, before: { rows: matching }, after: { rows: after }, verified, durationMs: Date.now() - started };
       } finally {
         await client.close();
       }

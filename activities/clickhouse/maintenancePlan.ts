@@ -11,6 +11,7 @@ type TableEntry = Policies['tables'][number];
 export interface TablePolicy {
   merge: Policies['merge'];
   retention?: NonNullable<TableEntry['retention']>;
+  rowDelete?: NonNullable<TableEntry['rowDelete']>;
 }
 
 /** The merge and retention policy of one table: the section's, then its database's entry, then its own. */
@@ -18,11 +19,13 @@ export function tablePolicy(policies: Policies, database: string, table: string)
   const entries = [...policies.tables.filter((t) => t.database === database && t.table === undefined), ...policies.tables.filter((t) => t.database === database && t.table === table)];
   let merge = policies.merge;
   let retention: TablePolicy['retention'];
+  let rowDelete: TablePolicy['rowDelete'];
   for (const entry of entries) {
     merge = { ...merge, ...definedOnly(entry.merge ?? {}) };
     retention = entry.retention ?? retention;
+    rowDelete = entry.rowDelete ?? rowDelete;
   }
-  return { merge, retention };
+  return { merge, retention, rowDelete };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -32,6 +35,11 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 /** Engines on which a merge (FINAL above all) collapses, replaces or sums rows. */
 export function mergeChangesRows(engine: string): boolean {
   return /(Replacing|Collapsing|Summing|Aggregating|Graphite)MergeTree$/.test(engine);
+}
+
+/** The first day (YYYY-MM-DD, UTC) whose rows a row-delete policy keeps. */
+export function rowDeleteCutoff(rowDelete: NonNullable<TablePolicy['rowDelete']>, now: Date): string {
+  return new Date(now.getTime() - rowDelete.keepDays * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** The first day (YYYY-MM-DD, UTC) a kept partition may hold: older partitions are dropped. */

@@ -3,7 +3,7 @@
  * they run, and a stable hash an approval names. Also the settings the workflow needs from the
  * config, and where the report is kept.
  */
-import type { MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
+import type { RowDeletePlan, MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
 import { approvalPolicy, planHash } from '../approval/approvals';
 import { createClickHouseMaintenanceActivities } from '../clickhouse/maintenance';
 import { mergeChangesRows, tablePolicy } from '../clickhouse/maintenancePlan';
@@ -16,6 +16,7 @@ import { putJson } from '../storage/backupObjects';
 /** The steps the systems' plans call for: merges and vacuums first (no one waits for them), then the destructive ones. */
 export function planSteps(
   clickhouse: PartitionPlan[],
+  rowDeletes: RowDeletePlan[],
   postgres: PostgresTablePlan[],
   kafka: TopicPlan[],
   buckets: PrefixPlan[],
@@ -67,6 +68,15 @@ export function planSteps(
       before: { parts: p.parts, rows: p.rows, bytes: p.bytes },
     });
   }
+  for (const r of rowDeletes.filter((x) => x.rows > 0)) {
+    steps.push({
+      kind: 'rowDelete',
+      destructive: 'rowDelete',
+      id: `clickhouse:rowDelete:${r.database}.${r.table}:${r.column}<${r.cutoff}`,
+      summary: `DELETE ${r.rows} rows FROM ${r.database}.${r.table} WHERE toDate(${r.column}) < ${r.cutoff}`,
+      ...r,
+    });
+  }
   for (const t of kafka.filter((x) => x.changes.length)) {
     steps.push({
       kind: 'topicConfig',
@@ -116,11 +126,11 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
 
     /** The read-only plan of every system asked for, at `now` (the workflow's clock). */
     async planMaintenance({ now, systems }: { now: string; systems: MaintenanceSystem[] }): Promise<MaintenancePlan> {
-      const ch = systems.includes('clickhouse') ? await clickhouse.planClickHouseMaintenance({ now }) : { server: 'not planned', partitions: [] };
+      const ch = systems.includes('clickhouse') ? await clickhouse.planClickHouseMaintenance({ now }) : { server: 'not planned', partitions: [], rowDeletes: [] };
       const pg = systems.includes('postgres') ? await postgres.planPostgresMaintenance({ now }) : [];
       const topics = systems.includes('kafka') ? await kafka.planKafkaRetention() : [];
       const prefixes = systems.includes('buckets') ? await buckets.planObjectExpiry({ now }) : [];
-      const steps = planSteps(ch.partitions, pg, topics, prefixes, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
+      const steps = planSteps(ch.partitions, ch.rowDeletes, pg, topics, prefixes, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
       return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, kafka: topics, buckets: prefixes, steps };
     },
 

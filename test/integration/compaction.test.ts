@@ -16,6 +16,8 @@ import { pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 import { ConfigResourceTypes } from 'kafkajs';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { listAllKeys } from '../helpers/backupBucket';
 import { waitForTopicsOnEveryBroker } from '../../activities/kafka/protocolRequests';
 
 // compaction on the real stack: every table, database, topic and prefix it makes is named cmp_/cmp-
@@ -217,6 +219,8 @@ describe('compaction on the real stack', () => {
       const loaded = maintenanceConfig(`cmp-${id}-other`, database, (raw) => {
         raw.postgres = { ...raw.postgres!, databases: [pgDatabase] };
         raw.maintenance!.kafka = { topics: [{ topic, retentionMs: 86_400_000 }] };
+        raw.maintenance!.clickhouse!.tables!.push({ database, table: 'aged', rowDelete: { column: 'd', keepDays: 30 } });
+        raw.maintenance!.buckets = { expire: [{ prefix: `cmp-${id}/`, keepDays: 0 }] };
         raw.maintenance!.postgres = { vacuum: { minDeadTuples: 100 } };
       }, approvers.allowedSignersFile);
       connections = createConnections(loaded.config, loaded.path);
@@ -229,6 +233,10 @@ describe('compaction on the real stack', () => {
           await ch.command({ query: `INSERT INTO ${database}.many SELECT toDate('${monthStart(1)}') + ${day}, number FROM system.numbers LIMIT 10` });
         }
       }
+      // An unpartitioned table (nothing to drop whole): rows 90 days old and a day old.
+      await ch.command({ query: `CREATE TABLE ${database}.aged (d DateTime, id UInt64) ENGINE = MergeTree PARTITION BY tuple() ORDER BY id` });
+      await ch.command({ query: `INSERT INTO ${database}.aged SELECT toDateTime(${Math.floor(Date.now() / 1000) - 90 * 86_400}), number FROM system.numbers LIMIT 100` });
+      await ch.command({ query: `INSERT INTO ${database}.aged SELECT toDateTime(${Math.floor(Date.now() / 1000) - 86_400}), number + 1000 FROM system.numbers LIMIT 50` });
       const admin = new pg.Client(connections.postgres());
       await admin.connect();
       await admin.query(`CREATE DATABASE ${pgDatabase}`);
@@ -266,9 +274,9 @@ describe('compaction on the real stack', () => {
       await handle.signal(resumeSignal, { by: 'cmp-test' });
       const report = (await handle.result()) as MaintenanceReport;
       assert.equal(report.outcome, 'window closed');
-      assert.equal(report.plan.steps.length, 8);
+      assert.equal(report.plan.steps.filter((s) => s.kind === 'merge').length, 8);
       assert.ok(report.left.length >= 1, 'steps are left');
-      assert.equal(report.steps.length + report.left.length, 8);
+      assert.equal(report.steps.length + report.left.length, report.plan.steps.length);
       assert.ok(report.steps.every((s) => new Date(s.startedAt!).getTime() < stopBy), 'every step started before the close');
     });
 
@@ -318,6 +326,44 @@ describe('compaction on the real stack', () => {
       const configs = await retentionMs();
       assert.equal(configs['retention.ms'], '86400000');
       assert.equal(configs['segment.bytes'], '1048576', "the topic's other override is kept");
+      const s3 = connections.s3();
+      const stored = await s3.send(new GetObjectCommand({ Bucket: worker.loaded.config.objectStore.backupBucket, Key: report.reportKey }));
+      const storedReport = JSON.parse(await stored.Body!.transformToString()) as MaintenanceReport;
+      assert.match(report.reportKey, /^reports\/maintenance\//);
+      assert.equal(storedReport.plan.hash, report.plan.hash, 'the report is kept in the backup bucket');
+      s3.destroy();
+    });
+
+    it('ClickHouse row deletes: approved, exactly the rows before the cutoff are gone', async () => {
+      const countAged = async (where: string) => Number((await (await ch.query({ query: `SELECT count() AS n FROM ${database}.aged WHERE ${where}`, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+      const handle = await start(worker, { systems: ['clickhouse'] });
+      const asked = await answer(handle, 'approve');
+      assert.ok(asked.actions.some((a) => a === `DELETE 100 rows FROM ${database}.aged WHERE toDate(d) < ${new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10)}`), asked.actions.join('\n'));
+      const report = (await handle.result()) as MaintenanceReport;
+      const step = report.steps.find((x) => x.kind === 'rowDelete')!;
+      assert.equal(step.outcome, 'done', step.reason);
+      assert.equal(await countAged('1'), 50, 'only the old rows are gone');
+      assert.equal(await countAged(`id >= 1000`), 50);
+    });
+
+    it('bucket expiry: approved, the objects under the prefix older than keepDays are deleted, others kept', async () => {
+      const s3 = connections.s3();
+      const bucket = worker.loaded.config.objectStore.backupBucket;
+      try {
+        for (const key of [`cmp-${id}/a.json`, `cmp-${id}/b/c.json`, `cmp-${id}-keep/d.json`]) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: '{}' }));
+        // keepDays 0: everything written before the run's start is older than the cutoff.
+        await new Promise((r) => setTimeout(r, 1100));
+        const handle = await start(worker, { systems: ['buckets'] });
+        const asked = await answer(handle, 'approve');
+        assert.match(asked.actions[0]!, new RegExp(`^delete 2 object\\(s\\), 4 bytes, under s3://${bucket}/cmp-${id}/ `));
+        const report = (await handle.result()) as MaintenanceReport;
+        assert.equal(report.steps[0]?.outcome, 'done', report.steps[0]?.reason);
+        assert.deepEqual(await listAllKeys(s3, bucket, `cmp-${id}/`), []);
+        assert.deepEqual(await listAllKeys(s3, bucket, `cmp-${id}-keep/`), [`cmp-${id}-keep/d.json`]);
+      } finally {
+        for (const key of await listAllKeys(s3, bucket, `cmp-${id}`)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        s3.destroy();
+      }
     });
   });
 });
