@@ -1,4 +1,4 @@
-import { condition, defineQuery, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
@@ -8,6 +8,7 @@ import { reportKey } from '../contracts/reportKey';
 import { heartbeatingActivities } from './activityOptions';
 import { createApprovalGate } from './approval';
 import { parseInput } from './input';
+import { platformBackup } from './platformBackup';
 import { abortSignal, pauseSignal, resumeSignal } from './kafkaRollingRestart';
 
 const { maintenanceSettings, planMaintenance, writeMaintenanceReport, runOrigin, notify, clickhouseBusy, postgresBusy, clickhouseMergeProgress } = proxyActivities<Activities>(
@@ -64,6 +65,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   const closesAt = window ? Math.min(window.closes.getTime(), stopBy) : undefined;
   const windowOpen = () => closesAt !== undefined && Date.now() < closesAt;
   const results: StepResult[] = [];
+  let backupId: string | undefined;
+  let backupFailed: string | undefined;
   let paused = false;
   let abortedBy: string | undefined;
   const status: CompactionStatus = {
@@ -117,6 +120,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       approval,
       steps: results,
       left: pending.map((s) => ({ id: s.id, summary: s.summary })),
+      backupId,
       bytesReclaimed: results.reduce((sum, r) => sum + (r.bytesReclaimed ?? 0), 0),
       abortedBy,
       startedAt: started.toISOString(),
@@ -211,6 +215,21 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   // 3. One step at a time, inside the window.
   let stoppedBy: string | undefined;
   let destructiveFailed: string | undefined;
+  /**
+   * backupBeforeDrop: once, before the first drop, platformBackup of the tables holding the
+   * partitions to drop (whole tables: platformBackup narrows to tables, not partitions). Without
+   * the backup nothing is dropped.
+   */
+  const backUpBeforeDrops = async () => {
+    const tables = [...new Set(plan.steps.filter((s) => s.kind === 'drop').map((s) => (s.kind === 'drop' ? `${s.database}.${s.table}` : '')))];
+    show('applying', `Backing up ${tables.join(', ')} with platformBackup before dropping partitions (backupBeforeDrop).`);
+    try {
+      const backup = await executeChild(platformBackup, { workflowId: `${workflowId}-backup-before-drop`, args: [{ components: ['clickhouse'], clickhouseTables: tables, retention: false }] });
+      backupId = backup.backupId;
+    } catch (err) {
+      backupFailed = causeOf(err);
+    }
+  };
   while (pending.length) {
     const step = pending[0]!;
     const skip = (reason: string) => {
@@ -224,6 +243,13 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       }
       if (approval.outcome !== 'approved') {
         skip(`not approved: ${approval.outcome}${approval.by ? ` by ${approval.by}` : ''}${approval.reason ? ` (${approval.reason})` : ''}`);
+        continue;
+      }
+    }
+    if (step.kind === 'drop' && settings.backupBeforeDrop) {
+      if (backupId === undefined && backupFailed === undefined && windowOpen() && abortedBy === undefined) await backUpBeforeDrops();
+      if (backupFailed !== undefined) {
+        skip(`backupBeforeDrop: the backup failed (${backupFailed}): not dropped`);
         continue;
       }
     }

@@ -17,7 +17,7 @@ import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseSer
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 import { ConfigResourceTypes } from 'kafkajs';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { listAllKeys } from '../helpers/backupBucket';
+import { listAllKeys, readManifest } from '../helpers/backupBucket';
 import { waitForTopicsOnEveryBroker } from '../../activities/kafka/protocolRequests';
 
 // compaction on the real stack: every table, database, topic and prefix it makes is named cmp_/cmp-
@@ -45,6 +45,7 @@ function maintenanceConfig(name: string, database: string, extra: (raw: RawConfi
         tables: [{ database, table: 'retained', retention: { keepMonths: 3 }, merge: { enabled: false } }],
       },
       busyWaitSeconds: 5,
+      backupBeforeDrop: true,
     };
     extra(raw);
   });
@@ -203,6 +204,17 @@ describe('compaction on the real stack', () => {
         const drops = report.steps.filter((s) => s.kind === 'drop');
         assert.equal(drops.length, 3);
         assert.ok(drops.every((d) => d.outcome === 'done' && /partition gone: yes/.test(d.verified!)), JSON.stringify(drops));
+        // backupBeforeDrop: the report names the backup taken first, and it holds the table's dropped partitions.
+        assert.ok(report.backupId, 'the report names the backup');
+        const s3 = connections.s3();
+        const bucket = worker.loaded.config.objectStore.backupBucket;
+        const manifest = await readManifest(s3, bucket, report.backupId);
+        // The test's backup must not count among the stack's partial backups.
+        for (const key of await listAllKeys(s3, bucket, `backups/${report.backupId}/`)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+        s3.destroy();
+        const retainedRows = [...before.values()].reduce((sum, p) => sum + p.rows, 0);
+        const backedUp = manifest.pieces.filter((p) => p.component === 'clickhouse' && p.name.includes('retained')).reduce((sum, p) => sum + (p.rows ?? 0), 0);
+        assert.equal(backedUp, retainedRows, 'the backup holds every row of the table, the dropped partitions included');
       });
     });
   }
