@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
 import type { ApprovalAnswer } from '../../contracts/approvalTypes';
 import type { MaintenanceReport } from '../../contracts/maintenanceTypes';
@@ -16,6 +16,8 @@ import { pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 import { ConfigResourceTypes } from 'kafkajs';
+import { temporalConnectionOptions } from '../../workers/temporal';
+import { spawnWorker, type WorkerProcess } from '../helpers/workerProcess';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { listAllKeys, readManifest } from '../helpers/backupBucket';
 import { waitForTopicsOnEveryBroker } from '../../activities/kafka/protocolRequests';
@@ -377,5 +379,74 @@ describe('compaction on the real stack', () => {
         s3.destroy();
       }
     });
+  });
+});
+
+describe('compaction: a worker killed mid-merge', () => {
+  const database = `cmp_${id}_kill`;
+  let loaded: LoadedConfig;
+  let connections: Connections;
+  let ch: ClickHouseClient;
+  let client: Client;
+  let connection: Connection;
+  const workers: WorkerProcess[] = [];
+
+  before(async () => {
+    loaded = writeDerivedConfig(`cmp-${id}-kill`, (raw) => {
+      raw.temporal = { ...raw.temporal, taskQueue: `cmp-kill-${id}` };
+      raw.clickhouse = { ...raw.clickhouse!, databases: [{ name: database }] };
+      // Worker processes create the schedules their config names: these are the test's own, paused.
+      raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: `cmp-kill-backup-${id}` } };
+      raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: `cmp-kill-drill-${id}` } };
+      raw.maintenance = { window: { start: hhmm(Date.now() - 3_600_000), durationMinutes: 180 }, clickhouse: { merge: { maxParts: 1 } } };
+    });
+    connections = createConnections(loaded.config, loaded.path);
+    ch = connections.clickhouse();
+    await ch.command({ query: `CREATE DATABASE ${database}` });
+    await ch.command({ query: `CREATE TABLE ${database}.big (d Date, id UInt64, v String) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY id SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1` });
+    // One old partition of six parts, big enough that its merge takes seconds; the newest of one.
+    for (let i = 0; i < 6; i++) {
+      await ch.command({ query: `INSERT INTO ${database}.big SELECT toDate('${monthStart(1)}'), number * 6 + ${i}, toString(rand()) FROM system.numbers LIMIT 1500000` });
+    }
+    await ch.command({ query: `INSERT INTO ${database}.big SELECT toDate('${monthStart(0)}'), number, 'n' FROM system.numbers LIMIT 10` });
+    connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
+    client = new Client({ connection, namespace: loaded.config.temporal.namespace, identity: 'cmp-test' });
+    workers.push(await spawnWorker(loaded.path), await spawnWorker(loaded.path));
+  });
+
+  after(async () => {
+    for (const w of workers) await w.stop().catch(() => undefined);
+    for (const scheduleId of [loaded.config.backup.schedule.scheduleId, loaded.config.drill.schedule.scheduleId]) await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+    await connection?.close();
+    await ch?.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
+    await ch?.close();
+  });
+
+  it('the run completes, the partition is merged once with its rows, and no step runs twice', async () => {
+    const rowsBefore = byPartition(await parts(ch, database, 'big'));
+    const handle = await client.workflow.start('compaction', { taskQueue: loaded.config.temporal.taskQueue, workflowId: `cmp-${id}-kill`, args: [{ systems: ['clickhouse'] }] });
+    // The OPTIMIZE is running on the server: kill the worker that sent it.
+    await eventually('the OPTIMIZE on the server', async () => {
+      const running = await (await ch.query({ query: `SELECT count() AS n FROM system.processes WHERE query_id LIKE 'ballast-compaction-%' AND query LIKE '%${database}%'`, format: 'JSONEachRow' })).json<{ n: string }>();
+      return Number(running[0]!.n) > 0 ? true : undefined;
+    }, 120_000, 50);
+    const running = await handle.describe();
+    const identity = running.raw.pendingActivities?.find((a) => a.activityType?.name === 'mergeClickHousePartition')?.lastWorkerIdentity ?? '';
+    const victim = workers.find((w) => identity.startsWith(`${w.child.pid}@`)) ?? workers[0]!;
+    await victim.kill();
+    const report = (await handle.result()) as MaintenanceReport;
+    assert.equal(report.outcome, 'completed');
+    // Temporal records a retried activity's last attempt: 2 means the killed attempt was taken up by the other worker.
+    const events = (await handle.fetchHistory()).events!;
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'mergeClickHousePartition')!;
+    const merged = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId))!;
+    assert.equal(merged.activityTaskStartedEventAttributes!.attempt, 2, 'the merge ran on, once, after its worker died');
+    const merges = report.steps.filter((s) => s.kind === 'merge');
+    assert.equal(merges.length, 1, 'one merge step, reported once');
+    assert.ok(['done', 'already done'].includes(merges[0]!.outcome), JSON.stringify(merges[0]));
+    const after = byPartition(await parts(ch, database, 'big'));
+    for (const [partitionId, b] of rowsBefore) assert.equal(after.get(partitionId)!.rows, b.rows, `partition ${partitionId} keeps its rows`);
+    const old = monthStart(1).slice(0, 7).replace('-', '');
+    assert.equal(after.get(old)!.parts, 1, 'merged');
   });
 });
