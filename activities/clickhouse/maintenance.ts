@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Context } from '@temporalio/activity';
 import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, RowDeletePlan, RowDeleteStep, StepResult } from '../../contracts/maintenanceTypes';
 import { heartbeat } from '../common/heartbeat';
 import type { ActivityDeps } from '../deps';
@@ -188,6 +189,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
       const queryId = stepQueryId(workflowId, step.id);
       const name = qualifiedName(step.database, step.table);
       const started = Date.now();
+      const ctx = Context.current();
       try {
         const p = await probe(client);
         while (await queryRunning(client, queryId)) {
@@ -204,7 +206,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
           void runningMerges(client)
             .then((merges) => {
               const m = merges.find((x) => x.database === step.database && x.table === step.table && x.partition_id === step.partitionId);
-              heartbeat({ stepId: step.id, partition: step.partition, progress: m ? Number(m.progress) : undefined, elapsedSeconds: (Date.now() - started) / 1000 });
+              heartbeat({ stepId: step.id, partition: step.partition, progress: m ? Number(m.progress) : undefined, elapsedSeconds: (Date.now() - started) / 1000 }, ctx);
             })
             .catch(() => undefined);
         }, 2000);
