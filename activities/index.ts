@@ -25,6 +25,11 @@ import { createRestoreLeaseActivities } from './restore/leases';
 import { createPlannedRestoreSteps } from './restore/plannedSteps';
 import { storingPieceLists } from './backup/pieceLists';
 import { createDemoResetActivities } from './demoReset/activities';
+import { createClickHouseMaintenanceActivities } from './clickhouse/maintenance';
+import { createKafkaRetentionActivities } from './kafka/retention';
+import { createMaintenancePlanActivities } from './maintenance/plan';
+import { createObjectStoreExpiryActivities } from './objectStore/expiry';
+import { createPostgresMaintenanceActivities } from './postgres/vacuum';
 
 export type { ActivityDeps } from './deps';
 
@@ -62,6 +67,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createKafkaCanaryActivities(deps),
     ...createApprovalActivities(deps),
     ...createDemoResetActivities(deps),
+    ...createMaintenancePlanActivities(deps),
+    ...createClickHouseMaintenanceActivities(deps),
+    ...createPostgresMaintenanceActivities(deps),
+    ...createKafkaRetentionActivities(deps),
+    ...createObjectStoreExpiryActivities(deps),
   };
 }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { cronProblem } from './cron';
 import { COMPONENTS } from './backupTypes';
+import { maintenanceSchema } from './maintenanceConfig';
 
 /**
  * A secret is never written in the config itself: it names where the worker finds it, so that
@@ -391,6 +392,8 @@ const sectionsSchema = z.strictObject({
   notify: notifySchema,
   metrics: metricsSchema,
   demoReset: demoResetSchema,
+  /** compaction: the maintenance window and what it does (contracts/maintenanceConfig.ts). */
+  maintenance: maintenanceSchema,
   stack: stackSchema.optional(),
 });
 type Sections = z.infer<typeof sectionsSchema>;
@@ -531,8 +534,25 @@ function scratchNameProblems(config: Sections): Problem[] {
   return problems;
 }
 
+/** The maintenance schedule replacing another schedule would stop backups or drills. */
+function maintenanceScheduleProblems(config: Sections): Problem[] {
+  const id = config.maintenance.schedule.scheduleId;
+  const taken = [
+    ['backup.schedule.scheduleId', config.backup.schedule.scheduleId],
+    ['drill.schedule.scheduleId', config.drill.schedule.scheduleId],
+  ].find(([, other]) => other === id);
+  return taken ? [{ path: ['maintenance', 'schedule', 'scheduleId'], message: `"${id}" is also ${taken[0]}: give each schedule its own id` }] : [];
+}
+
 export const configSchema = sectionsSchema.superRefine((config, ctx) => {
-  for (const problem of [...productionProblems(config), ...duplicateProblems(config), ...overlapProblems(config), ...scratchNameProblems(config), ...demoResetProblems(config)]) {
+  for (const problem of [
+    ...productionProblems(config),
+    ...duplicateProblems(config),
+    ...overlapProblems(config),
+    ...scratchNameProblems(config),
+    ...demoResetProblems(config),
+    ...maintenanceScheduleProblems(config),
+  ]) {
     ctx.addIssue({ code: 'custom', ...problem });
   }
 });

@@ -1,5 +1,5 @@
 /** Where a run's report is kept in the backup bucket: outside backups/, so retention never deletes it. */
-export function reportKey(folder: 'restores' | 'drills' | 'kafka-rolls' | 'demo-resets', started: Date, workflowId: string): string {
+export function reportKey(folder: 'restores' | 'drills' | 'kafka-rolls' | 'demo-resets' | 'maintenance', started: Date, workflowId: string): string {
   return `reports/${folder}/${started.toISOString().replace(/[:.]/g, '-')}-${safe(workflowId)}.json`;
 }
 

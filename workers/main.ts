@@ -8,7 +8,7 @@ import { runsWaitingForApproval } from './approvalsWaiting';
 import { ConfigError, loadConfig, type LoadedConfig } from './config';
 import { createConnections } from './connections';
 import { createBallastMetrics, serveMetrics, type BallastMetrics } from './metrics';
-import { ensureBackupSchedule, ensureDemoResetSchedule, ensureDrillSchedule } from './schedules';
+import { ensureBackupSchedule, ensureDemoResetSchedule, ensureDrillSchedule, ensureMaintenanceSchedule } from './schedules';
 import { temporalConnectionOptions } from './temporal';
 import { createWorker } from './worker';
 
@@ -41,6 +41,9 @@ async function main(): Promise<void> {
     const demo = config.demoReset.schedule;
     const demoOutcome = await ensureDemoResetSchedule(client, config);
     if (demo) console.log(`ballast worker: demo reset schedule "${demo.scheduleId}" ${demoOutcome} (${demo.enabled ? `cron "${demo.cron}" UTC` : 'paused'})`);
+    const maintenance = config.maintenance;
+    const maintenanceOutcome = await ensureMaintenanceSchedule(client, config);
+    console.log(`ballast worker: maintenance schedule "${maintenance.schedule.scheduleId}" ${maintenanceOutcome} (window ${maintenance.window.start} UTC for ${maintenance.window.durationMinutes} min)`);
   } finally {
     await clientConnection.close();
   }

@@ -7,6 +7,8 @@ import {
   type Workflow,
 } from '@temporalio/client';
 import type { demoReset } from '../workflows/demoReset';
+import { windowCron } from '../contracts/maintenanceWindow';
+import type { compaction } from '../workflows/compaction';
 import type { drDrill } from '../workflows/drDrill';
 import type { platformBackup } from '../workflows/platformBackup';
 import type { Config } from './config';
@@ -91,5 +93,33 @@ export async function ensureDemoResetSchedule(client: Client, config: Config): P
     args: [{ force: true }],
     staticSummary: 'Scheduled demo reset',
     staticDetails: 'Returns the demo to empty (or to demoReset.goldenBackupId); forced, but refused unless the config is demo and every system carries the demo marker.',
+  });
+}
+
+/**
+ * The compaction schedule (maintenance.schedule): starts a run as the maintenance window opens. A
+ * missed start may still run while the window is open. Disabled and never created: not created.
+ */
+export async function ensureMaintenanceSchedule(client: Client, config: Config): Promise<'created' | 'updated' | 'not created (disabled)'> {
+  const { window, schedule } = config.maintenance;
+  if (!schedule.enabled) {
+    const exists = await client.schedule
+      .getHandle(schedule.scheduleId)
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!exists) return 'not created (disabled)';
+  }
+  const settings = { enabled: schedule.enabled, scheduleId: schedule.scheduleId, cron: windowCron(window), catchupWindowMinutes: window.durationMinutes };
+  return ensureSchedule<typeof compaction>(client, settings, 'maintenance.schedule', {
+    type: 'startWorkflow',
+    workflowType: 'compaction',
+    workflowId: schedule.scheduleId,
+    taskQueue: config.temporal.taskQueue,
+    args: [{}],
+    staticSummary: 'Nightly maintenance (compaction)',
+    staticDetails: 'Started as the maintenance window opens: merges, vacuums, and the retention steps config allows; destructive steps wait for approval unless pre-approved.',
   });
 }

@@ -5,3 +5,4 @@ export { restore } from './restore';
 export { drDrill } from './drDrill';
 export { kafkaRollingRestart } from './kafkaRollingRestart';
 export { demoReset } from './demoReset';
+export { compaction } from './compaction';

@@ -21,7 +21,7 @@ interface OtherCommand {
 }
 
 const OTHER_COMMANDS: Record<string, OtherCommand> = {
-  approve: { usage: 'RUN [--reason TEXT] [--key PATH] [--yes] [--environment NAME]', summary: 'sign and send an approval of the plan RUN waits on (a demo reset'\''s typed confirmation also takes --environment)', options: ANSWER_OPTIONS, run: (ctx, p, v) => answer(ctx, 'approve', p[0], v as never) },
+  approve: { usage: 'RUN [--reason TEXT] [--key PATH] [--yes] [--environment NAME]', summary: "sign and send an approval of the plan RUN waits on (a demo reset's typed confirmation also takes --environment)", options: ANSWER_OPTIONS, run: (ctx, p, v) => answer(ctx, 'approve', p[0], v as never) },
   reject: { usage: 'RUN [--reason TEXT] [--key PATH] [--yes]', summary: 'sign and send a rejection of the plan RUN waits on', options: ANSWER_OPTIONS, run: (ctx, p, v) => answer(ctx, 'reject', p[0], v as never) },
   pause: { usage: 'RUN [--reason TEXT]', summary: 'pause a run before its next step', options: CONTROL_OPTIONS, run: (ctx, p, v) => control(ctx, 'pause', p[0], v as never) },
   resume: { usage: 'RUN [--reason TEXT]', summary: 'resume a paused run', options: CONTROL_OPTIONS, run: (ctx, p, v) => control(ctx, 'resume', p[0], v as never) },

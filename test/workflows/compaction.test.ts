@@ -1,0 +1,213 @@
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../../activities';
+import type { MaintenancePlan, MaintenanceReport, MaintenanceSettings, MaintenanceStep, StepResult } from '../../contracts/maintenanceTypes';
+import type { MaintenanceWindow } from '../../contracts/maintenanceWindow';
+import { approveUpdate, rejectUpdate } from '../../workflows/approval';
+import { compactionStatusQuery, type CompactionInput } from '../../workflows/compaction';
+import { abortSignal, pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
+import { eventually } from '../helpers/stackWorker';
+import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
+
+// Fake activities stand in for the systems: the point is the workflow's window, approval, pause
+// and abort logic. test/integration/compaction.test.ts runs the real steps on the real stack.
+
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+/** A daily window that contains the test's now (opened an hour ago, three hours long). */
+const openNow = (): MaintenanceWindow => ({ start: hhmm(Date.now() - 3_600_000), durationMinutes: 180, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] });
+/** A daily window that opens two hours from now and lasts one hour: now is outside it. */
+const closedNow = (): MaintenanceWindow => ({ start: hhmm(Date.now() + 2 * 3_600_000), durationMinutes: 60, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] });
+
+const merge = (n: number): MaintenanceStep => ({
+  kind: 'merge',
+  id: `clickhouse:merge:db.t:${n}`,
+  summary: `merge db.t partition ${n}`,
+  database: 'db',
+  table: 't',
+  engine: 'MergeTree',
+  partitionId: String(n),
+  partition: String(n),
+  final: true,
+  changesRows: false,
+  maxParts: 1,
+  before: { parts: 5, rows: 100, bytes: 1000 },
+});
+const drop = (n: number): MaintenanceStep => ({
+  kind: 'drop',
+  destructive: 'partitionDrop',
+  id: `clickhouse:drop:db.t:${n}`,
+  summary: `DROP partition ${n} of db.t`,
+  database: 'db',
+  table: 't',
+  partitionId: String(n),
+  partition: String(n),
+  before: { parts: 1, rows: 10, bytes: 100 },
+});
+
+interface Systems {
+  window: MaintenanceWindow;
+  steps: MaintenanceStep[];
+  preApproved?: MaintenanceSettings['preApproved'];
+  /** Each step takes this long. */
+  stepMs?: number;
+  /** Busy answers before the server is free. */
+  busyFor?: number;
+  ran: { id: string; at: number }[];
+}
+
+function fakes(s: Systems): Partial<Activities> {
+  const did = async (step: MaintenanceStep): Promise<StepResult> => {
+    s.ran.push({ id: step.id, at: Date.now() });
+    await new Promise((r) => setTimeout(r, s.stepMs ?? 0));
+    return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'done', bytesReclaimed: 10 };
+  };
+  let busy = s.busyFor ?? 0;
+  const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], kafka: [], buckets: [], steps: s.steps };
+  return {
+    maintenanceSettings: async () => ({
+      window: s.window,
+      approval: { unsignedAllowed: true, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
+      preApproved: s.preApproved ?? [],
+      backupBeforeDrop: false,
+      busyWaitSeconds: 60,
+      mergeTimeoutSeconds: 60,
+    }),
+    planMaintenance: async () => plan,
+    writeMaintenanceReport: async (r: MaintenanceReport) => r.reportKey,
+    runOrigin: async () => ({ requester: 'alice' }),
+    notify: (async () => ({ delivered: 'log' })) as never,
+    clickhouseBusy: async () => (busy-- > 0 ? 'fake merges running' : undefined),
+    postgresBusy: async () => undefined,
+    clickhouseMergeProgress: async () => ({ progress: 0.5, elapsedSeconds: 1 }),
+    mergeClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
+    dropClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
+  };
+}
+
+describe('compaction workflow (fake activities)', () => {
+  let env: TestWorkflowEnvironment;
+  let alice: Client;
+  before(async () => {
+    env = await createTestEnvironment();
+    alice = new Client({ connection: env.connection, identity: 'alice' });
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  async function withWorker<T>(systems: Systems, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fakes(systems) });
+    return worker.runUntil(fn(taskQueue));
+  }
+  const start = (taskQueue: string, input: CompactionInput = {}) => alice.workflow.start('compaction', { taskQueue, workflowId: `cmp-${randomUUID()}`, args: [input] });
+  const waitingForApproval = (handle: WorkflowHandle) =>
+    eventually('the approval ask', async () => {
+      const s = await handle.query(compactionStatusQuery);
+      return s.approval ? s : undefined;
+    }, 10_000, 50);
+
+  it('a dry run returns the plan and runs no step', async () => {
+    const systems: Systems = { window: openNow(), steps: [merge(1), drop(2)], ran: [] };
+    const report = (await withWorker(systems, async (tq) => (await start(tq, { dryRun: true })).result())) as MaintenanceReport;
+    assert.equal(report.outcome, 'dry run');
+    assert.equal(report.plan.steps.length, 2);
+    assert.deepEqual(systems.ran, []);
+    assert.deepEqual(report.left.map((l) => l.id), [merge(1).id, drop(2).id]);
+  });
+
+  it('outside the window it starts no step and lists them all as left', async () => {
+    const systems: Systems = { window: closedNow(), steps: [merge(1), merge(2)], ran: [] };
+    const report = (await withWorker(systems, async (tq) => (await start(tq)).result())) as MaintenanceReport;
+    assert.equal(report.outcome, 'window closed');
+    assert.deepEqual(systems.ran, []);
+    assert.equal(report.left.length, 2);
+  });
+
+  it('starts no step after stopBy: the run ends "window closed" listing what is left', async () => {
+    const systems: Systems = { window: openNow(), steps: [1, 2, 3, 4, 5, 6].map(merge), stepMs: 1500, ran: [] };
+    const stopBy = Date.now() + 5000;
+    const report = (await withWorker(systems, async (tq) => (await start(tq, { stopBy: new Date(stopBy).toISOString() })).result())) as MaintenanceReport;
+    assert.equal(report.outcome, 'window closed');
+    assert.ok(systems.ran.length >= 1 && systems.ran.length < 6, `${systems.ran.length} steps ran`);
+    assert.ok(systems.ran.every((r) => r.at < stopBy), 'no step started after the close');
+    assert.equal(report.left.length, 6 - systems.ran.length);
+    assert.deepEqual([...report.steps.map((s) => s.id), ...report.left.map((l) => l.id)], [1, 2, 3, 4, 5, 6].map((n) => merge(n).id));
+  });
+
+  it('merges run while the drop waits for approval; a rejection drops nothing', async () => {
+    const systems: Systems = { window: openNow(), steps: [merge(1), drop(2)], ran: [] };
+    const report = (await withWorker(systems, async (tq) => {
+      const handle = await start(tq);
+      const status = await waitingForApproval(handle);
+      assert.deepEqual(status.approval!.plan.actions, [drop(2).summary], 'only the destructive step is to approve');
+      await eventually('the merge, without waiting', async () => (systems.ran.length === 1 ? true : undefined), 10_000, 50);
+      assert.equal(await handle.executeUpdate(rejectUpdate, { args: [{ plan: status.approval!.plan.hash, by: 'bob', reason: 'not tonight' }] }), 'rejected by bob');
+      return handle.result();
+    })) as MaintenanceReport;
+    assert.deepEqual(systems.ran.map((r) => r.id), [merge(1).id]);
+    assert.equal(report.approval?.outcome, 'rejected');
+    const dropped = report.steps.find((s) => s.id === drop(2).id)!;
+    assert.equal(dropped.outcome, 'skipped');
+    assert.match(dropped.reason!, /not approved: rejected by bob/);
+  });
+
+  it('an approval of the plan hash lets the drop run; the requester cannot approve it (four-eyes)', async () => {
+    const systems: Systems = { window: openNow(), steps: [drop(2)], ran: [] };
+    const report = (await withWorker(systems, async (tq) => {
+      const handle = await start(tq);
+      const status = await waitingForApproval(handle);
+      const refusedBecause = (pattern: RegExp) => (err: unknown) => pattern.test(String((err as Error).cause));
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ plan: status.approval!.plan.hash, by: 'alice', reason: 'mine' }] }), refusedBecause(/alice is not an approver/));
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ plan: `sha256:${'b'.repeat(64)}`, by: 'bob', reason: 'other plan' }] }), refusedBecause(/waits on plan/));
+      assert.deepEqual(systems.ran, [], 'nothing dropped before the approval');
+      await handle.executeUpdate(approveUpdate, { args: [{ plan: status.approval!.plan.hash, by: 'bob', reason: 'old data' }] });
+      return handle.result();
+    })) as MaintenanceReport;
+    assert.equal(report.outcome, 'completed');
+    assert.equal(report.approval?.outcome, 'approved');
+    assert.equal(report.approval?.by, 'bob');
+    assert.deepEqual(systems.ran.map((r) => r.id), [drop(2).id]);
+  });
+
+  it('a pre-approved class runs without a person, and the report says by which rule', async () => {
+    const systems: Systems = { window: openNow(), steps: [drop(2)], preApproved: ['partitionDrop'], ran: [] };
+    const report = (await withWorker(systems, async (tq) => (await start(tq)).result())) as MaintenanceReport;
+    assert.equal(report.approval?.outcome, 'pre-approved');
+    assert.match(report.approval!.reason!, /maintenance.preApproved: partitionDrop/);
+    assert.deepEqual(systems.ran.map((r) => r.id), [drop(2).id]);
+  });
+
+  it('waits while the server is busy, then runs the step', async () => {
+    const systems: Systems = { window: openNow(), steps: [merge(1)], busyFor: 1, ran: [] };
+    const report = (await withWorker(systems, async (tq) => {
+      const handle = await start(tq);
+      await eventually('the busy wait', async () => ((await handle.query(compactionStatusQuery)).phase === 'waiting: server busy' ? true : undefined), 10_000, 50);
+      return handle.result();
+    })) as MaintenanceReport;
+    assert.equal(report.steps[0]!.outcome, 'done');
+  });
+
+  it('pauses before the next step, resumes, and an abort stops with the rest left', async () => {
+    const systems: Systems = { window: openNow(), steps: [1, 2, 3].map(merge), stepMs: 300, ran: [] };
+    const report = (await withWorker(systems, async (tq) => {
+      const handle = await start(tq);
+      await handle.signal(pauseSignal, { by: 'carol' });
+      await eventually('the pause', async () => ((await handle.query(compactionStatusQuery)).phase === 'paused' ? true : undefined), 10_000, 50);
+      const ranWhilePaused = systems.ran.length;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(systems.ran.length, ranWhilePaused, 'no step starts while paused');
+      await handle.signal(resumeSignal, { by: 'carol' });
+      await eventually('a step after the resume', async () => (systems.ran.length > ranWhilePaused ? true : undefined), 10_000, 20);
+      await handle.signal(abortSignal, { by: 'carol', reason: 'enough' });
+      return handle.result();
+    })) as MaintenanceReport;
+    assert.equal(report.outcome, 'aborted');
+    assert.equal(report.abortedBy, 'carol: enough');
+    assert.ok(report.left.length >= 1 && report.left.length < 3, `${report.left.length} left`);
+  });
+});
