@@ -35,6 +35,8 @@ import { BENCH_TABLE, prepareClickHouse, rawClickHouseExport } from './benchmark
 import { dropDatabase, prepareTinyDatabase, preparePostgres, rawPgDump, rawPgRestore } from './benchmark/postgresData';
 import { cpuDuring, cpuSeconds, cpuText, peakRssMb, programPid, rssMb } from './benchmark/procStats';
 import { benchRoll } from './benchmark/roll';
+import { benchCompaction, COMPACTION_DATABASE, COMPACTION_TABLE } from './benchmark/compactionData';
+import { benchDemoReset } from './benchmark/demoReset';
 import { timed } from './benchmark/run';
 import { SIZES, TINY_DATABASE, benchDatabase, selectParts, selectSizes, type BenchSize } from './benchmark/sizes';
 import {
@@ -73,6 +75,18 @@ function benchConfig(allowedSignersFile: string): LoadedConfig {
     raw.clickhouse.databases = SIZES_RUN.map((s) => ({ name: benchDatabase(s), tables: [BENCH_TABLE] }));
     raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: 'ballast-bench-schedule' } };
     raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: 'ballast-bench-drill' } };
+  });
+}
+
+/** compaction of the bench's table alone, in a window that is always open. */
+function compactionConfig(): LoadedConfig {
+  return writeDerivedConfig('bench-compaction', (raw) => {
+    raw.temporal = { ...raw.temporal, taskQueue: 'ballast-bench-compaction' };
+    raw.clickhouse.databases = [{ name: COMPACTION_DATABASE, tables: [COMPACTION_TABLE] }];
+    raw.backup = { ...raw.backup, schedule: { ...raw.backup?.schedule, enabled: false, scheduleId: 'ballast-bench-compaction-schedule' } };
+    raw.drill = { ...raw.drill, schedule: { ...raw.drill?.schedule, enabled: false, scheduleId: 'ballast-bench-compaction-drill' } };
+    raw.maintenance = { ...raw.maintenance, window: { start: '00:00', durationMinutes: 24 * 60 }, schedule: { enabled: false, scheduleId: 'ballast-bench-maintenance' } };
+    raw.demoReset = { ...raw.demoReset, schedule: undefined };
   });
 }
 
@@ -276,7 +290,7 @@ async function prepareData(loaded: LoadedConfig, say: (line: string) => void): P
 }
 
 /** The issue's targets, judged on what this run measured. */
-function judge(fixedMs: number | undefined, sizes: SizeFigures[], roll: Verdict | undefined): Verdict[] {
+function judge(fixedMs: number | undefined, sizes: SizeFigures[], roll: Verdict | undefined, compaction: Verdict | undefined, reset: Verdict | undefined): Verdict[] {
   const verdicts: Verdict[] = [];
   const largest = sizes.at(-1);
   const smallest = SIZES_RUN[0];
@@ -307,7 +321,9 @@ function judge(fixedMs: number | undefined, sizes: SizeFigures[], roll: Verdict 
       ? atMost(`restore vs pg_restore (${largest.size.label})`, ratio(best(largest.restore.workflow), best(largest.restore.raw)), LIMITS.restoreRatio, fmtRatio)
       : notMeasured('restore vs pg_restore', `<= ${fmtRatio(LIMITS.restoreRatio)}`, 'no data size run'),
   );
-  verdicts.push(roll ?? notMeasured('rolling restart vs restart loop', `<= ${fmtRatio(LIMITS.rollRatio)}`, 'BENCH_ONLY=data'));
+  verdicts.push(roll ?? notMeasured('rolling restart vs restart loop', `<= ${fmtRatio(LIMITS.rollRatio)}`, 'not in BENCH_ONLY'));
+  verdicts.push(compaction ?? notMeasured('compaction vs OPTIMIZE FINAL loop', `<= ${fmtRatio(LIMITS.compactionRatio)}`, 'not in BENCH_ONLY'));
+  verdicts.push(reset ?? notMeasured('demoReset vs raw reset script', `<= ${fmtRatio(LIMITS.demoResetRatio)}`, 'not in BENCH_ONLY'));
   return verdicts;
 }
 
@@ -326,6 +342,8 @@ async function main(): Promise<void> {
   const sizes: SizeFigures[] = [];
   let fixedMs: number | undefined;
   let roll: Verdict | undefined;
+  let compaction: Verdict | undefined;
+  let reset: Verdict | undefined;
   const started = Date.now();
   try {
     if (PARTS.includes('data')) {
@@ -335,14 +353,16 @@ async function main(): Promise<void> {
       for (const size of SIZES_RUN) sizes.push(await bench.measureSize(size, say));
     }
     if (PARTS.includes('roll')) roll = await benchRoll(loaded, client, REPEATS, say);
+    if (PARTS.includes('compaction')) compaction = await benchCompaction(compactionConfig(), client, REPEATS, say);
+    if (PARTS.includes('reset')) reset = await benchDemoReset(client, REPEATS, say);
   } finally {
     await bench.cleanUp().catch((err: unknown) => console.error('bench: could not delete its backups:', err));
     await connection.close();
   }
-  const { lines: table, allPassed } = verdictTable(judge(fixedMs, sizes, roll));
+  const { lines: table, allPassed } = verdictTable(judge(fixedMs, sizes, roll, compaction, reset));
   const sizesText = SIZES_RUN.map((s) => s.label).join(', ');
   console.log(`\nsummary (best of ${REPEATS}; sizes ${sizesText || '-'} of ${SIZES.map((s) => s.label).join(', ')}; ${fmtSeconds(Date.now() - started)} in all):\n${lines.join('\n')}`);
-  console.log(`\ntargets (issue 14):\n${table.join('\n')}`);
+  console.log(`\ntargets (issues 14, 15, 16):\n${table.join('\n')}`);
   if (!allPassed) process.exitCode = 1;
 }
 

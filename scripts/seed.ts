@@ -28,7 +28,7 @@ export const SEED = {
   objects: 60,
 } as const;
 
-async function seedPostgres(config: Config, connections: Connections): Promise<string> {
+export async function seedPostgres(config: Config, connections: Connections): Promise<string> {
   const database = config.postgres.databases[0]!;
   // The database itself may be gone too (a restore test or a real incident dropped it).
   const admin = new pg.Client(connections.postgres());
@@ -119,7 +119,7 @@ async function seedPostgres(config: Config, connections: Connections): Promise<s
   }
 }
 
-async function seedClickHouse(config: Config, connections: Connections): Promise<string> {
+export async function seedClickHouse(config: Config, connections: Connections): Promise<string> {
   const database = config.clickhouse.databases[0]!.name;
   const client = connections.clickhouse();
   try {
@@ -210,7 +210,7 @@ async function seedKafka(connections: Connections): Promise<string> {
   }
 }
 
-async function seedObjectStore(config: Config, connections: Connections): Promise<string> {
+export async function seedObjectStore(config: Config, connections: Connections): Promise<string> {
   const bucket = config.objectStore.buckets[0];
   if (!bucket) return 'object store: no data bucket configured, nothing seeded';
   const s3 = connections.s3();

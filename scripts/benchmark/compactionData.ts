@@ -3,11 +3,15 @@
  * least 10 active parts, made afresh before every measured run, and the raw loop the `compaction`
  * workflow is measured against.
  */
+import type { Client } from '@temporalio/client';
 import { qualifiedName } from '../../activities/clickhouse/sql';
 import { rows } from '../../activities/clickhouse/tableInfo';
 import { readSecret, type LoadedConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
+import type { MaintenanceReport, MergeStep } from '../../contracts/maintenanceTypes';
+import { spawnWorker } from '../../localStack/workerProcess';
 import { run, timed } from './run';
+import { LIMITS, atMost, fmtRatio, fmtSeconds, ratio, type Verdict } from './targets';
 
 export const COMPACTION_DATABASE = 'bench_compaction';
 export const COMPACTION_TABLE = 'events';
@@ -101,4 +105,48 @@ export async function rawOptimizeLoop(loaded: LoadedConfig, partitions: string[]
     }
   });
   return ms;
+}
+
+/**
+ * compaction (ClickHouse only, in a window that is always open) against the raw loop over the
+ * partitions it merged, alternating, each on a table made afresh.
+ */
+export async function benchCompaction(loaded: LoadedConfig, client: Client, repeats: number, say: (line: string) => void): Promise<Verdict> {
+  console.log(`\n[compaction] ${COMPACTION_ROWS} rows, 12 partitions of ${INSERTS} parts each ...`);
+  const worker = await spawnWorker(loaded.path);
+  try {
+    const runs: { ms: number; report: MaintenanceReport }[] = [];
+    const loops: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      await prepareCompactionTable(loaded);
+      const r = await timed(
+        () =>
+          client.workflow.execute('compaction', {
+            taskQueue: loaded.config.temporal.taskQueue,
+            workflowId: `bench-compaction-${Date.now()}`,
+            args: [{ systems: ['clickhouse'] }],
+          }) as Promise<MaintenanceReport>,
+      );
+      const merged = r.value.plan.steps.filter((s): s is MergeStep => s.kind === 'merge');
+      const notDone = r.value.steps.filter((s) => s.outcome !== 'done');
+      if (r.value.outcome !== 'completed' || merged.length === 0 || notDone.length > 0) {
+        throw new Error(`the benchmark compaction did not merge every partition: ${r.value.outcome}, ${merged.length} merges planned, not done: ${notDone.map((s) => `${s.summary} (${s.outcome}: ${s.reason})`).join('; ')}`);
+      }
+      const after = await partsPerPartition(loaded);
+      const thick = merged.filter((s) => after.get(s.partition) !== 1);
+      if (thick.length > 0) throw new Error(`after compaction, partitions ${thick.map((s) => s.partition).join(', ')} still hold more than one part`);
+      runs.push({ ms: r.ms, report: r.value });
+      await prepareCompactionTable(loaded);
+      loops.push(await rawOptimizeLoop(loaded, merged.map((s) => s.partition)));
+    }
+    const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const bestLoop = Math.min(...loops);
+    const inSteps = best.report.steps.reduce((n, s) => n + (s.durationMs ?? 0), 0);
+    const merges = best.report.plan.steps.filter((s) => s.kind === 'merge').length;
+    say(`[compaction] ${merges} partitions merged (the newest left alone); clickhouse-client OPTIMIZE ... FINAL loop over them: ${fmtSeconds(bestLoop)}   compaction (wall): ${fmtSeconds(best.ms)}   ratio ${fmtRatio(ratio(best.ms, bestLoop))}`);
+    say(`[compaction]   every run: compaction ${runs.map((r) => fmtSeconds(r.ms)).join(', ')}; loop ${loops.map(fmtSeconds).join(', ')}; the best run's steps ${fmtSeconds(inSteps)}, outside them (plan, report, Temporal) ${fmtSeconds(best.ms - inSteps)}`);
+    return atMost('compaction vs OPTIMIZE FINAL loop', ratio(best.ms, bestLoop), LIMITS.compactionRatio, fmtRatio);
+  } finally {
+    await worker.stop();
+  }
 }

@@ -43,11 +43,20 @@ export function selectSizes(spec: string | undefined): BenchSize[] {
   return SIZES.filter((s) => wanted.includes(s.label));
 }
 
-export type BenchPart = 'data' | 'roll';
+export const BENCH_PARTS = ['data', 'roll', 'compaction', 'reset'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
 
-/** BENCH_ONLY: "data" (backups, restores, memory, CPU) or "roll" (Kafka rolling restart); both when unset. */
+/**
+ * BENCH_ONLY: a comma-separated list of parts: "data" (backups, restores, memory, CPU), "roll"
+ * (Kafka rolling restart), "compaction", "reset" (demoReset); every part when unset.
+ */
 export function selectParts(spec: string | undefined): BenchPart[] {
-  if (!spec) return ['data', 'roll'];
-  if (spec === 'data' || spec === 'roll') return [spec];
-  throw new Error(`BENCH_ONLY must be "data" or "roll", not ${JSON.stringify(spec)}`);
+  const wanted = (spec ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (wanted.length === 0) return [...BENCH_PARTS];
+  const unknown = wanted.filter((w) => !(BENCH_PARTS as readonly string[]).includes(w));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown part ${unknown.join(', ')}; known: ${BENCH_PARTS.join(', ')}`);
+  return BENCH_PARTS.filter((p) => wanted.includes(p));
 }

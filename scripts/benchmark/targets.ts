@@ -18,6 +18,10 @@ export const LIMITS = {
   clickhouseMinRows: 10_000_000,
   restoreRatio: 1.15,
   rollRatio: 1.2,
+  /** compaction against a clickhouse-client OPTIMIZE ... FINAL loop over the same partitions (issue 15). */
+  compactionRatio: 1.1,
+  /** demoReset (forced, reseed empty) against a script of the raw tools doing the same wipe (issue 16). */
+  demoResetRatio: 1.25,
 } as const;
 
 export type Status = 'PASS' | 'FAIL' | 'n/a';

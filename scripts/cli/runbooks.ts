@@ -10,6 +10,7 @@ import { inputSchema as rollInputSchema } from '../../workflows/kafkaRollingRest
 import { inputSchema as backupInputSchema } from '../../workflows/platformBackup';
 import { restoreInputSchema } from '../../workflows/restore';
 import { demoResetInputSchema } from '../../workflows/demoReset';
+import { compactionInputSchema } from '../../workflows/compaction';
 import { listOf, pairsOf, validate, type OptionSpecs, type ParsedValues } from './args';
 import { usageError } from './errors';
 
@@ -121,6 +122,16 @@ export const RUNBOOK_COMMANDS: RunbookCommand[] = [
       const { brokers } = validate(z.object({ brokers: z.array(z.string().regex(/^\d+$/, 'must be broker ids (numbers), e.g. 1,2')).min(1).optional() }), { brokers: listOf(v.brokers) }, flagName);
       return checked(rollInputSchema, { brokers: brokers?.map(Number), approvalPerBroker: v['approve-each'] }, { brokers: '--brokers', approvalPerBroker: '--approve-each' });
     },
+    controls: ['pause', 'resume', 'abort'],
+  },
+  {
+    command: 'compact',
+    workflowType: 'compaction',
+    summary: 'nightly maintenance inside the maintenance window: merges, vacuums, retention (destructive steps wait for approval)',
+    usage: '[--dry-run] [--systems clickhouse,postgres,kafka,objectStore] [--stop-by TIME]',
+    options: { 'dry-run': { type: 'boolean' }, systems: { type: 'string', multiple: true }, 'stop-by': { type: 'string' } },
+    input: (v) =>
+      checked(compactionInputSchema, { dryRun: v['dry-run'], systems: listOf(v.systems), stopBy: v['stop-by'] }, { dryRun: '--dry-run', systems: '--systems', stopBy: '--stop-by' }),
     controls: ['pause', 'resume', 'abort'],
   },
   {
