@@ -17,7 +17,7 @@ const { maintenanceSettings, planMaintenance, writeMaintenanceReport, runOrigin,
 // Idempotent steps: a retry (after a worker's death) finds what its predecessor did.
 const steps = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '4 hours', maximumAttempts: 3 }));
 
-const inputSchema = z.strictObject({
+export const compactionInputSchema = z.strictObject({
   /** Only plan: report what would be done, touch nothing. */
   dryRun: z.boolean().default(false),
   /** Systems to maintain; every one by default. */
@@ -26,7 +26,7 @@ const inputSchema = z.strictObject({
   stopBy: z.iso.datetime({ offset: true }).optional(),
   requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
 });
-export type CompactionInput = z.input<typeof inputSchema>;
+export type CompactionInput = z.input<typeof compactionInputSchema>;
 
 const controlSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().optional() });
 
@@ -56,7 +56,7 @@ export const compactionStatusQuery = defineQuery<CompactionStatus>('status');
  * window, a pause or abort, and the server's load; run it; verify it. Report before and after.
  */
 export async function compaction(input: CompactionInput = {}): Promise<MaintenanceReport> {
-  const request = parseInput('compaction', inputSchema, input);
+  const request = parseInput('compaction', compactionInputSchema, input);
   const started = new Date();
   const { workflowId } = workflowInfo();
   const settings = await maintenanceSettings();
