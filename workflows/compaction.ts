@@ -1,4 +1,4 @@
-import { condition, defineQuery, executeChild, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineQuery, executeChild, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
@@ -11,9 +11,16 @@ import { parseInput } from './input';
 import { platformBackup } from './platformBackup';
 import { abortSignal, pauseSignal, resumeSignal } from './kafkaRollingRestart';
 
-const { maintenanceSettings, planMaintenance, writeMaintenanceReport, runOrigin, notify, clickhouseBusy, postgresBusy, clickhouseMergeProgress } = proxyActivities<Activities>(
+const { planMaintenance, writeMaintenanceReport, runOrigin, notify, clickhouseMergeProgress } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '10 minutes', maximumAttempts: 3 }),
 );
+// Short reads the worker runs inside the workflow task that asks for them: the load check before
+// every step would otherwise cost a task round trip of its own, a second per dozen merges. A
+// worker's death re-runs them with the workflow task, on another worker, within its timeout.
+const { maintenanceSettings, clickhouseBusy, postgresBusy } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+});
 // Idempotent steps: a retry (after a worker's death) finds what its predecessor did.
 const steps = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '4 hours', maximumAttempts: 3 }));
 
