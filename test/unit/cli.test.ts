@@ -65,6 +65,16 @@ describe('CLI argument validation', () => {
     assert.match(usageMessage(() => inputOf('health', ['--systems', 'redis'])), /^--systems/);
   });
 
+  it('maps compact and demo-reset flags, naming the flag at fault', () => {
+    assert.deepEqual(inputOf('compact', ['--dry-run', '--systems', 'clickhouse,postgres']), { dryRun: true, systems: ['clickhouse', 'postgres'], stopBy: undefined });
+    assert.match(usageMessage(() => inputOf('compact', ['--systems', 'mysql'])), /^--systems/);
+    assert.match(usageMessage(() => inputOf('compact', ['--stop-by', 'tonight'])), /^--stop-by/);
+    assert.deepEqual(inputOf('demo-reset', ['--force', '--keep', 'kafka']), { dryRun: undefined, force: true, keep: ['kafka'] });
+    assert.match(usageMessage(() => inputOf('demo-reset', ['--keep', 'iceberg'])), /^--keep/);
+    assert.match(usageMessage(() => inputOf('demo-reset', ['--dry-run', '--force'])), /--dry-run and --force/);
+    assert.deepEqual(runbookCommand('compact')!.controls, ['pause', 'resume', 'abort']);
+  });
+
   it('refuses unknown flags, naming them', () => {
     assert.match(usageMessage(() => parseCommandLine(['--bogus'], {})), /Unknown option '--bogus'/);
   });
