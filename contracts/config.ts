@@ -199,7 +199,11 @@ const healthCheckSchema = z
   })
   .prefault({});
 
-const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: boolean }) =>
+/** A Temporal Schedule's settings; absent from the config, the object of its defaults. */
+const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: boolean }) => scheduleObject(defaults).prefault({});
+
+/** The same settings, for a schedule that exists only when the config names it. */
+const scheduleObject = (defaults: { scheduleId: string; cron: string; enabled: boolean }) =>
   z
     .strictObject({
       enabled: z.boolean().default(defaults.enabled),
@@ -216,8 +220,7 @@ const scheduleSchema = (defaults: { scheduleId: string; cron: string; enabled: b
         .default(defaults.cron),
       /** How late a missed run (the Temporal service was down) may still start. */
       catchupWindowMinutes: z.number().int().min(1).default(60),
-    })
-    .prefault({});
+    });
 
 const backupSchema = z
   .strictObject({
@@ -350,21 +353,7 @@ const demoResetSchema = z
     /** How long the Postgres TRUNCATE waits for its table locks before it gives up (and retries). */
     lockTimeoutSeconds: z.number().positive().max(600).default(10),
     /** A recurring reset (a public demo, nightly); it runs forced: nobody is there to confirm. Absent: none. */
-    schedule: z
-      .strictObject({
-        enabled: z.boolean().default(true),
-        scheduleId: z.string().min(1).default('ballast-demo-reset'),
-        cron: z
-          .string()
-          .min(1)
-          .superRefine((cron, ctx) => {
-            const problem = cronProblem(cron);
-            if (problem) ctx.addIssue({ code: 'custom', message: problem });
-          })
-          .default('0 4 * * *'),
-        catchupWindowMinutes: z.number().int().min(1).default(60),
-      })
-      .optional(),
+    schedule: scheduleObject({ scheduleId: 'ballast-demo-reset', cron: '0 4 * * *', enabled: true }).optional(),
   })
   .prefault({});
 

@@ -4,14 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, parseConfig, readSecret } from '../../workers/config';
+import { minimalConfig as minimal } from '../helpers/minimalConfig';
 
-const minimal = {
-  environment: 'demo',
-  postgres: { user: 'ballast', databases: ['shop'] },
-  clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
-  kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
-  objectStore: { backupBucket: 'ballast-backups' },
-};
 
 function problemsOf(raw: unknown): string[] {
   try {

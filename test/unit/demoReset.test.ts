@@ -6,14 +6,8 @@ import { confirmProblem, type GateRequest } from '../../workflows/approval';
 import { leftovers, planActions, reportRows } from '../../contracts/demoResetRows';
 import type { DemoFigures, DemoResetPlan } from '../../contracts/demoResetTypes';
 import { ConfigError, parseConfig } from '../../workers/config';
+import { minimalConfig as minimal } from '../helpers/minimalConfig';
 
-const minimal = {
-  environment: 'demo',
-  postgres: { user: 'ballast', databases: ['shop'] },
-  clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
-  kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
-  objectStore: { backupBucket: 'ballast-backups' },
-};
 
 function problemsOf(raw: unknown): string[] {
   try {

@@ -7,6 +7,7 @@ import { planSteps } from '../../activities/maintenance/plan';
 import { maintenanceSchema } from '../../contracts/maintenanceConfig';
 import { nextOpening, openWindow, windowCron, WEEKDAYS } from '../../contracts/maintenanceWindow';
 import { ConfigError, parseConfig } from '../../workers/config';
+import { minimalConfig as minimal } from '../helpers/minimalConfig';
 
 const everyDay = [...WEEKDAYS];
 const at = (iso: string) => new Date(iso);
@@ -33,13 +34,6 @@ describe('maintenance window', () => {
 });
 
 describe('maintenance config', () => {
-  const minimal = {
-    environment: 'demo',
-    postgres: { user: 'ballast', databases: ['shop'] },
-    clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
-    kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
-    objectStore: { backupBucket: 'ballast-backups' },
-  };
   const problems = (maintenance: unknown) => {
     try {
       parseConfig({ ...minimal, maintenance });

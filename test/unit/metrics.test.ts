@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../workers/config';
 import { createBallastMetrics, type MetricsSources } from '../../workers/metrics';
 import { parse } from 'yaml';
+import { minimalConfig as minimal } from '../helpers/minimalConfig';
 
 /** The value of one exposition line, e.g. `ballast_backup_success_total` or `x{kind="drill"}`. */
 function valueOf(text: string, series: string): number | undefined {
@@ -97,13 +98,6 @@ describe('the example alert rules', () => {
 });
 
 describe('the metrics config', () => {
-  const minimal = {
-    environment: 'demo',
-    postgres: { user: 'ballast', databases: ['shop'] },
-    clickhouse: { url: 'http://127.0.0.1:8123', databases: [{ name: 'analytics' }] },
-    kafka: { brokers: [{ id: 1, host: '127.0.0.1', port: 9092 }] },
-    objectStore: { backupBucket: 'ballast-backups' },
-  };
 
   it('serves nothing by default, on loopback when a port is set, and refuses one port for both exporters', () => {
     assert.deepEqual(parseConfig(minimal).metrics, { host: '127.0.0.1' });
