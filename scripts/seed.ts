@@ -160,7 +160,16 @@ export async function seedClickHouse(config: Config, connections: Connections): 
   }
 }
 
-async function seedKafka(connections: Connections): Promise<string> {
+/**
+ * Fills each topic up to its messages (created if missing): a topic a demo reset purged keeps its
+ * offsets, so what it holds (high watermark minus log start) is what counts, not whether it was
+ * ever written. The group has consumed half of the first topic: realistic lag for a restore to keep.
+ */
+export async function seedKafka(
+  connections: Connections,
+  topics: readonly { topic: string; numPartitions: number; messages: number }[] = SEED.topics,
+  consumerGroup: string = SEED.consumerGroup,
+): Promise<string> {
   const kafka = connections.kafka();
   const admin = kafka.admin({ retry: { retries: 10, initialRetryTime: 300 } });
   // Leadership of brand-new topics still moves on a young cluster (NOT_LEADER_FOR_PARTITION):
@@ -170,7 +179,7 @@ async function seedKafka(connections: Connections): Promise<string> {
   await producer.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = SEED.topics.filter((t) => !existing.has(t.topic));
+    const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length) {
       await createTopicsAndWait(
         admin,
@@ -178,31 +187,28 @@ async function seedKafka(connections: Connections): Promise<string> {
       );
     }
     const lines: string[] = [];
-    for (const t of SEED.topics) {
-      const before = await retryOnLeaderChange(admin, [t.topic], () => admin.fetchTopicOffsets(t.topic));
-      if (before.every((p) => p.high === '0')) {
-        for (let start = 0; start < t.messages; start += 500) {
-          const messages = Array.from({ length: Math.min(500, t.messages - start) }, (_, i) => {
-            const n = start + i;
-            return { key: `${t.topic}-${n % 97}`, value: JSON.stringify({ id: n, amountCents: (n * 37) % 10000, at: 1767225600000 + n * 1000 }) };
-          });
-          await producer.send({ topic: t.topic, acks: -1, messages });
-        }
+    const held = async (topic: string) => (await retryOnLeaderChange(admin, [topic], () => admin.fetchTopicOffsets(topic))).reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    for (const t of topics) {
+      for (let start = await held(t.topic); start < t.messages; start += 500) {
+        const messages = Array.from({ length: Math.min(500, t.messages - start) }, (_, i) => {
+          const n = start + i;
+          return { key: `${t.topic}-${n % 97}`, value: JSON.stringify({ id: n, amountCents: (n * 37) % 10000, at: 1767225600000 + n * 1000 }) };
+        });
+        await producer.send({ topic: t.topic, acks: -1, messages });
       }
       const offsets = await retryOnLeaderChange(admin, [t.topic], () => admin.fetchTopicOffsets(t.topic));
-      const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
-      lines.push(`${t.topic}=${total} messages/${offsets.length} partitions`);
+      lines.push(`${t.topic}=${await held(t.topic)} messages/${offsets.length} partitions`);
     }
-    // The group has consumed half of each orders partition: realistic lag for a restore to keep.
-    const orders = await retryOnLeaderChange(admin, ['orders'], () => admin.fetchTopicOffsets('orders'));
-    await retryOnLeaderChange(admin, ['orders'], () =>
+    const first = topics[0]!.topic;
+    const ends = await retryOnLeaderChange(admin, [first], () => admin.fetchTopicOffsets(first));
+    await retryOnLeaderChange(admin, [first], () =>
       admin.setOffsets({
-        groupId: SEED.consumerGroup,
-        topic: 'orders',
-        partitions: orders.map((p) => ({ partition: p.partition, offset: String(Math.floor(Number(p.high) / 2)) })),
+        groupId: consumerGroup,
+        topic: first,
+        partitions: ends.map((p) => ({ partition: p.partition, offset: String(Math.floor((Number(p.low) + Number(p.high)) / 2)) })),
       }),
     );
-    lines.push(`group ${SEED.consumerGroup} committed on orders`);
+    lines.push(`group ${consumerGroup} committed on ${first}`);
     return `kafka: ${lines.join(' ')}`;
   } finally {
     await producer.disconnect();

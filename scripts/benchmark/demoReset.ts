@@ -8,7 +8,6 @@
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { writeDemoMarkers } from '../../activities/demoReset/activities';
-import { createTopicsAndWait, retryOnLeaderChange } from '../../activities/kafka/topics';
 import pg from 'pg';
 import { rows } from '../../activities/clickhouse/tableInfo';
 import type { DemoResetReport } from '../../contracts/demoResetTypes';
@@ -16,7 +15,7 @@ import { writeDerivedConfig } from '../../localStack/derivedConfig';
 import { spawnWorker } from '../../localStack/workerProcess';
 import type { LoadedConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
-import { seedClickHouse, seedObjectStore, seedPostgres, SEED } from '../seed';
+import { seedClickHouse, seedKafka, seedObjectStore, seedPostgres, SEED } from '../seed';
 import { rawDemoReset, type RawResetTargets } from './demoResetRaw';
 import { timed } from './run';
 import { LIMITS, atMost, fmtRatio, fmtSeconds, ratio, type Verdict } from './targets';
@@ -53,36 +52,8 @@ async function fillDemo(loaded: LoadedConfig): Promise<void> {
     await ch.close();
     s3.destroy();
   }
-  await Promise.all([seedPostgres(config, connections), seedClickHouse(config, connections), seedObjectStore(config, connections), fillTopics(loaded)]);
+  await Promise.all([seedPostgres(config, connections), seedClickHouse(config, connections), seedObjectStore(config, connections), seedKafka(connections, TOPICS, GROUP)]);
   await writeDemoMarkers({ config, connections });
-}
-
-/** Each topic gets its messages again (a purge leaves the topic, its offsets moved on), and the group its commits. */
-async function fillTopics(loaded: LoadedConfig): Promise<void> {
-  const kafka = createConnections(loaded.config, loaded.path).kafka();
-  const admin = kafka.admin({ retry: { retries: 10, initialRetryTime: 300 } });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 10, initialRetryTime: 300 } });
-  await admin.connect();
-  await producer.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = TOPICS.filter((t) => !existing.has(t.topic));
-    if (missing.length) await createTopicsAndWait(admin, missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor: 3 })));
-    for (const t of TOPICS) {
-      const offsets = await retryOnLeaderChange(admin, [t.topic], () => admin.fetchTopicOffsets(t.topic));
-      const held = offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-      for (let sent = held; sent < t.messages; sent += 500) {
-        const messages = Array.from({ length: Math.min(500, t.messages - sent) }, (_, i) => ({ key: `${t.topic}-${(sent + i) % 97}`, value: JSON.stringify({ id: sent + i }) }));
-        await producer.send({ topic: t.topic, acks: -1, messages });
-      }
-    }
-    const first = TOPICS[0]!.topic;
-    const ends = await retryOnLeaderChange(admin, [first], () => admin.fetchTopicOffsets(first));
-    await admin.setOffsets({ groupId: GROUP, topic: first, partitions: ends.map((p) => ({ partition: p.partition, offset: String(Math.floor((Number(p.low) + Number(p.high)) / 2)) })) });
-  } finally {
-    await producer.disconnect();
-    await admin.disconnect();
-  }
 }
 
 /** What the raw script wipes: the demo's tables (not the demo markers), its topics and bucket. */
