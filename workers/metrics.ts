@@ -104,7 +104,7 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
   for (const outcome of ROLL_OUTCOMES) rollOutcomes.inc({ outcome }, 0);
   const canaryLost = gauge('ballast_roll_canary_lost_messages', 'Acknowledged canary messages missing after the last roll (must be 0)');
   const canarySent = gauge('ballast_roll_canary_sent_messages', 'Canary messages the last roll sent');
-  counter('ballast_compaction_reclaimed_bytes_total', 'Bytes reclaimed by compaction runs');
+  const reclaimed = counter('ballast_compaction_reclaimed_bytes_total', 'Bytes reclaimed by compaction runs (their reports\' bytesReclaimed)');
   const approvalsWaiting = gauge('ballast_approvals_waiting', 'Runs waiting for an approval, per runbook', ['runbook']);
   const approvalWait = gauge('ballast_approval_wait_seconds', 'How long each run now waiting for an approval has waited', ['runbook', 'workflow_id']);
   const oldestApproval = gauge('ballast_approval_oldest_wait_seconds', 'The longest wait of any run now waiting for an approval (0: none)');
@@ -131,6 +131,10 @@ export function createBallastMetrics(sources: MetricsSources, now: () => Date = 
         backupBytes.set(bucket, r.totals.bytes);
         newest = undefined;
       }
+    }
+    if (name === 'compaction' && end.ok) {
+      const bytes = (end.result as { bytesReclaimed?: number } | undefined)?.bytesReclaimed;
+      if (typeof bytes === 'number' && bytes > 0) reclaimed.inc(bytes);
     }
     if (name === 'restore' || name === 'drill') {
       const report = reportOf<RestoreReport>(end, (v) => typeof v.rto === 'object' && typeof v.kind === 'string');

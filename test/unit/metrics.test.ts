@@ -49,6 +49,7 @@ describe('ballast metrics', () => {
     const roll = { outcome: 'halted', restarted: [], canary: { sent: 500, ackedMissing: 0 } };
     metrics.record('kafkaRollingRestart', 300, { ok: false, failureType: 'RollHalted', message: 'halted', details: [roll] });
     metrics.record('someOtherWorkflow', 1, { ok: true, result: {} });
+    metrics.record('compaction', 120, { ok: true, result: { outcome: 'completed', bytesReclaimed: 4096 } });
     const text = await metrics.render();
     assert.equal(valueOf(text, 'ballast_backup_success_total'), 1);
     assert.equal(valueOf(text, 'ballast_backup_last_successful_timestamp'), now.getTime() / 1000);
@@ -63,6 +64,8 @@ describe('ballast metrics', () => {
     assert.equal(valueOf(text, 'ballast_roll_outcome_total{outcome="halted"}'), 1);
     assert.equal(valueOf(text, 'ballast_roll_canary_sent_messages'), 500);
     assert.equal(valueOf(text, 'ballast_roll_canary_lost_messages'), 0);
+    assert.equal(valueOf(text, 'ballast_compaction_reclaimed_bytes_total'), 4096);
+    assert.equal(valueOf(text, 'ballast_compaction_success_total'), 1);
   });
 
   it('lists the runs waiting for approval, and counts a source that fails without failing the scrape', async () => {
