@@ -132,7 +132,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     };
     await writeMaintenanceReport(report);
     const failed = results.filter((r) => r.outcome === 'failed');
-    show('done', `compaction ${outcome}: ${results.filter((r) => r.outcome === 'done').length} step(s) done, ${failed.length} failed, ${report.left.length} left; report at ${report.reportKey}.`);
+    const backedUp = backupId ? ` The dropped partitions are in backup ${backupId}; to undo a drop, see README "Undoing a drop".` : '';
+    show('done', `compaction ${outcome}: ${results.filter((r) => r.outcome === 'done').length} step(s) done, ${failed.length} failed, ${report.left.length} left; report at ${report.reportKey}.${backedUp}`);
     if (failed.length) await notify({ kind: 'failure', title: `compaction: ${failed.length} step(s) failed`, text: failed.map((r) => `${r.summary}: ${r.reason}`).join('\n'), workflowId });
     return report;
   };

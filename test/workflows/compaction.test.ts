@@ -61,7 +61,7 @@ interface Systems {
   ran: { id: string; at: number }[];
   /** maintenance.backupBeforeDrop; what the child platformBackup's plan and pieces were asked for. */
   backupBeforeDrop?: boolean;
-  backupAsked?: { plan?: BackupPlanRequest; pieces: unknown[] };
+  backupAsked?: { plan?: BackupPlanRequest; pieces: unknown[]; dropsRanBefore?: number };
 }
 
 function fakes(s: Systems): Partial<Activities> {
@@ -104,6 +104,7 @@ function fakes(s: Systems): Partial<Activities> {
     }) as never,
     backupClickHouseTable: (async (request: unknown) => {
       s.backupAsked!.pieces.push(request);
+      s.backupAsked!.dropsRanBefore = s.ran.filter((r) => r.id.includes(':drop:')).length;
       return { component: 'clickhouse', unit: 'u', key: 'k', sha256: 's', pieces: 1, bytes: 1, rows: 1, messages: 0, resumed: false };
     }) as never,
     writeManifest: (async () => ({ consistencyPoint: new Date().toISOString(), components: [], lacks: [{ component: 'clickhouse', reason: 'partitions' }], totals: { pieces: 2, bytes: 2, rows: 2, messages: 0 } })) as never,
@@ -219,6 +220,7 @@ describe('compaction workflow (fake activities)', () => {
         { backupId: report.backupId, database: 'db', table: 'u', partitions: ['4'] },
       ],
     );
+    assert.equal(systems.backupAsked!.dropsRanBefore, 0, 'backed up before the first drop');
     assert.match(report.backupId!, /^\d{4}-\d\d-\d\dT/);
     assert.deepEqual(report.backupPartitions, partitions);
     assert.deepEqual(systems.ran.map((r) => r.id), [merge(1).id, drop(2).id, drop(3).id, drop(4, 'u').id]);
