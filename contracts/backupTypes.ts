@@ -74,7 +74,14 @@ export interface SkippedComponent {
 /** One unit of backup work: one activity call. */
 export type BackupTask =
   | { component: 'postgres'; kind: 'postgresDatabase'; database: string }
-  | { component: 'clickhouse'; kind: 'clickhouseTable'; database: string; table: string }
+  | {
+      component: 'clickhouse';
+      kind: 'clickhouseTable';
+      database: string;
+      table: string;
+      /** Only these partition ids (input.clickhousePartitions); every partition when absent. */
+      partitions?: string[];
+    }
   | { component: 'kafka'; kind: 'kafkaMetadata' }
   | { component: 'kafka'; kind: 'kafkaTopic'; topic: string }
   | { component: 'objectStore'; kind: 'bucket'; bucket: string };
@@ -85,6 +92,8 @@ export interface BackupPlanRequest {
   skip: SkippedComponent[];
   postgresDatabases?: string[];
   clickhouseTables?: string[];
+  /** "database.table" to the partition ids to back up of it; the table's other partitions are left out. */
+  clickhousePartitions?: Record<string, string[]>;
   kafkaDataTopics?: string[];
   buckets?: string[];
 }

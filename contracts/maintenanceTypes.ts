@@ -198,6 +198,11 @@ export interface MaintenanceReport {
   left: { id: string; summary: string }[];
   /** platformBackup's id when backupBeforeDrop backed up the partitions to drop. */
   backupId?: string;
+  /**
+   * What that backup holds: "database.table" to the partition ids, exactly the planned drops.
+   * README, compaction, "Undoing a drop", says how to bring them back.
+   */
+  backupPartitions?: Record<string, string[]>;
   bytesReclaimed: number;
   abortedBy?: string;
   startedAt: string;

@@ -36,8 +36,9 @@ const backupSteps: { [K in BackupKind]: BackupStep<K> } = {
     label: (task) => `postgres ${task.database}`,
   },
   clickhouseTable: {
-    run: (task, { backupId }) => pieces.backupClickHouseTable({ backupId, database: task.database, table: task.table }),
-    label: (task) => `clickhouse ${task.database}.${task.table}`,
+    run: (task, { backupId }) =>
+      pieces.backupClickHouseTable({ backupId, database: task.database, table: task.table, ...(task.partitions ? { partitions: task.partitions } : {}) }),
+    label: (task) => `clickhouse ${task.database}.${task.table}${task.partitions ? ` (partitions ${task.partitions.join(', ')})` : ''}`,
   },
   kafkaMetadata: {
     run: (_task, { backupId }) => pieces.backupKafkaMetadata({ backupId }),

@@ -73,6 +73,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   const windowOpen = () => closesAt !== undefined && Date.now() < closesAt;
   const results: StepResult[] = [];
   let backupId: string | undefined;
+  let backupPartitions: Record<string, string[]> | undefined;
   let backupFailed: string | undefined;
   let paused = false;
   let abortedBy: string | undefined;
@@ -128,6 +129,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       steps: results,
       left: pending.map((s) => ({ id: s.id, summary: s.summary })),
       backupId,
+      backupPartitions,
       bytesReclaimed: results.reduce((sum, r) => sum + (r.bytesReclaimed ?? 0), 0),
       abortedBy,
       startedAt: started.toISOString(),
@@ -137,7 +139,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     };
     await writeMaintenanceReport(report);
     const failed = results.filter((r) => r.outcome === 'failed');
-    show('done', `compaction ${outcome}: ${results.filter((r) => r.outcome === 'done').length} step(s) done, ${failed.length} failed, ${report.left.length} left; report at ${report.reportKey}.`);
+    const backedUp = backupId ? ` The dropped partitions are in backup ${backupId}; to undo a drop, see README "Undoing a drop".` : '';
+    show('done', `compaction ${outcome}: ${results.filter((r) => r.outcome === 'done').length} step(s) done, ${failed.length} failed, ${report.left.length} left; report at ${report.reportKey}.${backedUp}`);
     if (failed.length) await notify({ kind: 'failure', title: `compaction: ${failed.length} step(s) failed`, text: failed.map((r) => `${r.summary}: ${r.reason}`).join('\n'), workflowId });
     return report;
   };
@@ -223,16 +226,22 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   let stoppedBy: string | undefined;
   let destructiveFailed: string | undefined;
   /**
-   * backupBeforeDrop: once, before the first drop, platformBackup of the tables holding the
-   * partitions to drop (whole tables: platformBackup narrows to tables, not partitions). Without
-   * the backup nothing is dropped.
+   * backupBeforeDrop: once, before the first drop, platformBackup of exactly the partitions to
+   * drop (a partial backup: never "latest", no retention slot). Without the backup nothing is
+   * dropped.
    */
   const backUpBeforeDrops = async () => {
-    const tables = [...new Set(plan.steps.filter((s) => s.kind === 'drop').map((s) => (s.kind === 'drop' ? `${s.database}.${s.table}` : '')))];
-    show('applying', `Backing up ${tables.join(', ')} with platformBackup before dropping partitions (backupBeforeDrop).`);
+    const partitions: Record<string, string[]> = {};
+    for (const s of plan.steps) if (s.kind === 'drop') (partitions[`${s.database}.${s.table}`] ??= []).push(s.partitionId);
+    const described = Object.entries(partitions).map(([table, ids]) => `${table} partition(s) ${ids.join(', ')}`).join('; ');
+    show('applying', `Backing up ${described} with platformBackup before dropping them (backupBeforeDrop).`);
     try {
-      const backup = await executeChild(platformBackup, { workflowId: `${workflowId}-backup-before-drop`, args: [{ components: ['clickhouse'], clickhouseTables: tables, retention: false }] });
+      const backup = await executeChild(platformBackup, {
+        workflowId: `${workflowId}-backup-before-drop`,
+        args: [{ components: ['clickhouse'], clickhouseTables: Object.keys(partitions), clickhousePartitions: partitions, retention: false }],
+      });
       backupId = backup.backupId;
+      backupPartitions = partitions;
     } catch (err) {
       backupFailed = causeOf(err);
     }

@@ -53,6 +53,13 @@ export const inputSchema = z.strictObject({
   postgresDatabases: z.array(z.string().min(1)).min(1).optional(),
   /** "database" (every configured table) or "database.table". */
   clickhouseTables: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'must be database or database.table')).min(1).optional(),
+  /**
+   * "database.table" to the partition ids (system.parts.partition_id) to back up of it; its other
+   * partitions are left out and the backup is partial. Every partition of every table by default.
+   */
+  clickhousePartitions: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/, 'must be database.table'), z.array(z.string().min(1)).min(1, 'name at least one partition id'))
+    .optional(),
   kafkaDataTopics: z.array(z.string().min(1)).optional(),
   buckets: z.array(z.string().min(1)).optional(),
   /** Apply the retention policy after the backup (default true). */
@@ -149,6 +156,7 @@ export async function platformBackup(input: PlatformBackupInput = {}): Promise<P
     skip: skipped,
     postgresDatabases: request.postgresDatabases,
     clickhouseTables: request.clickhouseTables,
+    ...(request.clickhousePartitions ? { clickhousePartitions: request.clickhousePartitions } : {}),
     kafkaDataTopics: request.kafkaDataTopics,
     buckets: request.buckets,
   };

@@ -6,6 +6,7 @@ import { manifestKey } from './manifest';
 import { headObject, listBackupIds } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { Failure } from '../../contracts/failures';
+import { listPartitions } from '../clickhouse/partitions';
 
 /**
  * Resolves a backup request against the config and the live platform, before anything is
@@ -68,6 +69,9 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
         );
         const chosen = tasks.flatMap((t) => (t.kind === 'clickhouseTable' ? [`${t.database}.${t.table}`] : []));
         leftOut('clickhouse', 'input.clickhouseTables', everyTable, chosen);
+        if (request.clickhousePartitions) await narrowToPartitions(request.clickhousePartitions);
+      } else if (request.clickhousePartitions) {
+        problems.push('input.clickhousePartitions: ClickHouse is not being backed up (input.components or input.skip leaves it out)');
       }
 
       if (wanted('kafka')) {
@@ -116,6 +120,28 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
         s3.destroy();
       }
 
+      /**
+       * input.clickhousePartitions: each table must be one this backup covers and each partition id
+       * an active partition of it. The tasks keep only those partitions, and the backup is partial.
+       */
+      async function narrowToPartitions(wantedPartitions: Record<string, string[]>): Promise<void> {
+        for (const [name, ids] of Object.entries(wantedPartitions)) {
+          const field = `input.clickhousePartitions.${name}`;
+          const task = tasks.find((t) => t.kind === 'clickhouseTable' && `${t.database}.${t.table}` === name);
+          if (task?.kind !== 'clickhouseTable') {
+            problems.push(`${field}: "${name}" is not a table this backup covers (it backs up: ${tasks.flatMap((t) => (t.kind === 'clickhouseTable' ? [`${t.database}.${t.table}`] : [])).join(', ') || 'no ClickHouse table'})`);
+            continue;
+          }
+          const present = new Set(await clickhousePartitionIds(task.database, task.table));
+          ids.forEach((id, i) => {
+            if (!present.has(id)) problems.push(`${field}.${i}: partition "${id}" of ${name} does not exist (its partitions: ${[...present].join(', ') || 'none'})`);
+          });
+          task.partitions = [...new Set(ids)];
+          const others = [...present].filter((id) => !ids.includes(id));
+          narrowed.push({ component: 'clickhouse', reason: `input.clickhousePartitions narrowed ${name} to partition(s) ${task.partitions.join(', ')}${others.length ? `, leaving out ${others.join(', ')}` : ''}` });
+        }
+      }
+
       async function bucketExists(bucket: string): Promise<boolean> {
         try {
           await s3.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -159,6 +185,16 @@ export function createBackupPlanActivities(deps: ActivityDeps) {
         format: 'JSONEachRow',
       });
       return await result.json<{ database: string; name: string }>();
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  }
+
+  /** The table's active partition ids (system.parts). */
+  async function clickhousePartitionIds(database: string, table: string): Promise<string[]> {
+    const client = connections.clickhouse(30_000);
+    try {
+      return (await listPartitions(client, database, table)).map((p) => p.partitionId);
     } finally {
       await client.close().catch(() => undefined);
     }

@@ -23,6 +23,8 @@ export interface ClickHouseBackupRequest {
   backupId: string;
   database: string;
   table: string;
+  /** Only these partition ids (a narrowed backup, e.g. before a drop); every partition when absent. */
+  partitions?: string[];
 }
 
 /** Heartbeat details: progress for the UI, and where a retried attempt picks up. */
@@ -46,12 +48,16 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
      * `SHOW CREATE TABLE` text as schema.sql, and, for MergeTree-family tables, one object per
      * partition, `<partition_id>.native`: `SELECT * ... FORMAT Native` in ClickHouse's own
      * compressed block format (`compress=1`), streamed from the HTTP response into the upload.
-     * Idempotent per piece: a retry keeps the pieces an earlier attempt completed.
+     * Idempotent per piece: a retry keeps the pieces an earlier attempt completed. With
+     * `partitions`, only those partitions' objects are written.
      */
-    async backupClickHouseTable({ backupId, database, table }: ClickHouseBackupRequest): Promise<ComponentResult> {
+    async backupClickHouseTable({ backupId, database, table, partitions: only }: ClickHouseBackupRequest): Promise<ComponentResult> {
       try {
         validateName(database, 'database');
         validateName(table, 'table');
+        if (only !== undefined && (!Array.isArray(only) || only.length === 0 || !only.every((id) => typeof id === 'string' && id !== ''))) {
+          throw new Error('partitions must be a non-empty list of partition ids');
+        }
         // Checks the backup id and the key parts before anything is read or written.
         backupKey(backupId, 'clickhouse', database, table, 'schema.sql');
       } catch (err) {
@@ -118,7 +124,16 @@ export function createClickHouseBackupActivities(deps: ActivityDeps) {
         if (!mergeTree) return { component: 'clickhouse', unit, pieces, resumed };
 
         // The data, one object per partition, each counted before it is exported.
-        const counted = await countPartitions(ch, name, database, table, info);
+        const wanted = only && new Set(only);
+        const counted = await countPartitions(ch, name, database, table, info, wanted);
+        if (wanted) {
+          // Planned a moment ago: a partition gone since cannot be in this backup, and a backup
+          // taken to undo a drop must hold every partition it was asked for.
+          const missing = [...wanted].filter((id) => !counted.some((p) => p.partitionId === id));
+          if (missing.length) {
+            throw ApplicationFailure.nonRetryable(`backupClickHouseTable: partitions: ${database}.${table} has no partition ${missing.join(', ')} (any more)`, Failure.InvalidInput);
+          }
+        }
         const job: TableExport = { client: ch, s3, bucket, database, table, server, info, fresh, cancellationSignal: ctx.cancellationSignal };
         const progress: ClickHouseBackupProgress = { partitionsDone: 0, partitionsTotal: counted.length, bytes: 0, done: [] };
         const inFlight = new Map<string, number>();

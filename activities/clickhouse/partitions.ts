@@ -67,8 +67,8 @@ export interface CountedPartition extends PartitionInfo {
 const COUNT_BATCH = 50;
 
 /**
- * Every partition's count() through the same WHERE as its export, checked against system.parts'
- * active rows read on both sides of it. When they differ on partitions that did not change, the
+ * Every partition's count() (or, with `only`, those partitions') through the same WHERE as its
+ * export, checked against system.parts' active rows read on both sides of it. When they differ on partitions that did not change, the
  * whole table tells why: if its count() equals its parts' rows, a WHERE does not select exactly its
  * partition (the partition expression was rendered wrong)
  * and the backup fails rather than record wrong data; if the whole table differs too, this user
@@ -81,8 +81,9 @@ export async function countPartitions(
   database: string,
   table: string,
   info: TableInfo,
+  only?: ReadonlySet<string>,
 ): Promise<CountedPartition[]> {
-  let before = await listPartitions(client, database, table);
+  let before = (await listPartitions(client, database, table)).filter((p) => !only || only.has(p.partitionId));
   try {
     return await backOff(
       async () => {
@@ -92,7 +93,8 @@ export async function countPartitions(
         const counted: CountedPartition[] = before.map((p, i) => ({ ...p, counted: each[i]!, countVerified: stable(p) && each[i] === p.rows }));
         const mismatched = counted.filter((p) => stable(p) && !p.countVerified);
         if (mismatched.length > 0) {
-          const stored = before.reduce((n, p) => n + p.rows, 0);
+          // The whole table's rows, for the whole table's count(): with `only`, `before` holds part of it.
+          const stored = (only ? [...after.values()] : before).reduce((n, p) => n + p.rows, 0);
           const wrong = mismatched[0]!;
           const where = partitionSelection(info, wrong).where;
           if (where && before.every(stable) && (await countWhere(client, name, [undefined]))[0] === stored) {

@@ -2,16 +2,19 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import type { ApprovalAnswer } from '../../contracts/approvalTypes';
 import type { MaintenanceReport } from '../../contracts/maintenanceTypes';
+import type { RestoreReport } from '../../contracts/restoreTypes';
 import { writeDerivedConfig, type RawConfig } from '../../localStack/derivedConfig';
 import { createApprovers, type Approvers } from '../../localStack/approvers';
 import { createConnections, type Connections } from '../../workers/connections';
 import type { LoadedConfig } from '../../workers/config';
 import { approveUpdate, rejectUpdate } from '../../workflows/approval';
 import { compactionStatusQuery, type CompactionInput } from '../../workflows/compaction';
+import { restoreStatusQuery } from '../../workflows/restore';
 import { pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
@@ -28,6 +31,9 @@ import { waitForTopicsOnEveryBroker } from '../../activities/kafka/protocolReque
 const id = randomUUID().slice(0, 8);
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 const MERGE_MAX_PARTS = 2;
+
+/** The partition ids retention drops of `retained` (kept: three months). */
+const oldIds = () => [5, 4, 3].map((back) => monthStart(back).slice(0, 7).replace('-', ''));
 
 /** The first day of the month `back` months before the test's now, as YYYY-MM-DD. */
 function monthStart(back: number): string {
@@ -65,6 +71,21 @@ async function parts(ch: ClickHouseClient, database: string, table: string): Pro
     format: 'JSONEachRow',
   });
   return result.json<PartRow>();
+}
+
+interface PartitionContent {
+  p: string;
+  n: string;
+  h: string;
+}
+
+/** Rows and a checksum of every row's values, per partition (the partition key is toYYYYMM(d)). */
+async function content(ch: ClickHouseClient, database: string, table: string): Promise<PartitionContent[]> {
+  const result = await ch.query({
+    query: `SELECT toString(toYYYYMM(d)) AS p, toString(count()) AS n, toString(sum(cityHash64(d, id, v))) AS h FROM ${database}.${table} GROUP BY p ORDER BY p`,
+    format: 'JSONEachRow',
+  });
+  return result.json<PartitionContent>();
 }
 
 function byPartition(rows: PartRow[]): Map<string, { parts: number; rows: number; names: string[] }> {
@@ -192,8 +213,28 @@ describe('compaction on the real stack', () => {
         for (const m of merges) assert.match(m.verified!, /rows unchanged \(\d+\): yes/);
       });
 
+      it('platformBackup refuses, at plan, clickhousePartitions naming a partition or a table it does not back up', async () => {
+        const handle = await worker.client.workflow.start('platformBackup', {
+          taskQueue: worker.taskQueue,
+          workflowId: `cmp-${id}-badparts-${randomUUID().slice(0, 8)}`,
+          args: [{ components: ['clickhouse'], clickhouseTables: [`${database}.retained`], clickhousePartitions: { [`${database}.retained`]: [oldIds()[0]!, '209901'], [`${database}.merged`]: [oldIds()[0]!] }, retention: false }],
+        });
+        await assert.rejects(handle.result(), (err) => {
+          assert.ok(err instanceof WorkflowFailedError, String(err));
+          const cause = err.cause as ApplicationFailure;
+          assert.equal(cause.type, 'InvalidInput');
+          assert.match(cause.message, new RegExp(`input\\.clickhousePartitions\\.${database}\\.retained\\.1: partition "209901" of ${database}\\.retained does not exist`));
+          assert.match(cause.message, new RegExp(`input\\.clickhousePartitions\\.${database}\\.merged: "${database}\\.merged" is not a table this backup covers`));
+          return true;
+        });
+      });
+
+      // Set by the approved run, for the undo after it.
+      let dropped: { backupId: string; contentBefore: PartitionContent[]; partsBefore: ReturnType<typeof byPartition> } | undefined;
+
       it('retention approved: exactly the planned partitions are gone, the others unchanged', async () => {
         const before = byPartition(await parts(ch, database, 'retained'));
+        const contentBefore = await content(ch, database, 'retained');
         const handle = await start(worker, { systems: ['clickhouse'] });
         await answer(handle, 'approve');
         const report = (await handle.result()) as MaintenanceReport;
@@ -206,17 +247,55 @@ describe('compaction on the real stack', () => {
         const drops = report.steps.filter((s) => s.kind === 'drop');
         assert.equal(drops.length, 3);
         assert.ok(drops.every((d) => d.outcome === 'done' && /partition gone: yes/.test(d.verified!)), JSON.stringify(drops));
-        // backupBeforeDrop: the report names the backup taken first, and it holds the table's dropped partitions.
+        // backupBeforeDrop: the report names the backup taken first, and it holds exactly the dropped partitions.
         assert.ok(report.backupId, 'the report names the backup');
+        dropped = { backupId: report.backupId, contentBefore, partsBefore: before };
+        assert.deepEqual(report.backupPartitions, { [`${database}.retained`]: [...old].sort() });
+        const s3 = connections.s3();
+        const manifest = await readManifest(s3, worker.loaded.config.objectStore.backupBucket, report.backupId);
+        s3.destroy();
+        const held = manifest.pieces.filter((p) => p.component === 'clickhouse' && !p.name.endsWith('/schema'));
+        assert.deepEqual(held.map((p) => p.name).sort(), old.map((p) => `${database}.retained/${p}`).sort(), 'one piece per dropped partition, nothing else');
+        for (const p of held) assert.equal(p.rows, before.get(p.details!.partitionId as string)!.rows, `${p.name} holds the partition's rows`);
+        assert.ok(manifest.pieces.some((p) => p.name === `${database}.retained/schema`));
+        assert.equal(manifest.complete, false, 'a backup of some partitions is partial: never "latest", no retention slot');
+        assert.ok(manifest.lacks!.some((l) => l.component === 'clickhouse' && l.reason.includes(`input.clickhousePartitions narrowed ${database}.retained`)), JSON.stringify(manifest.lacks));
+      });
+
+      it('with backupBeforeDrop, a restore into a scratch database and ATTACH PARTITION bring the dropped partitions back', async () => {
+        assert.ok(dropped, 'the approved run dropped partitions');
+        const scratch = `${database}_undo`;
         const s3 = connections.s3();
         const bucket = worker.loaded.config.objectStore.backupBucket;
-        const manifest = await readManifest(s3, bucket, report.backupId);
-        // The test's backup must not count among the stack's partial backups.
-        for (const key of await listAllKeys(s3, bucket, `backups/${report.backupId}/`)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-        s3.destroy();
-        const retainedRows = [...before.values()].reduce((sum, p) => sum + p.rows, 0);
-        const backedUp = manifest.pieces.filter((p) => p.component === 'clickhouse' && p.name.includes('retained')).reduce((sum, p) => sum + (p.rows ?? 0), 0);
-        assert.equal(backedUp, retainedRows, 'the backup holds every row of the table, the dropped partitions included');
+        try {
+          const handle = await worker.client.workflow.start('restore', {
+            taskQueue: worker.taskQueue,
+            workflowId: `cmp-${id}-undo-${randomUUID().slice(0, 8)}`,
+            args: [{ backupId: dropped.backupId, components: ['clickhouse'], targets: { clickhouse: { [database]: scratch } } }],
+          });
+          const gate = await eventually('the restore to wait for approval', async () => {
+            const s = await handle.query(restoreStatusQuery);
+            return s.phase === 'awaiting approval' ? s : undefined;
+          }, 120_000, 200);
+          assert.ok(gate.plan!.warnings.some((w) => /PARTIAL/.test(w)), gate.plan!.warnings.join('\n'));
+          const runId = (await handle.describe()).runId;
+          await handle.executeUpdate(approveUpdate, { args: [await approvers.signAnswer('bob', { workflowId: handle.workflowId, runId, planHash: gate.plan!.hash, decision: 'approve', reason: 'cmp test: undo the drop' })] });
+          const restored = (await handle.result()) as RestoreReport;
+          assert.equal(restored.verified, true);
+          await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: restored.reportKey }));
+          // The scratch table holds exactly the dropped partitions: attach each back into the live table.
+          const old = oldIds();
+          assert.deepEqual([...byPartition(await parts(ch, scratch, 'retained')).keys()].sort(), [...old].sort());
+          for (const partitionId of old) await ch.command({ query: `ALTER TABLE ${database}.retained ATTACH PARTITION ID '${partitionId}' FROM ${scratch}.retained` });
+          assert.deepEqual(await content(ch, database, 'retained'), dropped.contentBefore, 'every partition holds exactly its original rows');
+          const after = byPartition(await parts(ch, database, 'retained'));
+          for (const [k, v] of dropped.partsBefore) if (!old.includes(k)) assert.deepEqual(after.get(k), v, `partition ${k} untouched by the undo`);
+        } finally {
+          await ch.command({ query: `DROP DATABASE IF EXISTS ${scratch}` }).catch(() => undefined);
+          // The test's backup must not count among the stack's partial backups.
+          for (const key of await listAllKeys(s3, bucket, `backups/${dropped.backupId}/`)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+          s3.destroy();
+        }
       });
     });
   }

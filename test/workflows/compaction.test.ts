@@ -2,9 +2,11 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
+import type { BackupPlanRequest } from '../../contracts/backupTypes';
 import type { MaintenancePlan, MaintenanceReport, MaintenanceSettings, MaintenanceStep, StepResult } from '../../contracts/maintenanceTypes';
 import type { MaintenanceWindow } from '../../contracts/maintenanceWindow';
 import { approveUpdate, rejectUpdate } from '../../workflows/approval';
@@ -36,13 +38,13 @@ const merge = (n: number): MaintenanceStep => ({
   maxParts: 1,
   before: { parts: 5, rows: 100, bytes: 1000 },
 });
-const drop = (n: number): MaintenanceStep => ({
+const drop = (n: number, table = 't'): MaintenanceStep => ({
   kind: 'drop',
   destructive: 'partitionDrop',
-  id: `clickhouse:drop:db.t:${n}`,
-  summary: `DROP partition ${n} of db.t`,
+  id: `clickhouse:drop:db.${table}:${n}`,
+  summary: `DROP partition ${n} of db.${table}`,
   database: 'db',
-  table: 't',
+  table,
   partitionId: String(n),
   partition: String(n),
   before: { parts: 1, rows: 10, bytes: 100 },
@@ -57,6 +59,9 @@ interface Systems {
   /** Busy answers before the server is free. */
   busyFor?: number;
   ran: { id: string; at: number }[];
+  /** maintenance.backupBeforeDrop; what the child platformBackup's plan and pieces were asked for. */
+  backupBeforeDrop?: boolean;
+  backupAsked?: { plan?: BackupPlanRequest; pieces: unknown[]; dropsRanBefore?: number };
 }
 
 function fakes(s: Systems): Partial<Activities> {
@@ -72,7 +77,7 @@ function fakes(s: Systems): Partial<Activities> {
       window: s.window,
       approval: { unsignedAllowed: true, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
       preApproved: s.preApproved ?? [],
-      backupBeforeDrop: false,
+      backupBeforeDrop: s.backupBeforeDrop ?? false,
       busyWaitSeconds: 60,
       mergeTimeoutSeconds: 60,
     }),
@@ -85,6 +90,24 @@ function fakes(s: Systems): Partial<Activities> {
     clickhouseMergeProgress: async () => ({ progress: 0.5, elapsedSeconds: 1 }),
     mergeClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
     dropClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
+    // The child platformBackup's activities, for backupBeforeDrop: healthy systems, the plan the
+    // real planBackup would make of the request, and a manifest.
+    checkClickHouse: (async () => ({ system: 'clickhouse', healthy: true, figures: {} })) as never,
+    checkObjectStore: (async () => ({ system: 'objectStore', healthy: true, figures: {} })) as never,
+    planBackup: (async (request: BackupPlanRequest) => {
+      s.backupAsked!.plan = request;
+      const tasks = Object.entries(request.clickhousePartitions ?? {}).map(([name, partitions]) => {
+        const [database, table] = name.split('.') as [string, string];
+        return { component: 'clickhouse', kind: 'clickhouseTable', database, table, partitions };
+      });
+      return { backupBucket: 'b', concurrency: 2, environment: 'staging', tasks, narrowed: [{ component: 'clickhouse', reason: 'partitions' }] };
+    }) as never,
+    backupClickHouseTable: (async (request: unknown) => {
+      s.backupAsked!.pieces.push(request);
+      s.backupAsked!.dropsRanBefore = s.ran.filter((r) => r.id.includes(':drop:')).length;
+      return { component: 'clickhouse', unit: 'u', key: 'k', sha256: 's', pieces: 1, bytes: 1, rows: 1, messages: 0, resumed: false };
+    }) as never,
+    writeManifest: (async () => ({ consistencyPoint: new Date().toISOString(), components: [], lacks: [{ component: 'clickhouse', reason: 'partitions' }], totals: { pieces: 2, bytes: 2, rows: 2, messages: 0 } })) as never,
   };
 }
 
@@ -180,6 +203,41 @@ describe('compaction workflow (fake activities)', () => {
     assert.equal(report.approval?.outcome, 'pre-approved');
     assert.match(report.approval!.reason!, /maintenance.preApproved: partitionDrop/);
     assert.deepEqual(systems.ran.map((r) => r.id), [drop(2).id]);
+  });
+
+  it('backupBeforeDrop backs up exactly the partitions to drop, before the first drop, and the report names the backup', async () => {
+    const systems: Systems = { window: openNow(), steps: [merge(1), drop(2), drop(3), drop(4, 'u')], preApproved: ['partitionDrop'], ran: [], backupBeforeDrop: true, backupAsked: { pieces: [] } };
+    const report = (await withWorker(systems, async (tq) => (await start(tq)).result())) as MaintenanceReport;
+    assert.equal(report.outcome, 'completed');
+    const partitions = { 'db.t': ['2', '3'], 'db.u': ['4'] };
+    assert.deepEqual(systems.backupAsked!.plan?.clickhousePartitions, partitions);
+    assert.deepEqual(systems.backupAsked!.plan?.clickhouseTables, ['db.t', 'db.u']);
+    assert.deepEqual(systems.backupAsked!.plan?.components, ['clickhouse']);
+    assert.deepEqual(
+      systems.backupAsked!.pieces.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      [
+        { backupId: report.backupId, database: 'db', table: 't', partitions: ['2', '3'] },
+        { backupId: report.backupId, database: 'db', table: 'u', partitions: ['4'] },
+      ],
+    );
+    assert.equal(systems.backupAsked!.dropsRanBefore, 0, 'backed up before the first drop');
+    assert.match(report.backupId!, /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual(report.backupPartitions, partitions);
+    assert.deepEqual(systems.ran.map((r) => r.id), [merge(1).id, drop(2).id, drop(3).id, drop(4, 'u').id]);
+  });
+
+  it('backupBeforeDrop: when the backup fails, nothing is dropped', async () => {
+    const systems: Systems = { window: openNow(), steps: [drop(2)], preApproved: ['partitionDrop'], ran: [], backupBeforeDrop: true, backupAsked: { pieces: [] } };
+    const fail = fakes(systems);
+    fail.planBackup = (async () => {
+      throw ApplicationFailure.nonRetryable('platformBackup: invalid input: input.clickhousePartitions.db.t.0: partition "2" of db.t does not exist', 'InvalidInput');
+    }) as never;
+    const taskQueue = `test-${randomUUID()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fail });
+    const report = (await worker.runUntil(async () => (await start(taskQueue)).result())) as MaintenanceReport;
+    assert.deepEqual(systems.ran, [], 'nothing dropped');
+    assert.equal(report.backupId, undefined);
+    assert.match(report.steps[0]!.reason!, /backupBeforeDrop: the backup failed .*input\.clickhousePartitions\.db\.t\.0.*not dropped/);
   });
 
   it('waits while the server is busy, then runs the step', async () => {

@@ -250,4 +250,44 @@ describe('platformBackup workflow (fake activities)', () => {
     });
     assert.deepEqual(journal.events, []);
   });
+
+  it('clickhousePartitions: the plan gets them, each table piece backs up only its partitions, and the backup is partial', async () => {
+    const journal: Journal = { events: [], inFlight: 0, maxInFlight: 0 };
+    const asked: unknown[] = [];
+    const base = fakeActivities(journal);
+    const activities = fakeActivities(journal, {
+      planBackup: async (request) => {
+        const plan = await base.planBackup(request);
+        const partitions = request.clickhousePartitions?.['analytics.events'];
+        return {
+          ...plan,
+          tasks: plan.tasks.map((t) => (t.kind === 'clickhouseTable' && partitions ? { ...t, partitions } : t)),
+          narrowed: [{ component: 'clickhouse', reason: 'input.clickhousePartitions narrowed analytics.events to partition(s) 202601, 202602' }],
+        };
+      },
+      backupClickHouseTable: async (request) => {
+        asked.push(request);
+        return base.backupClickHouseTable(request);
+      },
+    });
+    const result = await run({ components: ['clickhouse'], clickhousePartitions: { 'analytics.events': ['202601', '202602'] }, retention: false }, activities);
+    assert.deepEqual(journal.plan!.clickhousePartitions, { 'analytics.events': ['202601', '202602'] });
+    assert.deepEqual(asked, [{ backupId: result.backupId, database: 'analytics', table: 'events', partitions: ['202601', '202602'] }]);
+    assert.deepEqual(journal.manifest!.narrowed, [{ component: 'clickhouse', reason: 'input.clickhousePartitions narrowed analytics.events to partition(s) 202601, 202602' }]);
+    assert.equal(result.complete, false, 'a backup of some partitions is partial');
+  });
+
+  it('refuses, before any check, clickhousePartitions that do not name database.table and partition ids', async () => {
+    const journal: Journal = { events: [], inFlight: 0, maxInFlight: 0 };
+    const shapes: Record<string, string[]>[] = [{ events: ['202601'] }, { 'analytics.events': [] }, { 'analytics.events': [''] }];
+    for (const clickhousePartitions of shapes) {
+      await assert.rejects(run({ clickhousePartitions }, fakeActivities(journal)), (err: unknown) => {
+        assert.ok(err instanceof WorkflowFailedError);
+        assert.equal((err.cause as ApplicationFailure).type, 'InvalidInput');
+        assert.match(String(err.cause?.message), /input\.clickhousePartitions/);
+        return true;
+      });
+    }
+    assert.deepEqual(journal.events, []);
+  });
 });
