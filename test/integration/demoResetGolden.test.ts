@@ -147,8 +147,9 @@ describe('demoReset reseeded from a golden backup, on the real stack', () => {
       { topic: TOPICS.orders, numPartitions: 3, replicationFactor: 3 },
       { topic: TOPICS.state, numPartitions: 2, replicationFactor: 3, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.compaction.lag.ms', value: '3600000' }] },
     ]);
-    const batch = (topic: string, n: number, tag: string) => ({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `k${i % 7}`, value: `${tag}${i}` })) });
-    await producer.sendBatch({ topicMessages: [batch(TOPICS.orders, 60, 'golden-order-'), batch(TOPICS.state, 25, 'golden-state-')], acks: -1 });
+    // Every partition gets messages: each is sent to a partition of its own choosing.
+    const batch = (topic: string, n: number, partitions: number, tag: string) => ({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `k${i % 7}`, value: `${tag}${i}`, partition: i % partitions })) });
+    await producer.sendBatch({ topicMessages: [batch(TOPICS.orders, 60, 3, 'golden-order-'), batch(TOPICS.state, 25, 2, 'golden-state-')], acks: -1 });
     const offsets = await admin.fetchTopicOffsets(TOPICS.orders);
     await admin.setOffsets({ groupId: GROUP, topic: TOPICS.orders, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.high })) });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -161,7 +162,9 @@ describe('demoReset reseeded from a golden backup, on the real stack', () => {
     const backup = await worker.client.workflow.execute<typeof platformBackup>('platformBackup', { taskQueue: worker.taskQueue, workflowId: `demo-golden-backup-${run}`, args: [{ retention: false }] });
     goldenId = backup.backupId;
     golden = await state();
-    assert.ok(golden.kafka.orders.counts.every((p) => p.messages > 0) && golden.objects.length === 5 && golden.clickhouse.length === 2);
+    assert.deepEqual(golden.kafka.orders.counts.map((p) => p.messages), [20, 20, 20]);
+    assert.equal(golden.objects.length, 5);
+    assert.equal(golden.clickhouse.length, 3, JSON.stringify(golden.clickhouse));
   });
 
   after(async () => {
@@ -246,7 +249,7 @@ describe('demoReset reseeded from a golden backup, on the real stack', () => {
     await sql(DB, "INSERT INTO customers (name) SELECT 'changed ' || g FROM generate_series(1, 15) g");
     await sql(DB, 'UPDATE orders SET amount = amount + 1 WHERE id < 20');
     await ch.command({ query: `INSERT INTO ${DB}.events SELECT toDate('2026-05-01'), number, 'changed' FROM system.numbers LIMIT 50` });
-    await producer.sendBatch({ topicMessages: [{ topic: TOPICS.orders, messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 7}`, value: `changed-${i}` })) }], acks: -1 });
+    await producer.sendBatch({ topicMessages: [{ topic: TOPICS.orders, messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 7}`, value: `changed-${i}`, partition: i % 3 })) }], acks: -1 });
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'o/0.txt', Body: 'changed' }));
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'o/new.txt', Body: 'new' }));
     await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'o/4.txt' }));
