@@ -19,7 +19,9 @@ import { createConnections, type Connections } from '../../workers/connections';
 import type { demoReset, DemoResetInput } from '../../workflows/demoReset';
 import type { platformBackup } from '../../workflows/platformBackup';
 import { listAllKeys, objectBytes, sha256 } from '../helpers/backupBucket';
+import { startBarrierKills } from '../helpers/barrierKills';
 import { startStackWorker, type StackWorker } from '../helpers/stackWorker';
+import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
 
 // A demo platform of this test's own (demo_<run>, demo-<run>-*), backed up as the golden backup
 // with a config whose inventory names only it; then changed, and reset from that backup.
@@ -273,5 +275,37 @@ describe('demoReset reseeded from a golden backup, on the real stack', () => {
     assert.deepEqual([reseedRow.before, reseedRow.after], ['golden: 40 rows', '40 rows']);
     const dry: DemoResetReport = await (await start({ dryRun: true })).result();
     assert.ok(dry.markers.every((m) => m.present), 'the markers survive the reseed');
+  });
+
+  it('a worker SIGKILLed at every activity boundary: the golden reseed still completes, equal to the backup, each step resumed within 30 s', { timeout: 15 * 60_000 }, async () => {
+    await sql(DB, "INSERT INTO customers (name) VALUES ('changed again')");
+    await producer.sendBatch({ topicMessages: [{ topic: TOPICS.state, messages: [{ key: 'k1', value: 'changed again', partition: 0 }] }], acks: -1 });
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'o/1.txt', Body: 'changed again' }));
+    // The golden backup comes from the config here, as a schedule's runs would take it.
+    const killConfig = goldenConfig('kill', (raw) => {
+      raw.temporal = { ...raw.temporal, taskQueue: `ballast-demo-golden-kill-${run}` };
+      raw.demoReset = { ...raw.demoReset, goldenBackupId: goldenId };
+    });
+    const kills = await startBarrierKills(killConfig.path);
+    try {
+      const handle = await worker.client.workflow.start<typeof demoReset>('demoReset', { taskQueue: killConfig.config.temporal.taskQueue, workflowId: `demo-golden-kill-${run}`, args: [{ force: true }] });
+      const report = await handle.result();
+      assert.equal(report.verified, true, report.verification.join('\n'));
+      assert.deepEqual(await state(), golden, 'every store equal to the golden backup');
+      assert.deepEqual(await leftBehind(), { databases: [], tables: [] }, 'no kept-aside copies of the wiped demo');
+      const held = new Set<string>();
+      let slowest = 0;
+      for (const resume of kills.resumes()) {
+        held.add(resume.type);
+        assert.ok(resume.ms <= RESUME_WITHIN_MS, `${resume.type} started again ${resume.ms} ms after its worker was killed`);
+        slowest = Math.max(slowest, resume.ms);
+      }
+      for (const type of ['planDemoReset', 'acquireRestoreLeases', 'checkDemoGuard', 'restorePostgresDatabase', 'restoreClickHouseTable', 'restoreKafka', 'restoreBucket', 'dropWipedDemoCopies', 'verifyPostgresDatabase', 'verifyKafka', 'verifyGoldenObjects', 'releaseRestoreLeases']) {
+        assert.ok(held.has(type), `${type} was one of the kill points`);
+      }
+      console.log(`demoReset golden reseed: ${kills.killedAt.size} workers killed, slowest resume ${slowest} ms`);
+    } finally {
+      await kills.stop();
+    }
   });
 });
