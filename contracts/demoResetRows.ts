@@ -3,7 +3,7 @@
  * from the figures. Pure: the plan activity, the workflow and the unit tests share it.
  */
 import { COMPONENTS, type Component } from './backupTypes';
-import type { DemoFigures, DemoResetPlan, DemoResetRow } from './demoResetTypes';
+import type { DemoFigures, DemoResetPlan, DemoResetRow, GoldenReseed } from './demoResetTypes';
 
 const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
 
@@ -77,11 +77,74 @@ function targetsOf(plan: Pick<DemoResetPlan, 'figures'>): Target[] {
   return targets;
 }
 
+interface GoldenTarget {
+  component: Component;
+  target: string;
+  /** The golden backup's figure, read as `describe` reads the live one: equal strings, equal figures. */
+  figure: string;
+  describe: (figures: DemoFigures) => string;
+}
+
+const messagesIn = (partitions: { messages: number }[]) => `${sum(partitions.map((p) => p.messages))} messages in ${partitions.length} partitions`;
+const objectsIn = (objects: number, bytes: number) => `${objects} objects, ${bytes} bytes`;
+
+/** One row per thing the golden backup loads, with its figure in the backup and how to read it live. */
+function goldenTargets(golden: GoldenReseed): GoldenTarget[] {
+  const targets: GoldenTarget[] = [];
+  for (const [component, databases] of [
+    ['postgres', golden.figures.postgres],
+    ['clickhouse', golden.figures.clickhouse],
+  ] as const) {
+    for (const db of databases) {
+      for (const t of db.tables) {
+        targets.push({
+          component,
+          target: `${component} ${db.database}.${t.table}`,
+          figure: `${t.rows} rows`,
+          describe: (f) => {
+            const now = f[component]?.find((d) => d.database === db.database)?.tables.find((x) => x.table === t.table);
+            return now ? `${now.rows} rows` : 'absent';
+          },
+        });
+      }
+    }
+  }
+  for (const t of golden.figures.kafka) {
+    targets.push({
+      component: 'kafka',
+      target: `topic ${t.topic}`,
+      figure: messagesIn(t.partitions),
+      describe: (f) => {
+        const now = f.kafka?.topics.find((x) => x.topic === t.topic);
+        return now ? messagesIn(now.partitions.filter((p) => p.messages > 0 || t.partitions.some((g) => g.partition === p.partition))) : 'absent';
+      },
+    });
+  }
+  for (const b of golden.figures.objectStore) {
+    targets.push({
+      component: 'objectStore',
+      target: `bucket ${b.bucket}`,
+      figure: objectsIn(b.objects, b.bytes),
+      describe: (f) => {
+        const now = f.objectStore?.find((x) => x.bucket === b.bucket);
+        return now ? objectsIn(now.objects, now.bytes) : 'absent';
+      },
+    });
+  }
+  return targets;
+}
+
 /** The plan's destructive actions, one line each, for the person who confirms. */
-export function planActions(plan: Pick<DemoResetPlan, 'figures' | 'kept' | 'reseed'>): string[] {
+export function planActions(plan: Pick<DemoResetPlan, 'figures' | 'kept' | 'reseed' | 'golden'>): string[] {
   const lines = targetsOf(plan).map((t) => `${t.action}: ${t.target} (${t.describe(plan.figures)})`);
   for (const k of plan.kept) lines.push(`keep ${k} as it is`);
-  lines.push(plan.reseed === 'empty' ? 'reseed: none (left empty)' : `reseed: restore golden backup ${plan.reseed.backup}`);
+  if (plan.reseed === 'empty') lines.push('reseed: none (left empty)');
+  else if (!plan.golden) lines.push(`reseed: none (every component is kept; golden backup ${plan.reseed.backup} not needed)`);
+  else {
+    const g = plan.golden;
+    lines.push(`reseed: load golden backup ${g.backupId} (${g.field}; manifest signed by key ${g.manifestKeyId}, consistency point ${g.consistencyPoint}) with the restore's own steps, into the demo's own names`);
+    for (const t of goldenTargets(g)) lines.push(`load from golden backup ${g.backupId}: ${t.target} (${t.figure})`);
+  }
   return lines;
 }
 
@@ -95,10 +158,57 @@ export function reportRows(plan: DemoResetPlan, after: DemoFigures | undefined, 
     after: after ? t.describe(after) : dryRun ? 'unchanged (dry run)' : 'not verified',
     kept: false,
   }));
+  if (plan.golden) {
+    const action = `load from golden backup ${plan.golden.backupId}`;
+    for (const t of goldenTargets(plan.golden)) {
+      rows.push({ component: t.component, target: t.target, action: dryRun ? `would ${action}` : action, before: `golden: ${t.figure}`, after: after ? t.describe(after) : dryRun ? 'unchanged (dry run)' : 'not verified', kept: false });
+    }
+  }
   for (const component of COMPONENTS.filter((c) => plan.kept.includes(c))) {
     rows.push({ component, target: component, action: 'kept', before: '', after: '', kept: true });
   }
   return rows;
+}
+
+/**
+ * Where `after` differs from the golden backup's figures, one line each: an empty list means the
+ * reseeded demo holds exactly what the golden backup holds (row counts per table, messages per
+ * partition, objects and bytes per bucket), and nothing more. Kafka offsets are not compared: the
+ * purge moved each log start, so the same messages sit at other offsets.
+ */
+export function goldenMismatches(after: DemoFigures, golden: GoldenReseed): string[] {
+  const wrong: string[] = [];
+  for (const t of goldenTargets(golden)) {
+    const now = t.describe(after);
+    if (now !== t.figure) wrong.push(`${t.target}: ${now}, the golden backup holds ${t.figure}`);
+  }
+  for (const t of golden.figures.kafka) {
+    const now = after.kafka?.topics.find((x) => x.topic === t.topic);
+    for (const p of now?.partitions ?? []) {
+      const expected = t.partitions.find((g) => g.partition === p.partition)?.messages ?? 0;
+      if (p.messages !== expected) wrong.push(`kafka ${t.topic}[${p.partition}]: ${p.messages} messages, the golden backup holds ${expected}`);
+    }
+  }
+  for (const [component, databases] of [
+    ['postgres', after.postgres],
+    ['clickhouse', after.clickhouse],
+  ] as const) {
+    for (const db of databases ?? []) {
+      const inGolden = golden.figures[component].find((d) => d.database === db.database);
+      for (const t of db.tables) {
+        if (t.rows !== 0 && !inGolden?.tables.some((g) => g.table === t.table)) wrong.push(`${component} ${db.database}.${t.table}: ${t.rows} rows, not in the golden backup`);
+      }
+    }
+  }
+  for (const t of after.kafka?.topics ?? []) {
+    const messages = sum(t.partitions.map((p) => p.messages));
+    if (messages !== 0 && !golden.figures.kafka.some((g) => g.topic === t.topic)) wrong.push(`kafka ${t.topic}: ${messages} messages, not in the golden backup`);
+  }
+  for (const b of after.objectStore ?? []) {
+    if (!golden.figures.objectStore.some((g) => g.bucket === b.bucket) && b.versions + b.deleteMarkers !== 0) wrong.push(`bucket ${b.bucket}: ${b.versions} versions, not in the golden backup`);
+    else if (b.versions !== b.objects || b.deleteMarkers !== 0) wrong.push(`bucket ${b.bucket}: ${b.versions} versions and ${b.deleteMarkers} delete markers for ${b.objects} objects: older versions left`);
+  }
+  return wrong;
 }
 
 /** What is not empty in `after`, one line each: an empty list means the wipe reached zero everywhere. */

@@ -4,6 +4,7 @@
  */
 import type { ApprovalPolicy, ApprovalRecord } from './approvalTypes';
 import type { Component } from './backupTypes';
+import type { RestoreStepResult, RestoreTaskHandle, StoredPlanRef, VerifyResult } from './restoreTypes';
 
 /** What a demo reset reads from the config: workflow code cannot read it. */
 export interface DemoResetSettings {
@@ -89,13 +90,42 @@ export interface DemoResetPlan {
   markers: MarkerCheck[];
   figures: DemoFigures;
   reseed: Reseed;
-  /** "sha256:..." over everything above: the same platform state gives the same hash. */
+  /** The golden backup the wiped components are reloaded from, checked at plan; absent for reseed "empty". */
+  golden?: GoldenReseed;
+  /** "sha256:..." over everything above: the same platform state (and golden backup) gives the same hash. */
   hash: string;
   /** One line per destructive action, for the person who confirms. */
   actions: string[];
 }
 
 export type Reseed = 'empty' | { backup: string };
+
+/** Where the golden backup's id came from: refusals name it. */
+export type ReseedField = 'input.reseed.backup' | 'demoReset.goldenBackupId';
+
+/** The golden backup's figures, read from its manifest: what the demo must equal after the reseed. */
+export interface GoldenFigures {
+  postgres: { database: string; tables: TableFigures[]; checksums: number }[];
+  clickhouse: { database: string; tables: (TableFigures & { partitions: number })[] }[];
+  kafka: { topic: string; partitions: { partition: number; messages: number }[] }[];
+  objectStore: { bucket: string; objects: number; bytes: number }[];
+}
+
+/**
+ * The reseed from a golden backup: the restore's own plan of it (stored in the backup bucket, by
+ * reference, as a restore's), loading every piece into the demo's own names, and its figures.
+ */
+export interface GoldenReseed {
+  backupId: string;
+  field: ReseedField;
+  /** Id of the key that signed its manifest (unsigned golden backups are refused). */
+  manifestKeyId: string;
+  consistencyPoint: string;
+  figures: GoldenFigures;
+  /** The restore steps the reseed runs, in order (the ClickHouse marker table is not among them: the demo keeps its own). */
+  tasks: RestoreTaskHandle[];
+  plan: StoredPlanRef;
+}
 
 /** One row of the report's table (the old runbook's table). */
 export interface DemoResetRow {
@@ -126,6 +156,9 @@ export interface DemoResetReport {
   /** Every figure zero after the wipe (or equal to the golden backup), per the verification. */
   verified: boolean;
   verification: string[];
+  /** The reseed's restore steps and their checks against the golden manifest. */
+  reseedSteps?: RestoreStepResult[];
+  reseedChecks?: VerifyResult[];
   phaseDurationsMs: Record<string, number>;
   reportKey: string;
 }

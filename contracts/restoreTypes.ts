@@ -33,7 +33,15 @@ export interface DestructiveAction {
 export type RestoreTask =
   | { component: 'postgres'; kind: 'postgresDatabase'; database: string; target: string; piece: BackupPiece }
   | { component: 'clickhouse'; kind: 'clickhouseTable'; database: string; table: string; target: string; pieces: BackupPiece[] }
-  | { component: 'kafka'; kind: 'kafka'; metadata: BackupPiece; topicPieces: BackupPiece[]; suffix: string }
+  | {
+      component: 'kafka';
+      kind: 'kafka';
+      metadata: BackupPiece;
+      topicPieces: BackupPiece[];
+      suffix: string;
+      /** Only these source topics, and group offsets on them (a demo reseed); absent: every topic the backup needs. */
+      topics?: string[];
+    }
   | { component: 'objectStore'; kind: 'bucket'; bucket: string; target: string; listing: BackupPiece };
 
 /**

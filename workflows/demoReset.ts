@@ -1,20 +1,22 @@
-import { ApplicationFailure, defineQuery, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, defineQuery, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
 import { backupIdProblem } from '../contracts/backupId';
 import { COMPONENTS } from '../contracts/backupTypes';
-import { leftovers, reportRows } from '../contracts/demoResetRows';
-import type { DemoFigures, DemoResetPlan, DemoResetReport, Reseed } from '../contracts/demoResetTypes';
+import { goldenMismatches, leftovers, reportRows } from '../contracts/demoResetRows';
+import type { DemoFigures, DemoResetPlan, DemoResetReport, GoldenReseed, Reseed } from '../contracts/demoResetTypes';
+import type { RestoreStepResult, VerifyResult } from '../contracts/restoreTypes';
 import { Failure } from '../contracts/failures';
 import { reportKey } from '../contracts/reportKey';
 import { heartbeatingActivities } from './activityOptions';
 import { createApprovalGate } from './approval';
 import { parseInput } from './input';
+import { restoreStep, restoreTargetsOf, type StepContext } from './restoreSteps';
 import { surfacedFailure, surfaceNonRetryable } from './surfacedFailure';
 
 const NON_RETRYABLE = [Failure.DemoGuardRefused, Failure.InvalidInput, Failure.UnknownTopic];
-const { demoResetSettings, planDemoReset, demoResetFigures, writeDemoResetReport, notify, runOrigin } = proxyActivities<Activities>(
+const { demoResetSettings, planDemoReset, demoResetFigures, writeDemoResetReport, notify, runOrigin, acquireRestoreLeases, releaseRestoreLeases, verifyGoldenObjects } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '30 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE }),
 );
 // The wipe's steps: long ones heartbeat; each is idempotent, so a retry (a worker killed) redoes it safely.
@@ -27,7 +29,7 @@ export const demoResetInputSchema = z.strictObject({
   force: z.boolean().default(false),
   /** Components kept as they are; demoReset.keep by default. */
   keep: z.array(z.enum(COMPONENTS)).optional(),
-  /** "empty", or {"backup": "<id>"} to restore a golden backup after the wipe; demoReset.goldenBackupId by default. */
+  /** "empty", or {"backup": "<id>"} to load a golden backup after the wipe; demoReset.goldenBackupId by default ("empty" overrides it). */
   reseed: z
     .union([
       z.literal('empty'),
@@ -43,7 +45,7 @@ export const demoResetInputSchema = z.strictObject({
 });
 export type DemoResetInput = z.input<typeof demoResetInputSchema>;
 
-export type DemoResetPhase = 'planning' | 'awaiting confirmation' | 'wiping' | 'verifying' | 'reporting' | 'done' | 'refused' | 'failed';
+export type DemoResetPhase = 'planning' | 'awaiting confirmation' | 'wiping' | 'reseeding' | 'verifying' | 'reporting' | 'done' | 'refused' | 'failed';
 
 export interface DemoResetStatus {
   phase: DemoResetPhase;
@@ -71,7 +73,9 @@ interface Step {
  *    refused whatever `force` says; then the real figures of everything the reset would wipe.
  * 2. Confirmation of that plan (typed environment name and plan hash), unless `force`.
  * 3. Wipe, component by component, each step checking the guard again right before it acts.
- * 4. Reseed, then verify the end state. 5. Report.
+ * 4. Reseed from the golden backup, if there is one: the restore's own steps, into the demo's own
+ *    names, each after the guard again. Then verify the end state: empty, or the golden backup's.
+ * 5. Report.
  */
 export async function demoReset(input: DemoResetInput = {}): Promise<DemoResetReport> {
   const started = new Date();
@@ -103,12 +107,10 @@ export async function demoReset(input: DemoResetInput = {}): Promise<DemoResetRe
   const origin = await runOrigin();
   const keep = request.keep ?? settings.keep;
   const reseed: Reseed = request.reseed ?? (settings.goldenBackupId ? { backup: settings.goldenBackupId } : 'empty');
+  const reseedField = request.reseed ? 'input.reseed.backup' : 'demoReset.goldenBackupId';
   let plan: DemoResetPlan;
   try {
-    if (reseed !== 'empty') {
-      throw ApplicationFailure.nonRetryable(`input.reseed: restoring golden backup ${reseed.backup} after a demo reset is not supported yet; use "empty"`, Failure.InvalidInput);
-    }
-    plan = await planDemoReset({ keep, reseed });
+    plan = await planDemoReset({ keep, reseed, reseedField });
   } catch (err) {
     enter('refused', `Demo reset refused at plan: nothing was touched. ${causeMessage(err)}`);
     throw surfacedFailure(err);
@@ -142,61 +144,123 @@ export async function demoReset(input: DemoResetInput = {}): Promise<DemoResetRe
     return dry;
   }
 
-  // 2. Confirmation, through the approval gate: the typed environment name and this plan's hash.
-  let confirmation: ApprovalRecord;
-  if (request.force) {
-    confirmation = { required: false, outcome: 'pre-approved', planHash: plan.hash, requester: origin.requester, by: origin.requester, authentication: 'policy', reason: 'input.force: confirmation skipped (the guard was not)', via: 'input', requestedAt: new Date().toISOString(), waitedMs: 0, remindersSent: 0, refusals: [] };
-  } else {
-    enter('awaiting confirmation', 'Waiting for confirmation of the demo reset.');
-    status.waitingFor = 'confirmation (update or signal "confirm" with the typed environment name and the plan hash)';
-    confirmation = await gate.wait({ what: `the demo reset of ${plan.components.join(', ')} in environment ${plan.environment}`, plan: status.plan, requester: origin.requester, policy: settings.confirmation, typedEnvironment: plan.environment });
-    status.waitingFor = undefined;
-    if (confirmation.outcome !== 'approved') {
-      const why = confirmation.outcome === 'rejected' ? `rejected by ${confirmation.by}: ${confirmation.reason}` : `not confirmed within ${settings.confirmation.timeoutMinutes} min`;
-      enter('refused', `Demo reset not confirmed (${why}): nothing was touched.`);
-      const refused = report(reportRows(plan, undefined, true), { confirmation });
-      await writeDemoResetReport(refused);
-      throw ApplicationFailure.nonRetryable(`demo reset not confirmed (${why}); nothing was touched`, confirmation.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, refused);
+  // Leases, before anyone is asked, as a restore takes them: retention keeps the golden backup,
+  // and no restore or drill writes the demo's targets meanwhile.
+  const golden = plan.golden;
+  let leases: string[] = [];
+  const leasePurpose = golden ? `demo reset reseed from golden backup ${golden.backupId}` : '';
+  if (golden) {
+    try {
+      leases = await acquireRestoreLeases({ backupId: golden.backupId, targets: restoreTargetsOf(golden.tasks), purpose: leasePurpose });
+    } catch (err) {
+      enter('refused', `Demo reset refused at plan: nothing was touched. ${causeMessage(err)}`);
+      throw surfacedFailure(err);
     }
   }
-
-  // 3. Wipe, in the plan's order; each step re-checks the guard itself before it acts.
-  const steps = wipeSteps(plan);
-  status.steps = steps.length;
-  enter('wiping', `Wiping the demo: ${steps.length} steps.`);
   try {
-    for (const step of steps) {
-      status.running = step.label;
-      setCurrentDetails(`Wiping the demo: ${step.label} (${status.stepsDone + 1} of ${steps.length}).`);
-      await surfaceNonRetryable(step.run());
-      status.stepsDone++;
+    return await confirmWipeReseed();
+  } finally {
+    if (leases.length > 0) await CancellationScope.nonCancellable(() => releaseRestoreLeases({ keys: leases, purpose: leasePurpose }));
+  }
+
+  async function confirmWipeReseed(): Promise<DemoResetReport> {
+    // 2. Confirmation, through the approval gate: the typed environment name and this plan's hash.
+    let confirmation: ApprovalRecord;
+    if (request.force) {
+      confirmation = { required: false, outcome: 'pre-approved', planHash: plan.hash, requester: origin.requester, by: origin.requester, authentication: 'policy', reason: 'input.force: confirmation skipped (the guard was not)', via: 'input', requestedAt: new Date().toISOString(), waitedMs: 0, remindersSent: 0, refusals: [] };
+    } else {
+      enter('awaiting confirmation', 'Waiting for confirmation of the demo reset.');
+      status.waitingFor = 'confirmation (update or signal "confirm" with the typed environment name and the plan hash)';
+      confirmation = await gate.wait({ what: `the demo reset of ${plan.components.join(', ')} in environment ${plan.environment}${golden ? `, reseeded from golden backup ${golden.backupId}` : ''}`, plan: status.plan!, requester: origin.requester, policy: settings.confirmation, typedEnvironment: plan.environment });
+      status.waitingFor = undefined;
+      if (confirmation.outcome !== 'approved') {
+        const why = confirmation.outcome === 'rejected' ? `rejected by ${confirmation.by}: ${confirmation.reason}` : `not confirmed within ${settings.confirmation.timeoutMinutes} min`;
+        enter('refused', `Demo reset not confirmed (${why}): nothing was touched.`);
+        const refused = report(reportRows(plan, undefined, true), { confirmation });
+        await writeDemoResetReport(refused);
+        throw ApplicationFailure.nonRetryable(`demo reset not confirmed (${why}); nothing was touched`, confirmation.outcome === 'rejected' ? Failure.Rejected : Failure.ApprovalTimedOut, refused);
+      }
     }
-    status.running = undefined;
-  } catch (err) {
-    // After the first failed step no other starts: the demo may be half-wiped, and the report says how far it got.
-    enter('failed', `DEMO RESET FAILED at ${status.running}: ${causeMessage(err)}`);
-    const failed = report(reportRows(plan, undefined, false), { confirmation, verification: [`stopped at ${status.running}: ${causeMessage(err)}`, `steps done: ${status.stepsDone} of ${steps.length}`] });
-    await writeDemoResetReport(failed);
-    await notify({ kind: 'failure', title: 'demo reset failed', text: `${causeMessage(err)}\nsteps done: ${status.stepsDone}/${steps.length}. Report: ${failed.reportKey}`, workflowId });
-    throw err;
-  }
 
-  // 4. Verify: every wiped figure is zero now (reseed "empty").
-  enter('verifying', 'Verifying that everything wiped is empty.');
-  const after: DemoFigures = await demoResetFigures({ components: plan.components });
-  const left = leftovers(after);
+    // 3. Wipe, in the plan's order; each step re-checks the guard itself before it acts. 4. Then the reseed.
+    // The reseed's steps read the restore plan this run stored at plan time, as a restore's do.
+    const context: StepContext | undefined = golden ? { plan: golden.plan, restoreId: workflowId } : undefined;
+    const reseedSteps: RestoreStepResult[] = [];
+    const wiping = wipeSteps(plan);
+    const reseeding = golden && context ? goldenSteps(golden, context, reseedSteps) : [];
+    const steps = [...wiping, ...reseeding];
+    status.steps = steps.length;
+    enter('wiping', `Wiping the demo: ${wiping.length} steps${golden ? `, then ${reseeding.length} to reseed it from golden backup ${golden.backupId}` : ''}.`);
+    try {
+      for (const [i, step] of steps.entries()) {
+        if (i === wiping.length) enter('reseeding', `Reseeding the demo from golden backup ${golden!.backupId}: ${reseeding.length} steps.`);
+        status.running = step.label;
+        setCurrentDetails(`${status.phase === 'reseeding' ? 'Reseeding' : 'Wiping'} the demo: ${step.label} (${status.stepsDone + 1} of ${steps.length}).`);
+        await surfaceNonRetryable(step.run());
+        status.stepsDone++;
+      }
+      status.running = undefined;
+    } catch (err) {
+      // After the first failed step no other starts: the demo may be half-wiped, and the report says how far it got.
+      enter('failed', `DEMO RESET FAILED at ${status.running}: ${causeMessage(err)}`);
+      const failed = report(reportRows(plan, undefined, false), { confirmation, reseedSteps, verification: [`stopped at ${status.running}: ${causeMessage(err)}`, `steps done: ${status.stepsDone} of ${steps.length}`] });
+      await writeDemoResetReport(failed);
+      await notify({ kind: 'failure', title: 'demo reset failed', text: `${causeMessage(err)}\nsteps done: ${status.stepsDone}/${steps.length}. Report: ${failed.reportKey}`, workflowId });
+      throw err;
+    }
 
-  // 5. Report.
-  enter('reporting', 'Writing the report.');
-  const done = report(reportRows(plan, after, false), { confirmation, verified: left.length === 0, verification: left.length === 0 ? ['every wiped figure is zero'] : left });
-  await writeDemoResetReport(done);
-  if (left.length > 0) {
-    enter('failed', `DEMO RESET VERIFICATION FAILED: ${left.slice(0, 5).join('; ')}`);
-    await notify({ kind: 'failure', title: 'demo reset: verification failed', text: left.slice(0, 20).join('\n'), workflowId });
-    throw ApplicationFailure.nonRetryable(`demo reset failed verification: ${left.slice(0, 10).join('; ')}`, Failure.VerificationFailed, done);
+    // Verify: every wiped figure is zero (reseed "empty"), or equal to the golden backup's, with
+    // the restore's own checks (row counts and checksums, rows per partition, messages, objects)
+    // and every object's sha256 against the golden copy.
+    enter('verifying', golden ? `Verifying the demo against golden backup ${golden.backupId}'s manifest.` : 'Verifying that everything wiped is empty.');
+    const after: DemoFigures = await demoResetFigures({ components: plan.components });
+    let reseedChecks: VerifyResult[] | undefined;
+    let problems: string[];
+    if (golden && context) {
+      reseedChecks = [];
+      for (const task of golden.tasks) {
+        reseedChecks.push(await restoreStep(task).verify(context));
+        if (task.kind === 'bucket') reseedChecks.push(await verifyGoldenObjects({ plan: golden.plan, restoreId: workflowId, task: task.index }));
+      }
+      problems = [...goldenMismatches(after, golden), ...reseedChecks.flatMap((v) => v.checks.filter((c) => !c.ok).map((c) => `${c.name}: expected ${c.expected}, found ${c.actual}`))];
+    } else {
+      problems = leftovers(after);
+    }
+    const verifiedText = golden ? `equal to golden backup ${golden.backupId}: ${reseedChecks!.reduce((n, v) => n + v.checks.length, 0)} checks against its manifest, and every figure` : 'every wiped figure is zero';
+
+    // 5. Report.
+    enter('reporting', 'Writing the report.');
+    const done = report(reportRows(plan, after, false), { confirmation, verified: problems.length === 0, verification: problems.length === 0 ? [verifiedText] : problems, ...(golden ? { reseedSteps, reseedChecks } : {}) });
+    await writeDemoResetReport(done);
+    if (problems.length > 0) {
+      enter('failed', `DEMO RESET VERIFICATION FAILED: ${problems.slice(0, 5).join('; ')}`);
+      await notify({ kind: 'failure', title: 'demo reset: verification failed', text: problems.slice(0, 20).join('\n'), workflowId });
+      throw ApplicationFailure.nonRetryable(`demo reset failed verification: ${problems.slice(0, 10).join('; ')}`, Failure.VerificationFailed, done);
+    }
+    enter('done', `Demo reset done and verified: ${steps.length} steps; kept: ${plan.kept.join(', ') || 'nothing'}; ${golden ? `reseeded from golden backup ${golden.backupId}` : 'left empty'}. Report ${done.reportKey}.`);
+    return done;
   }
-  enter('done', `Demo reset done and verified: ${steps.length} steps; kept: ${plan.kept.join(', ') || 'nothing'}. Report ${done.reportKey}.`);
-  return done;
+}
+
+/**
+ * The reseed: each of the golden backup's restore steps (the restore's own activities, reading
+ * the stored plan this run made), the guard checked again right before it; then the wiped copies
+ * the restore steps keep aside are dropped.
+ */
+function goldenSteps(golden: GoldenReseed, context: StepContext, results: RestoreStepResult[]): Step[] {
+  const steps: Step[] = golden.tasks.map((task) => {
+    const step = restoreStep(task);
+    const label = `load ${step.label()} from golden backup ${golden.backupId}`;
+    return {
+      label,
+      run: async () => {
+        await wipe.checkDemoGuard({ components: [task.component], what: `before the reseed step ${label}` });
+        results.push(await step.run(context));
+      },
+    };
+  });
+  steps.push({ label: 'drop the wiped copies the reseed replaced', run: () => wipe.dropWipedDemoCopies({ restoreId: context.restoreId, tasks: golden.tasks }) });
+  return steps;
 }
 
 /** The wipe, one step per topic, group set, database and bucket, in the plan's order. */

@@ -13,7 +13,9 @@ import type {
   KafkaTopicFigures,
   MarkerCheck,
   Reseed,
+  ReseedField,
 } from '../../contracts/demoResetTypes';
+import type { PlannedTaskRequest, RestoreTaskHandle, VerifyResult } from '../../contracts/restoreTypes';
 import { Failure } from '../../contracts/failures';
 import { approvalPolicy, planHash } from '../approval/approvals';
 import { heartbeat } from '../common/heartbeat';
@@ -24,6 +26,7 @@ import * as kafkaDemo from '../kafka/demoReset';
 import * as s3Demo from '../objectStore/demoReset';
 import * as pgDemo from '../postgres/demoReset';
 import { planActions } from '../../contracts/demoResetRows';
+import { dropWipedCopies, goldenObjectChecks, planGoldenReseed } from './golden';
 
 /**
  * demoReset's side effects. Every destructive activity checks the guard again itself, right
@@ -169,7 +172,7 @@ export function createDemoResetActivities(deps: ActivityDeps) {
      * then the real figures of every target. Read-only. A guard that fails refuses here, naming
      * each system, before anyone is asked.
      */
-    async planDemoReset({ keep, reseed }: { keep: Component[]; reseed: Reseed }): Promise<DemoResetPlan> {
+    async planDemoReset({ keep, reseed, reseedField = 'input.reseed.backup' }: { keep: Component[]; reseed: Reseed; reseedField?: ReseedField }): Promise<DemoResetPlan> {
       refuseUnless(keep.every((k) => (COMPONENTS as readonly string[]).includes(k)), 'input.keep names an unknown component');
       refuseUnlessDemo('at plan');
       const components = settings.components.filter((c) => !keep.includes(c));
@@ -177,9 +180,30 @@ export function createDemoResetActivities(deps: ActivityDeps) {
       const markers = await checkMarkers(components);
       refuseUnmarked(markers, 'at plan');
       const found = await figures(components);
-      const body = { environment: config.environment, components, kept, markers, figures: found, reseed };
-      const hash = planHash(body);
+      // Kept components are not reseeded: with nothing wiped, no golden backup is needed.
+      const golden = reseed !== 'empty' && components.length > 0 ? await planGoldenReseed(deps, { backupId: reseed.backup, field: reseedField, components, figures: found }) : undefined;
+      const body = { environment: config.environment, components, kept, markers, figures: found, reseed, ...(golden ? { golden } : {}) };
+      // The stored restore plan's key and bytes are this run's own; the hash covers what the reseed
+      // loads (backup, signing key, steps, figures), so the same state and backup give the same hash.
+      const hash = planHash({ ...body, ...(golden ? { golden: { ...golden, plan: undefined } } : {}) });
       return { ...body, hash, actions: planActions(body) };
+    },
+
+    /** The guard again, right before a reseed step loads data into `components`. */
+    async checkDemoGuard({ components, what }: { components: Component[]; what: string }): Promise<void> {
+      refuseUnlessDemo(what);
+      refuseUnmarked(await checkMarkers(components), what);
+    },
+
+    /** After the reseed: drops the wiped copies the restore steps kept aside (see golden.ts). */
+    async dropWipedDemoCopies({ restoreId, tasks }: { restoreId: string; tasks: RestoreTaskHandle[] }): Promise<string[]> {
+      refuseUnlessDemo('before dropping the wiped copies the reseed replaced');
+      return dropWipedCopies(deps, { restoreId, tasks });
+    },
+
+    /** A reseeded bucket's objects against the golden backup's copies: key, size, sha256. */
+    async verifyGoldenObjects(req: PlannedTaskRequest): Promise<VerifyResult> {
+      return goldenObjectChecks(deps, req);
     },
 
     /** The figures again, for the verification and the report's "after" column. */

@@ -27,18 +27,24 @@ export async function plannedKafkaRestoreActions(
   await admin.connect();
   try {
     const existingGroups = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+    // A topic selection restores only those topics, and group offsets only on them.
+    const selected = kafka.topics ? new Set(kafka.topics) : undefined;
+    const topics = (metadata?.topics ?? []).filter((t) => !selected || selected.has(t.name));
+    const groups = (metadata?.groups ?? [])
+      .map((g) => ({ ...g, offsets: g.offsets.filter((o) => !selected || selected.has(o.topic)) }))
+      .filter((g) => g.offsets.length > 0);
     if (kafka.suffix !== '') {
       const existingTopics = new Set(await admin.listTopics());
-      const wanted = (metadata?.topics ?? []).filter((t) => t.neededForRestore).map((t) => `${t.name}${kafka.suffix}`);
+      const wanted = topics.filter((t) => t.neededForRestore).map((t) => `${t.name}${kafka.suffix}`);
       const tooLong = wanted.filter((t) => t.length > TOPIC_NAME_MAX);
-      const taken = [...wanted.filter((t) => existingTopics.has(t)).map((t) => `topic ${t}`), ...(metadata?.groups ?? []).map((g) => `${g.groupId}${kafka.suffix}`).filter((g) => existingGroups.has(g)).map((g) => `group ${g}`)];
+      const taken = [...wanted.filter((t) => existingTopics.has(t)).map((t) => `topic ${t}`), ...groups.map((g) => `${g.groupId}${kafka.suffix}`).filter((g) => existingGroups.has(g)).map((g) => `group ${g}`)];
       const problems = [
         ...(tooLong.length ? [`the suffix ${kafka.suffix} makes ${tooLong.length} topic name(s) longer than Kafka's ${TOPIC_NAME_MAX} characters, e.g. ${tooLong[0]!.slice(0, 60)}...`] : []),
         ...(taken.length ? [`${taken.slice(0, 10).join(', ')}${taken.length > 10 ? ` and ${taken.length - 10} more` : ''} already exist${taken.length === 1 ? 's' : ''}: a restore under a suffix creates its topics and groups itself; delete them or choose another suffix`] : []),
       ];
       if (problems.length) throw ApplicationFailure.nonRetryable(`restore refused at plan, nothing was touched: Kafka: ${problems.join('; ')}`, Failure.TargetRefused);
     }
-    for (const group of metadata?.groups ?? []) {
+    for (const group of groups) {
       const target = `${group.groupId}${kafka.suffix}`;
       const committed = group.offsets.flatMap((o) => o.partitions).filter((p) => p.offset !== '-1').length;
       if (committed > 0 && existingGroups.has(target)) {

@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { BackupPiece, Component } from '../../contracts/backupTypes';
 import { mapLimit } from '../../contracts/concurrency';
 import type { DestructiveAction, RestoreTargets, RestoreTask, RestoreTaskHandle, StoredPlanRef } from '../../contracts/restoreTypes';
 import { backupIdProblem } from '../../contracts/backupId';
-import { backupPrefix, getJson, headObject, listBackupIds, listSizes } from '../storage/backupObjects';
+import { backupPrefix, getJson, headObject, listBackupIds, listSizes, objectSha256 } from '../storage/backupObjects';
 import { manifestKey } from '../backup/manifest';
 import { checkManifest, ManifestRefusal, storedCopyProblem, type CheckedManifest } from '../backup/manifestCheck';
 import { configuredComponents, manifestCompleteness } from '../backup/completeness';
@@ -49,6 +47,12 @@ export interface RestorePlanRequest {
    * is restored by naming it.
    */
   allowUnsignedBackup?: boolean;
+  /**
+   * Restore only these Kafka topics (their messages, and group offsets on them); absent: every
+   * topic the backup needs. A demo reseed names the demo's topics: the backup's metadata lists
+   * the whole cluster's.
+   */
+  kafkaTopics?: string[];
 }
 
 /**
@@ -130,9 +134,10 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
           );
         }
         const components = wanted.filter((c) => held.has(c));
-        const pieces = manifest.pieces.filter((p) => components.includes(p.component));
+        const selected = request.kafkaTopics ? new Set(request.kafkaTopics) : undefined;
+        const pieces = manifest.pieces.filter((p) => components.includes(p.component) && (!selected || p.component !== 'kafka' || p.name === 'metadata' || selected.has(kafkaTopicOf(p))));
         const targets = request.scratch ? scratchTargets(manifest.pieces, request.scratch) : (request.targets ?? { postgres: {}, clickhouse: {}, kafkaSuffix: '', buckets: {} });
-        const tasks = buildTasks(pieces, targets);
+        const tasks = buildTasks(pieces, targets, request.kafkaTopics);
         const targetsRefused = targetProblems(manifest.pieces, tasks, targets, inventory, request.scratch);
         if (targetsRefused.length > 0) {
           throw ApplicationFailure.nonRetryable(`restore refused at plan, nothing was touched: ${targetsRefused.join('; ')}`, Failure.TargetRefused, { problems: targetsRefused });
@@ -266,7 +271,7 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
       else if (head.size !== piece.size) problems.push(`${piece.key} is ${head.size} bytes, the manifest says ${piece.size}`);
       else if (steering && !piece.sha256) problems.push(`${piece.key} has no sha256 in the manifest, and the restore would follow what it says`);
       else if ((checksums || steering) && piece.sha256) {
-        const actual = await sha256Of(s3, piece.key);
+        const actual = await objectSha256(s3, bucket, piece.key);
         if (actual !== piece.sha256) problems.push(`${piece.key} fails its checksum (sha256 ${actual.slice(0, 12)}…, the manifest says ${piece.sha256.slice(0, 12)}…)`);
         else if (piece.component === 'objectStore') problems.push(...(await listingProblems(s3, backupId, piece)));
       }
@@ -300,13 +305,6 @@ export function createRestorePlanActivities(deps: ActivityDeps) {
     }
     return problems;
   }
-
-  async function sha256Of(s3: S3Client, key: string): Promise<string> {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const hash = createHash('sha256');
-    for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
-    return hash.digest('hex');
-  }
 }
 
 /** The workflow run an activity works for: a stored plan belongs to one. */
@@ -317,7 +315,7 @@ export function runOf(activity: string): [workflowId: string, runId: string] {
 }
 
 /** Turns the manifest's pieces into one restore task per database, table, Kafka cluster and bucket. */
-export function buildTasks(pieces: BackupPiece[], targets: RestoreTargets): RestoreTask[] {
+export function buildTasks(pieces: BackupPiece[], targets: RestoreTargets, kafkaTopics?: string[]): RestoreTask[] {
   const tasks: RestoreTask[] = [];
   const tables = new Map<string, BackupPiece[]>();
   const topicPieces: BackupPiece[] = [];
@@ -347,6 +345,11 @@ export function buildTasks(pieces: BackupPiece[], targets: RestoreTargets): Rest
     const [database, table] = name.split('.') as [string, string];
     tasks.push({ component: 'clickhouse', kind: 'clickhouseTable', database, table, target: targets.clickhouse[database] ?? database, pieces: tablePieces });
   }
-  if (metadata) tasks.push({ component: 'kafka', kind: 'kafka', metadata, topicPieces, suffix: targets.kafkaSuffix });
+  if (metadata) tasks.push({ component: 'kafka', kind: 'kafka', metadata, topicPieces, suffix: targets.kafkaSuffix, ...(kafkaTopics ? { topics: [...kafkaTopics].sort() } : {}) });
   return tasks;
+}
+
+/** The topic a Kafka data piece (`<topic>/<partition>`) holds. */
+export function kafkaTopicOf(piece: BackupPiece): string {
+  return piece.name.slice(0, piece.name.lastIndexOf('/'));
 }

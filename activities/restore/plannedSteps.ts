@@ -83,15 +83,15 @@ export function createPlannedRestoreSteps(deps: ActivityDeps, systems: SystemRes
     },
     async restoreKafka(req: PlannedTaskRequest): Promise<RestoreStepResult> {
       const { plan, task } = await load(req, 'kafka');
-      return systems.restoreKafka({ backupId: plan.backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix });
+      return systems.restoreKafka({ backupId: plan.backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix, topics: task.topics });
     },
     async verifyKafka(req: PlannedTaskRequest): Promise<VerifyResult> {
       const { plan, task } = await load(req, 'kafka');
-      return condensed(await systems.verifyKafka({ backupId: plan.backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix }), req.task);
+      return condensed(await systems.verifyKafka({ backupId: plan.backupId, metadata: task.metadata, topicPieces: task.topicPieces, suffix: task.suffix, topics: task.topics }), req.task);
     },
     async deleteKafkaRestoreTargets(req: PlannedTaskRequest): Promise<{ topics: string[]; groups: string[] }> {
       const { task } = await load(req, 'kafka');
-      return systems.deleteKafkaRestoreTargets({ metadata: task.metadata, suffix: task.suffix });
+      return systems.deleteKafkaRestoreTargets({ metadata: task.metadata, suffix: task.suffix, topics: task.topics });
     },
     async restoreBucket(req: PlannedTaskRequest): Promise<RestoreStepResult> {
       const { task } = await load(req, 'bucket');

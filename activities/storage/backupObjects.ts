@@ -125,6 +125,14 @@ export async function headObject(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
+/** sha256 (hex) of an object's bytes, streamed: the object is never held whole. */
+export async function objectSha256(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('sha256');
+  for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 export function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;

@@ -1,8 +1,5 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CreateBucketCommand,
@@ -34,10 +31,8 @@ import { ensureDemoResetSchedule } from '../../workers/schedules';
 import { confirmUpdate } from '../../workflows/approval';
 import { demoResetStatusQuery, type demoReset, type DemoResetInput } from '../../workflows/demoReset';
 import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
-import type { BarrierRecord } from '../helpers/barrierWorker';
+import { startBarrierKills } from '../helpers/barrierKills';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
-import { workflowBundle } from '../helpers/workflowEnv';
-import { spawnWorker, type WorkerProcess } from '../helpers/workerProcess';
 
 // A demo platform of this test's own inside the shared stack: a Postgres database, a ClickHouse
 // database, Kafka topics (one compacted) with a consumer group, a versioned and a plain bucket,
@@ -350,40 +345,12 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
 
   it('a worker SIGKILLed at every activity boundary: the forced reset still completes, verified, each step resumed within 30 s', { timeout: 15 * 60_000 }, async () => {
     await fill();
-    // Barrier workers (test/helpers/barrierWorker.ts), as in workerKill.test.ts: every first
-    // attempt is held; the test kills the worker holding it and starts a replacement.
+    // The barrier kill loop shared with workerKill.test.ts: every first attempt is held, and the
+    // worker holding it killed while a replacement starts.
     const killConfig = demoConfig('kill', (raw) => {
       raw.temporal = { ...raw.temporal, taskQueue: `ballast-demo-kill-${run}` };
     });
-    const barrierDir = mkdtempSync(path.join(tmpdir(), 'ballast-demo-barrier-'));
-    const bundleFile = path.join(barrierDir, 'workflow-bundle.js');
-    writeFileSync(bundleFile, (await workflowBundle()).code);
-    const workers = new Set<WorkerProcess>();
-    const killedAt = new Map<number, number>();
-    const handled = new Set<string>();
-    const replacements: Promise<void>[] = [];
-    const startWorker = async () => {
-      const w = await spawnWorker(killConfig.path, {
-        command: [process.execPath, '--import', 'tsx', 'test/helpers/barrierWorker.ts'],
-        env: { BALLAST_TEST_BARRIER_DIR: barrierDir, BALLAST_TEST_WORKFLOW_BUNDLE: bundleFile },
-      });
-      workers.add(w);
-      void w.child.once('exit', () => workers.delete(w));
-    };
-    const record = (file: string) => JSON.parse(readFileSync(path.join(barrierDir, file), 'utf8')) as BarrierRecord;
-    const killHolders = () => {
-      for (const file of readdirSync(barrierDir)) {
-        if (!file.startsWith('attempt.') || !file.endsWith('.1.json') || handled.has(file)) continue;
-        handled.add(file);
-        const { pid } = record(file);
-        if (killedAt.has(pid)) continue;
-        killedAt.set(pid, Date.now());
-        process.kill(pid, 'SIGKILL');
-        replacements.push(startWorker());
-      }
-    };
-    await Promise.all([startWorker(), startWorker()]);
-    const watching = setInterval(killHolders, 100);
+    const kills = await startBarrierKills(killConfig.path);
     try {
       const handle = await worker.client.workflow.start<typeof demoReset>('demoReset', { taskQueue: killConfig.config.temporal.taskQueue, workflowId: `demo-reset-kill-${run}`, args: [{ force: true }] });
       const report = await handle.result();
@@ -395,28 +362,19 @@ describe('demoReset on the real stack (a demo platform of its own)', () => {
       assert.equal(after_.buckets.versioned.versions + after_.buckets.versioned.deleteMarkers, 0);
       await eventually('the compacted topic\'s policy back to compact', async () => ((await topicConfig(TOPICS.state, 'cleanup.policy')) === 'compact' ? true : undefined), 20_000, 250);
       // Every held first attempt was killed, and its step started again on another worker within 30 s.
-      const files = readdirSync(barrierDir).filter((f) => f.startsWith('attempt.'));
       const held = new Set<string>();
       let slowest = 0;
-      for (const file of files.filter((f) => f.endsWith('.1.json'))) {
-        const first = record(file);
-        const killed = killedAt.get(first.pid);
-        const second = files.find((f) => f === file.replace(/\.1\.json$/, '.2.json'));
-        if (killed === undefined || !second) continue;
-        held.add(first.activityType);
-        const ms = record(second).at - killed;
-        assert.ok(ms <= RESUME_WITHIN_MS, `${first.activityType} started again ${ms} ms after its worker was killed`);
-        slowest = Math.max(slowest, ms);
+      for (const resume of kills.resumes()) {
+        held.add(resume.type);
+        assert.ok(resume.ms <= RESUME_WITHIN_MS, `${resume.type} started again ${resume.ms} ms after its worker was killed`);
+        slowest = Math.max(slowest, resume.ms);
       }
       for (const type of ['planDemoReset', 'purgeDemoTopic', 'resetDemoGroups', 'truncateDemoPostgres', 'truncateDemoClickHouse', 'emptyDemoBucket', 'demoResetFigures', 'writeDemoResetReport']) {
         assert.ok(held.has(type), `${type} was one of the kill points`);
       }
-      console.log(`demoReset: ${killedAt.size} workers killed, slowest resume ${slowest} ms`);
+      console.log(`demoReset: ${kills.killedAt.size} workers killed, slowest resume ${slowest} ms`);
     } finally {
-      clearInterval(watching);
-      await Promise.allSettled(replacements);
-      await Promise.allSettled([...workers].map((w) => w.kill()));
-      rmSync(barrierDir, { recursive: true, force: true });
+      await kills.stop();
     }
   });
 });

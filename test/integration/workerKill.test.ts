@@ -1,8 +1,5 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -13,53 +10,20 @@ import { temporalConnectionOptions } from '../../workers/temporal';
 import type { drDrill } from '../../workflows/drDrill';
 import type { platformBackup } from '../../workflows/platformBackup';
 import { RESUME_WITHIN_MS } from '../../workflows/activityOptions';
-import type { BarrierRecord } from '../helpers/barrierWorker';
+import { startBarrierKills, type BarrierKills } from '../helpers/barrierKills';
 import { objectBytes, readManifest, sha256 } from '../helpers/backupBucket';
-import { workflowBundle } from '../helpers/workflowEnv';
-import { spawnWorker, writeTestConfig, type WorkerProcess } from '../helpers/workerProcess';
+import { writeTestConfig } from '../helpers/workerProcess';
 
 /**
- * Two barrier workers (test/helpers/barrierWorker.ts) share the run. The first attempt of every
- * activity stops at the barrier; the test SIGKILLs the worker holding it at once and starts a
- * replacement, so every activity boundary of the run is a kill point and there is always a live
- * worker to take the step up. Each step must start again within 30 s of its worker's death.
+ * The barrier kill loop (test/helpers/barrierKills.ts): every activity boundary of the run is a
+ * kill point. Each step must start again within 30 s of its worker's death.
  */
 describe('a worker SIGKILLed at every activity boundary', () => {
   let loaded: LoadedConfig;
   let s3: S3Client;
   let client: Client;
   let connection: Connection;
-  let barrierDir: string;
-  let bundleFile: string;
-  const workers = new Set<WorkerProcess>();
-  const killedAt = new Map<number, number>();
-  const handled = new Set<string>();
-  const replacements: Promise<void>[] = [];
-  let watching: NodeJS.Timeout | undefined;
-
-  const startWorker = async () => {
-    const worker = await spawnWorker(loaded.path, {
-      command: [process.execPath, '--import', 'tsx', 'test/helpers/barrierWorker.ts'],
-      env: { BALLAST_TEST_BARRIER_DIR: barrierDir, BALLAST_TEST_WORKFLOW_BUNDLE: bundleFile },
-    });
-    workers.add(worker);
-    void worker.child.once('exit', () => workers.delete(worker));
-  };
-
-  const readRecord = (file: string) => JSON.parse(readFileSync(path.join(barrierDir, file), 'utf8')) as BarrierRecord;
-
-  /** Kills the worker behind each new held first attempt (unless it is dead already) and starts a replacement. */
-  const killHolders = () => {
-    for (const file of readdirSync(barrierDir)) {
-      if (!file.startsWith('attempt.') || !file.endsWith('.1.json') || handled.has(file)) continue;
-      handled.add(file);
-      const { pid } = readRecord(file);
-      if (killedAt.has(pid)) continue;
-      killedAt.set(pid, Date.now());
-      process.kill(pid, 'SIGKILL');
-      replacements.push(startWorker());
-    }
-  };
+  let kills: BarrierKills;
 
   /** Every activity a run and its child runs scheduled: its workflow id, activity id and type. */
   async function scheduledActivities(handle: WorkflowHandle): Promise<{ workflowId: string; activityId: string; type: string }[]> {
@@ -82,27 +46,19 @@ describe('a worker SIGKILLed at every activity boundary', () => {
   async function assertEveryKillResumed(handle: WorkflowHandle): Promise<{ slowest: { type: string; ms: number }; held: Set<string> }> {
     const activities = await scheduledActivities(handle);
     assert.ok(activities.length > 0);
-    const attempts = new Map<string, BarrierRecord[]>();
-    for (const file of readdirSync(barrierDir).filter((f) => f.startsWith('attempt.'))) {
-      const record = readRecord(file);
-      const name = `${record.workflowId}.${record.activityId}`;
-      attempts.set(name, [...(attempts.get(name) ?? []), record].sort((x, y) => x.attempt - y.attempt));
-    }
-    let slowest = { type: '', ms: -1 };
+    const attempts = kills.attempts();
     const held = new Set<string>();
     for (const { workflowId, activityId, type } of activities) {
       const name = `${workflowId}.${activityId}`;
       const records = attempts.get(name) ?? [];
       assert.ok(records.length > 0, `${type} (${name}) ran on a barrier worker`);
       if (records[0]!.attempt === 1) held.add(type);
-      for (let i = 0; i + 1 < records.length; i++) {
-        const killed = killedAt.get(records[i]!.pid);
-        // An attempt whose worker was killed only after the next attempt began had ended on its own.
-        if (killed === undefined || killed > records[i + 1]!.at) continue;
-        const ms = records[i + 1]!.at - killed;
-        assert.ok(ms <= RESUME_WITHIN_MS, `${type} (${name}) attempt ${records[i + 1]!.attempt} started ${ms} ms after the worker of attempt ${records[i]!.attempt} was killed`);
-        if (ms > slowest.ms) slowest = { type, ms };
-      }
+    }
+    const names = new Set(activities.map((a) => `${a.workflowId}.${a.activityId}`));
+    let slowest = { type: '', ms: -1 };
+    for (const resume of kills.resumes().filter((r) => names.has(r.name))) {
+      assert.ok(resume.ms <= RESUME_WITHIN_MS, `${resume.type} (${resume.name}) attempt ${resume.attempt} started ${resume.ms} ms after the worker of attempt ${resume.attempt - 1} was killed`);
+      if (resume.ms > slowest.ms) slowest = { type: resume.type, ms: resume.ms };
     }
     return { slowest, held };
   }
@@ -117,19 +73,11 @@ describe('a worker SIGKILLed at every activity boundary', () => {
     await seedPlatform(loaded.config, connections);
     connection = await Connection.connect(temporalConnectionOptions(loaded.config, loaded.path));
     client = new Client({ connection, namespace: loaded.config.temporal.namespace });
-    barrierDir = mkdtempSync(path.join(tmpdir(), 'ballast-barrier-'));
-    // One bundle for every worker the test starts: bundling in each would slow every replacement.
-    bundleFile = path.join(barrierDir, 'workflow-bundle.js');
-    writeFileSync(bundleFile, (await workflowBundle()).code);
-    await Promise.all([startWorker(), startWorker()]);
-    watching = setInterval(killHolders, 100);
+    kills = await startBarrierKills(loaded.path);
   });
 
   after(async () => {
-    clearInterval(watching);
-    await Promise.allSettled(replacements);
-    await Promise.allSettled([...workers].map((w) => w.kill()));
-    rmSync(barrierDir, { recursive: true, force: true });
+    await kills?.stop();
     s3?.destroy();
     // The workers created this test's own schedules at start; they must not outlive the test
     // (the nightly one would start backups no worker polls for).
@@ -152,7 +100,7 @@ describe('a worker SIGKILLed at every activity boundary', () => {
     for (const type of ['planBackup', 'backupPostgresDatabase', 'backupClickHouseTable', 'backupKafkaTopicData', 'backupBucket', 'writeManifest']) {
       assert.ok(held.has(type), `${type} was one of the kill points`);
     }
-    console.log(`platformBackup: ${killedAt.size} workers killed so far, slowest resume ${slowest.ms} ms (${slowest.type})`);
+    console.log(`platformBackup: ${kills.killedAt.size} workers killed so far, slowest resume ${slowest.ms} ms (${slowest.type})`);
 
     const bucket = loaded.config.objectStore.backupBucket;
     const manifest = await readManifest(s3, bucket, result.backupId);
@@ -177,6 +125,6 @@ describe('a worker SIGKILLed at every activity boundary', () => {
     for (const type of ['planRestore', 'restorePostgresDatabase', 'verifyPostgresDatabase', 'writeRestoreReport']) {
       assert.ok(held.has(type), `${type} was one of the kill points`);
     }
-    console.log(`drDrill: ${killedAt.size} workers killed in all, slowest resume ${slowest.ms} ms (${slowest.type})`);
+    console.log(`drDrill: ${kills.killedAt.size} workers killed in all, slowest resume ${slowest.ms} ms (${slowest.type})`);
   });
 });

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { planHash } from '../../activities/approval/approvals';
 import { purgeNeedsDeletePolicy } from '../../activities/kafka/demoReset';
 import { confirmProblem, type GateRequest } from '../../workflows/approval';
-import { leftovers, planActions, reportRows } from '../../contracts/demoResetRows';
-import type { DemoFigures, DemoResetPlan } from '../../contracts/demoResetTypes';
+import { goldenMismatches, leftovers, planActions, reportRows } from '../../contracts/demoResetRows';
+import type { DemoFigures, DemoResetPlan, GoldenReseed } from '../../contracts/demoResetTypes';
 import { ConfigError, parseConfig } from '../../workers/config';
 import { minimalConfig as minimal } from '../helpers/minimalConfig';
 
@@ -92,6 +92,63 @@ describe('demoReset plan and report', () => {
     assert.equal(purgeNeedsDeletePolicy('compact'), true);
     assert.equal(purgeNeedsDeletePolicy('compact,delete'), false);
     assert.equal(purgeNeedsDeletePolicy('delete'), false);
+  });
+});
+
+describe('demoReset reseeded from a golden backup', () => {
+  const golden: GoldenReseed = {
+    backupId: 'b1',
+    field: 'input.reseed.backup',
+    manifestKeyId: 'k1',
+    consistencyPoint: '2026-01-01T00:00:00.000Z',
+    figures: {
+      postgres: [{ database: 'shop', tables: [{ table: 'public.orders', rows: 5 }], checksums: 1 }],
+      clickhouse: [],
+      kafka: [{ topic: 'state', partitions: [{ partition: 0, messages: 6 }, { partition: 1, messages: 2 }] }],
+      objectStore: [{ bucket: 'data', objects: 2, bytes: 7 }],
+    },
+    tasks: [],
+    plan: { key: 'plans/x.json', sha256: 'ab', planHash: 'sha256:cd' },
+  };
+  const body = { environment: 'demo', components: ['postgres', 'kafka', 'objectStore'] as DemoResetPlan['components'], kept: ['clickhouse'] as DemoResetPlan['kept'], markers: [], figures, reseed: { backup: 'b1' }, golden };
+  const plan: DemoResetPlan = { ...body, hash: planHash(body), actions: planActions(body) };
+  const equal: DemoFigures = {
+    kafka: { topics: [{ topic: 'state', cleanupPolicy: 'compact', partitions: [{ partition: 0, logStart: 8, highWatermark: 14, messages: 6 }, { partition: 1, logStart: 4, highWatermark: 6, messages: 2 }] }], groups: [] },
+    postgres: [{ database: 'shop', tables: [{ table: 'public.orders', rows: 5 }] }],
+    objectStore: [{ bucket: 'data', objects: 2, versions: 2, deleteMarkers: 0, bytes: 7 }],
+  };
+
+  it('the plan lists what the golden backup loads, with its figures', () => {
+    assert.deepEqual(plan.actions.slice(-4), [
+      'reseed: load golden backup b1 (input.reseed.backup; manifest signed by key k1, consistency point 2026-01-01T00:00:00.000Z) with the restore\'s own steps, into the demo\'s own names',
+      'load from golden backup b1: postgres shop.public.orders (5 rows)',
+      'load from golden backup b1: topic state (8 messages in 2 partitions)',
+      'load from golden backup b1: bucket data (2 objects, 7 bytes)',
+    ]);
+  });
+
+  it('the report rows give the golden figure before and the measured one after', () => {
+    const rows = reportRows(plan, equal, false).filter((r) => r.action === 'load from golden backup b1');
+    assert.deepEqual(rows.map((r) => [r.target, r.before, r.after]), [
+      ['postgres shop.public.orders', 'golden: 5 rows', '5 rows'],
+      ['topic state', 'golden: 8 messages in 2 partitions', '8 messages in 2 partitions'],
+      ['bucket data', 'golden: 2 objects, 7 bytes', '2 objects, 7 bytes'],
+    ]);
+  });
+
+  it('the end state equals the golden figures, partition by partition, with no older versions and nothing extra', () => {
+    assert.deepEqual(goldenMismatches(equal, golden), []);
+    const off = structuredClone(equal);
+    off.kafka!.topics[0]!.partitions[0]!.messages = 7;
+    off.kafka!.topics[0]!.partitions[1]!.messages = 1;
+    off.postgres![0]!.tables.push({ table: 'public.extra', rows: 1 });
+    off.objectStore![0]!.versions = 3;
+    assert.deepEqual(goldenMismatches(off, golden), [
+      'kafka state[0]: 7 messages, the golden backup holds 6',
+      'kafka state[1]: 1 messages, the golden backup holds 2',
+      'postgres shop.public.extra: 1 rows, not in the golden backup',
+      'bucket data: 3 versions and 0 delete markers for 2 objects: older versions left',
+    ]);
   });
 });
 
