@@ -15,13 +15,10 @@ import { putJson } from '../storage/backupObjects';
 
 /** The steps the systems' plans call for: merges and vacuums first (no one waits for them), then the destructive ones. */
 export function planSteps(
-  clickhouse: PartitionPlan[],
-  rowDeletes: RowDeletePlan[],
-  postgres: PostgresTablePlan[],
-  kafka: TopicPlan[],
-  buckets: PrefixPlan[],
+  found: { clickhouse: PartitionPlan[]; rowDeletes: RowDeletePlan[]; postgres: PostgresTablePlan[]; kafka: TopicPlan[]; buckets: PrefixPlan[] },
   mergePolicy: (database: string, table: string) => { final: boolean; maxParts: number },
 ): MaintenanceStep[] {
+  const { clickhouse, rowDeletes, postgres, kafka, buckets } = found;
   const steps: MaintenanceStep[] = [];
   for (const p of clickhouse.filter((x) => x.action === 'merge')) {
     const { final, maxParts } = mergePolicy(p.database, p.table);
@@ -130,7 +127,7 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
       const pg = systems.includes('postgres') ? await postgres.planPostgresMaintenance({ now }) : [];
       const topics = systems.includes('kafka') ? await kafka.planKafkaRetention() : [];
       const prefixes = systems.includes('buckets') ? await buckets.planObjectExpiry({ now }) : [];
-      const steps = planSteps(ch.partitions, ch.rowDeletes, pg, topics, prefixes, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
+      const steps = planSteps({ clickhouse: ch.partitions, rowDeletes: ch.rowDeletes, postgres: pg, kafka: topics, buckets: prefixes }, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
       return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, kafka: topics, buckets: prefixes, steps };
     },
 

@@ -106,14 +106,14 @@ describe('ClickHouse maintenance plan', () => {
   it('says when FINAL changes rows', () => {
     const plan = planTablePartitions({ ...table, engine: 'ReplacingMergeTree' }, [partition('a', 5, '2026-01-01'), partition('b', 1, '2026-03-01')], tablePolicy(policies, 'x', 'y'), 1e12, now);
     assert.match(plan[0]!.reason, /FINAL on ReplacingMergeTree collapses rows/);
-    const steps = planSteps(plan, [], [], [], [], () => ({ final: true, maxParts: 2 }));
+    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [], kafka: [], buckets: [] }, () => ({ final: true, maxParts: 2 }));
     assert.equal(steps[0]?.kind === 'merge' && steps[0].changesRows, true);
     assert.match(steps[0]!.summary, /FINAL on ReplacingMergeTree changes rows/);
   });
 
   it('orders merges and vacuums before the destructive steps, and the same plan has the same hash', () => {
     const plan = planTablePartitions(table, [partition('202510', 1, '2025-10-31'), partition('202601', 9, '2026-01-31'), partition('202603', 1, '2026-03-15')], tablePolicy(policies, 'db', 'events'), 1e12, now);
-    const steps = planSteps(plan, [], [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], [], [], () => ({ final: true, maxParts: 4 }));
+    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], kafka: [], buckets: [] }, () => ({ final: true, maxParts: 4 }));
     assert.deepEqual(steps.map((s) => `${s.kind}:${s.destructive ?? '-'}`), ['merge:-', 'vacuum:-', 'drop:partitionDrop']);
     assert.equal(planHash(steps), planHash(JSON.parse(JSON.stringify(steps))));
     assert.notEqual(planHash(steps), planHash(steps.slice(0, 2)));
