@@ -79,7 +79,8 @@ export function createKafkaRetentionActivities(deps: ActivityDeps) {
         }
         const entries = { ...Object.fromEntries(Object.entries(found.overrides).filter((e): e is [string, string] => e[1] !== null)), ...Object.fromEntries(step.changes.map((c) => [c.name, c.to])) };
         await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: step.topic, configEntries: Object.entries(entries).map(([name, value]) => ({ name, value })) }] });
-        // A config change reaches every broker through the metadata log: the broker asked may lag.
+        // A config change reaches every broker through the metadata log, and a broker applies only
+        // committed records: once one broker answers with the new values, every broker will.
         let after: Record<string, string | undefined> = {};
         let ok = false;
         for (const waitUntil = Date.now() + 30_000; !ok && Date.now() < waitUntil; ) {

@@ -416,8 +416,11 @@ describe('compaction on the real stack', () => {
       await answer(approved, 'approve');
       const report = (await approved.result()) as MaintenanceReport;
       assert.equal(report.steps[0]?.outcome, 'done', report.steps[0]?.reason);
-      const configs = await retentionMs();
-      assert.equal(configs['retention.ms'], '86400000');
+      // The broker answering may not have applied the committed change yet: wait until it has.
+      const configs = await eventually('retention.ms 86400000 on the broker asked', async () => {
+        const now = await retentionMs();
+        return now['retention.ms'] === '86400000' ? now : undefined;
+      });
       assert.equal(configs['segment.bytes'], '1048576', "the topic's other override is kept");
       const s3 = connections.s3();
       const stored = await s3.send(new GetObjectCommand({ Bucket: worker.loaded.config.objectStore.backupBucket, Key: report.reportKey }));
