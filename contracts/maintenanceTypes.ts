@@ -185,6 +185,17 @@ export interface StepResult {
   verified?: string;
 }
 
+/**
+ * A step that found its server busy, checked just before it would act: it did nothing. The
+ * workflow asks again later, then skips the step saying why.
+ */
+export interface StepBusy {
+  busy: string;
+}
+
+/** What a step's activity answers: what it did, or that it did not start because the server was busy. */
+export type StepAttempt = StepResult | StepBusy;
+
 export interface MaintenanceReport {
   workflowId: string;
   outcome: 'completed' | 'dry run' | 'window closed' | 'aborted' | 'failed';

@@ -2,7 +2,7 @@ import { condition, defineQuery, executeChild, proxyActivities, proxyLocalActivi
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ApprovalRecord } from '../contracts/approvalTypes';
-import { MAINTENANCE_SYSTEMS, type MaintenanceReport, type MaintenanceStep, type StepResult } from '../contracts/maintenanceTypes';
+import { MAINTENANCE_SYSTEMS, type MaintenanceReport, type MaintenanceStep, type StepAttempt, type StepResult } from '../contracts/maintenanceTypes';
 import { openWindow } from '../contracts/maintenanceWindow';
 import { reportKey } from '../contracts/reportKey';
 import { heartbeatingActivities } from './activityOptions';
@@ -14,14 +14,13 @@ import { abortSignal, pauseSignal, resumeSignal } from './kafkaRollingRestart';
 const { planMaintenance, writeMaintenanceReport, runOrigin, notify, clickhouseMergeProgress } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '10 minutes', maximumAttempts: 3 }),
 );
-// Short reads the worker runs inside the workflow task that asks for them: the load check before
-// every step would otherwise cost a task round trip of its own, a second per dozen merges. A
-// worker's death re-runs them with the workflow task, on another worker, within its timeout.
-const { maintenanceSettings, clickhouseBusy, postgresBusy } = proxyLocalActivities<Activities>({
+// The config, read by the worker inside the first workflow task: a task round trip less.
+const { maintenanceSettings } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
-// Idempotent steps: a retry (after a worker's death) finds what its predecessor did.
+// Idempotent steps: a retry (after a worker's death) finds what its predecessor did. Each checks
+// the server's load itself just before it acts, so nothing runs between the check and the step.
 const steps = proxyActivities<Activities>(heartbeatingActivities({ startToCloseTimeout: '4 hours', maximumAttempts: 3 }));
 
 export const compactionInputSchema = z.strictObject({
@@ -177,24 +176,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     return undefined;
   };
 
-  /** Waits while the server is busy, up to busyWaitSeconds; the reason when it stayed busy. */
-  const busyReason = async (step: MaintenanceStep): Promise<string | undefined> => {
-    const check = () => {
-      if (step.kind === 'merge' || step.kind === 'drop' || step.kind === 'rowDelete') return clickhouseBusy({ database: step.database, table: step.table });
-      if (step.kind === 'vacuum') return postgresBusy({ database: step.database, schema: step.schema, table: step.table });
-      return Promise.resolve(undefined);
-    };
-    const waitUntil = Date.now() + settings.busyWaitSeconds * 1000;
-    let busy = await check();
-    while (busy && Date.now() < waitUntil && windowOpen() && abortedBy === undefined) {
-      show('waiting: server busy', `Waiting before "${step.summary}": ${busy}. Re-checking in 10 s (gives up after ${settings.busyWaitSeconds} s).`);
-      await condition(() => abortedBy !== undefined, '10 seconds');
-      busy = await check();
-    }
-    return busy;
-  };
-
-  const mergeWithProgress = async (step: Extract<MaintenanceStep, { kind: 'merge' }>): Promise<StepResult> => {
+  const mergeWithProgress = async (step: Extract<MaintenanceStep, { kind: 'merge' }>): Promise<StepAttempt> => {
     let settled = false;
     const running = steps.mergeClickHousePartition({ step, workflowId }).finally(() => (settled = true));
     while (!(await condition(() => settled, '10 seconds'))) {
@@ -205,7 +187,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     return running;
   };
 
-  const run = (step: MaintenanceStep): Promise<StepResult> => {
+  const run = (step: MaintenanceStep): Promise<StepAttempt> => {
     switch (step.kind) {
       case 'merge':
         return mergeWithProgress(step);
@@ -222,8 +204,34 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     }
   };
 
-  // 3. One step at a time, inside the window.
   let stoppedBy: string | undefined;
+  const showApplying = (step: MaintenanceStep) =>
+    show('applying', `Step ${results.length + 1} of ${plan.steps.length}: ${step.summary}. Signal "pause" or "abort" stops before the next step.`);
+  /**
+   * Runs the step. A step that finds its server busy does nothing: asked again every 10 s for up to
+   * busyWaitSeconds, then skipped, saying why. Undefined when the window closed or an abort came
+   * while waiting (stoppedBy says which).
+   */
+  const runWhenQuiet = async (step: MaintenanceStep): Promise<StepResult | undefined> => {
+    const giveUpAt = Date.now() + settings.busyWaitSeconds * 1000;
+    for (;;) {
+      let attempt: StepAttempt;
+      try {
+        attempt = await run(step);
+      } catch (err) {
+        return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'failed', reason: causeOf(err) };
+      }
+      if (!('busy' in attempt)) return attempt;
+      if (Date.now() >= giveUpAt) return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'skipped', reason: `the server stayed busy for ${settings.busyWaitSeconds} s: ${attempt.busy}` };
+      show('waiting: server busy', `Waiting before "${step.summary}": ${attempt.busy}. Asking again in 10 s (gives up after ${settings.busyWaitSeconds} s).`);
+      await condition(() => abortedBy !== undefined, '10 seconds');
+      stoppedBy = await mayStart();
+      if (stoppedBy) return undefined;
+      showApplying(step);
+    }
+  };
+
+  // 3. One step at a time, inside the window.
   let destructiveFailed: string | undefined;
   /**
    * backupBeforeDrop: once, before the first drop, platformBackup of exactly the partitions to
@@ -275,22 +283,11 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     }
     stoppedBy = await mayStart();
     if (stoppedBy) break;
-    const busy = await busyReason(step);
-    stoppedBy = await mayStart();
-    if (stoppedBy) break;
-    if (busy) {
-      skip(`the server stayed busy for ${settings.busyWaitSeconds} s: ${busy}`);
-      continue;
-    }
     status.step = step.summary;
     status.progress = undefined;
-    show('applying', `Step ${results.length + 1} of ${plan.steps.length}: ${step.summary}. Signal "pause" or "abort" stops before the next step.`);
-    let result: StepResult;
-    try {
-      result = await run(step);
-    } catch (err) {
-      result = { id: step.id, kind: step.kind, summary: step.summary, outcome: 'failed', reason: causeOf(err) };
-    }
+    showApplying(step);
+    const result = await runWhenQuiet(step);
+    if (!result) break;
     results.push(result);
     pending.shift();
     status.done = results.length;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { statfs } from 'node:fs/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Context } from '@temporalio/activity';
-import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, RowDeletePlan, RowDeleteStep, StepResult } from '../../contracts/maintenanceTypes';
+import type { DropStep, MergeStep, PartitionFigures, PartitionPlan, RowDeletePlan, RowDeleteStep, StepAttempt } from '../../contracts/maintenanceTypes';
 import { heartbeat } from '../common/heartbeat';
 import type { ActivityDeps } from '../deps';
 import { planTablePartitions, rowDeleteCutoff, tablePolicy, type PartitionFound } from './maintenancePlan';
@@ -65,6 +65,24 @@ async function figures(client: ClickHouseClient, p: Probe, database: string, tab
 /** Merges running on the server (system.merges has partition_id on 18.16 and current releases). */
 async function runningMerges(client: ClickHouseClient): Promise<{ database: string; table: string; partition_id: string; progress: number; elapsed: number }[]> {
   return rows(client, 'SELECT database, table, partition_id, progress, elapsed FROM system.merges');
+}
+
+/**
+ * Why a ClickHouse step should not start now, or undefined: the server runs more merges than
+ * maintenance.clickhouse.maxRunningMerges, or the table has merges or mutations running. One
+ * query, asked by the step itself just before it acts.
+ */
+async function busyReason(client: ClickHouseClient, database: string, table: string, maxRunningMerges: number): Promise<string | undefined> {
+  const [load] = await rows<{ merges: string; own: string; mutations: string }>(
+    client,
+    `SELECT (SELECT count() FROM system.merges) AS merges, (SELECT count() FROM system.merges WHERE ${where(database, table)}) AS own,
+       (SELECT count() FROM system.mutations WHERE ${where(database, table)} AND NOT is_done) AS mutations`,
+  );
+  const [merges, own, mutations] = [Number(load?.merges ?? 0), Number(load?.own ?? 0), Number(load?.mutations ?? 0)];
+  if (own > 0) return `${own} merge(s) running on ${database}.${table}`;
+  if (merges > maxRunningMerges) return `${merges} merges running on the server (limit ${maxRunningMerges})`;
+  if (mutations > 0) return `${mutations} mutation(s) running on ${database}.${table}`;
+  return undefined;
 }
 
 /** A query id of this step in this run: a retried attempt finds its predecessor's OPTIMIZE by it. */
@@ -147,25 +165,6 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
       }
     },
 
-    /**
-     * Why a ClickHouse step should wait now, or undefined: the server runs more merges than
-     * maintenance.clickhouse.maxRunningMerges, or the table has merges or mutations running.
-     */
-    async clickhouseBusy({ database, table }: { database: string; table: string }): Promise<string | undefined> {
-      const client = connections.clickhouse(30_000);
-      try {
-        const merges = await runningMerges(client);
-        const own = merges.filter((m) => m.database === database && m.table === table).length;
-        if (own > 0) return `${own} merge(s) running on ${database}.${table}`;
-        if (merges.length > policies.maxRunningMerges) return `${merges.length} merges running on the server (limit ${policies.maxRunningMerges})`;
-        const [mutations] = await rows<{ n: string }>(client, `SELECT count() AS n FROM system.mutations WHERE ${where(database, table)} AND NOT is_done`);
-        if (Number(mutations?.n ?? 0) > 0) return `${mutations!.n} mutation(s) running on ${database}.${table}`;
-        return undefined;
-      } finally {
-        await client.close();
-      }
-    },
-
     /** How far the merge in one partition has got (system.merges), for the status query. */
     async clickhouseMergeProgress({ database, table, partitionId }: { database: string; table: string; partitionId: string }): Promise<{ progress: number; elapsedSeconds: number } | undefined> {
       const client = connections.clickhouse(10_000);
@@ -183,7 +182,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
      * a partition already at or under its part limit is not merged again, and an OPTIMIZE that a
      * dead worker's attempt left running is waited for, not started twice.
      */
-    async mergeClickHousePartition({ step, workflowId }: { step: MergeStep; workflowId: string }): Promise<StepResult> {
+    async mergeClickHousePartition({ step, workflowId }: { step: MergeStep; workflowId: string }): Promise<StepAttempt> {
       const timeoutMs = config.maintenance.clickhouse.merge.timeoutSeconds * 1000;
       const client = connections.clickhouse(timeoutMs + 60_000);
       const queryId = stepQueryId(workflowId, step.id);
@@ -202,6 +201,8 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
         if (before.parts === 1 || before.parts <= step.maxParts) {
           return { ...result, outcome: 'already done', reason: `${before.parts} active part(s) now, not more than ${step.maxParts}`, before: { ...before }, after: { ...before }, durationMs: Date.now() - started };
         }
+        const busy = await busyReason(client, step.database, step.table, policies.maxRunningMerges);
+        if (busy) return { busy };
         const watch = setInterval(() => {
           void runningMerges(client)
             .then((merges) => {
@@ -254,7 +255,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
      * started is waited for, not issued again. Verified: no matching row is left, and every other
      * row is still there.
      */
-    async deleteClickHouseRows({ step }: { step: RowDeleteStep }): Promise<StepResult> {
+    async deleteClickHouseRows({ step }: { step: RowDeleteStep }): Promise<StepAttempt> {
       const client = connections.clickhouse(300_000);
       const started = Date.now();
       const name = qualifiedName(step.database, step.table);
@@ -265,7 +266,12 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
         const kept = await count(client, name, `NOT (${condition})`);
         const pending = () => rows<{ mutation_id: string; parts_to_do: string }>(client, `SELECT mutation_id, parts_to_do FROM system.mutations WHERE ${where(step.database, step.table)} AND NOT is_done`);
         if (matching === 0 && (await pending()).length === 0) return { ...result, outcome: 'already done', reason: 'no matching row is left', after: { rows: 0 }, durationMs: Date.now() - started };
-        if ((await pending()).length === 0) await client.command({ query: `ALTER TABLE ${name} DELETE WHERE ${condition}` });
+        // A mutation an earlier attempt issued is followed; only a new one waits for a quiet table.
+        if ((await pending()).length === 0) {
+          const busy = await busyReason(client, step.database, step.table, policies.maxRunningMerges);
+          if (busy) return { busy };
+          await client.command({ query: `ALTER TABLE ${name} DELETE WHERE ${condition}` });
+        }
         for (let left = await pending(); left.length; left = await pending()) {
           heartbeat({ stepId: step.id, mutations: left.map((m) => `${m.mutation_id}: ${m.parts_to_do} part(s) to do`) });
           await sleep(1000);
@@ -285,7 +291,7 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
      * the plan said. Idempotent: a partition already gone is not dropped again. Verified: it is
      * gone, and the table lost exactly its rows.
      */
-    async dropClickHousePartition({ step }: { step: DropStep }): Promise<StepResult> {
+    async dropClickHousePartition({ step }: { step: DropStep }): Promise<StepAttempt> {
       const client = connections.clickhouse(300_000);
       const started = Date.now();
       const name = qualifiedName(step.database, step.table);
@@ -297,6 +303,8 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
         if (before.rows !== step.before.rows) {
           return { ...result, outcome: 'skipped', reason: `the partition holds ${before.rows} rows, the approved plan ${step.before.rows}: not dropped; the next run plans afresh`, before: { ...before } };
         }
+        const busy = await busyReason(client, step.database, step.table, policies.maxRunningMerges);
+        if (busy) return { busy };
         const tableBefore = await figures(client, p, step.database, step.table);
         await client.command({ query: `ALTER TABLE ${name} DROP PARTITION ID ${quoteString(step.partitionId)}` });
         const after = await figures(client, p, step.database, step.table, step.partitionId);

@@ -4,7 +4,7 @@
  * VACUUM FULL only for tables the policy names.
  */
 import pg from 'pg';
-import type { PostgresTablePlan, StepResult, VacuumStep } from '../../contracts/maintenanceTypes';
+import type { PostgresTablePlan, StepAttempt, VacuumStep } from '../../contracts/maintenanceTypes';
 import { heartbeat } from '../common/heartbeat';
 import type { ActivityDeps } from '../deps';
 
@@ -36,6 +36,21 @@ async function stats(client: pg.Client, schema?: string, table?: string): Promis
 /** A double-quoted identifier (names come from pg_stat_user_tables, and are quoted all the same). */
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Why a step on this table should not start now (another session holds a lock it would conflict
+ * with), or undefined. Asked by the step itself just before it acts.
+ */
+export async function postgresBusyReason(client: pg.Client, schema: string, table: string): Promise<string | undefined> {
+  const held = await client.query<{ mode: string; n: string }>(
+    `SELECT l.mode, count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND l.granted AND l.pid <> pg_backend_pid()
+       AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+     GROUP BY l.mode`,
+    [schema, table],
+  );
+  return held.rows.length ? `locks held on ${schema}.${table}: ${held.rows.map((r) => `${r.mode} x${r.n}`).join(', ')}` : undefined;
 }
 
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -77,30 +92,18 @@ export function createPostgresMaintenanceActivities(deps: ActivityDeps) {
       return plans;
     },
 
-    /** Why a vacuum of this table should wait now (another session holds a lock it would conflict with), or undefined. */
-    async postgresBusy({ database, schema, table }: { database: string; schema: string; table: string }): Promise<string | undefined> {
-      return withClient(database, async (client) => {
-        const held = await client.query<{ mode: string; n: string }>(
-          `SELECT l.mode, count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = $1 AND c.relname = $2 AND l.granted AND l.pid <> pg_backend_pid()
-             AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-           GROUP BY l.mode`,
-          [schema, table],
-        );
-        return held.rows.length ? `locks held on ${schema}.${table}: ${held.rows.map((r) => `${r.mode} x${r.n}`).join(', ')}` : undefined;
-      });
-    },
-
     /**
      * VACUUM (ANALYZE) one table, each attempt waiting at most lock_timeout for its lock, retried.
      * Verified: the dead tuples fell (the statistics are re-read until the vacuum shows in them).
      */
-    async vacuumPostgresTable({ step }: { step: VacuumStep }): Promise<StepResult> {
+    async vacuumPostgresTable({ step }: { step: VacuumStep }): Promise<StepAttempt> {
       const started = Date.now();
       const result = { id: step.id, kind: step.kind, summary: step.summary, startedAt: new Date(started).toISOString() };
       return withClient(step.database, async (client) => {
         const [before] = await stats(client, step.schema, step.table);
         if (!before) return { ...result, outcome: 'skipped', reason: 'the table is gone' };
+        const busy = await postgresBusyReason(client, step.schema, step.table);
+        if (busy) return { busy };
         await client.query(`SET lock_timeout = ${Number(policy.lockTimeoutMs)}`);
         const statement = `VACUUM (${step.full ? 'FULL, ' : ''}ANALYZE) ${quoteIdent(step.schema)}.${quoteIdent(step.table)}`;
         let attempts = 0;

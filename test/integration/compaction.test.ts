@@ -297,6 +297,35 @@ describe('compaction on the real stack', () => {
           s3.destroy();
         }
       });
+
+      it('a table with a mutation that never finishes is not merged: the step checks the load itself, waits, and is skipped saying why', async () => {
+        const table = `${database}.stuck`;
+        await ch.command({ query: `CREATE TABLE ${table} (d Date, id UInt64) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY id SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1` });
+        try {
+          // Three parts in an old month, and a newer month (the newest partition is never merged).
+          for (let i = 0; i < 3; i++) await ch.command({ query: `INSERT INTO ${table} SELECT toDate('${monthStart(2)}'), number + ${i * 100} FROM system.numbers LIMIT 10` });
+          await ch.command({ query: `INSERT INTO ${table} SELECT toDate('${monthStart(0)}'), number + 1000 FROM system.numbers LIMIT 10` });
+          // throwIf fails the mutation on every part, every time: it stays "not done" until killed.
+          // A current server reports the first failure to the ALTER itself; the mutation stays.
+          await ch.command({ query: `ALTER TABLE ${table} DELETE WHERE throwIf(id = 0) = 0` }).catch(() => undefined);
+          await eventually('the stuck mutation', async () => {
+            const [m] = await (await ch.query({ query: `SELECT count() AS n FROM system.mutations WHERE database = '${database}' AND table = 'stuck' AND NOT is_done`, format: 'JSONEachRow' })).json<{ n: string }>();
+            return Number(m?.n) === 1 ? true : undefined;
+          });
+          const before = await parts(ch, database, 'stuck');
+          const handle = await start(worker, { systems: ['clickhouse'] });
+          await answer(handle, 'reject');
+          const report = (await handle.result()) as MaintenanceReport;
+          const step = report.steps.find((s) => s.id.includes(`${database}.stuck:`));
+          assert.ok(step, report.steps.map((s) => s.id).join('\n'));
+          assert.equal(step.outcome, 'skipped');
+          assert.equal(step.reason, `the server stayed busy for 5 s: 1 mutation(s) running on ${database}.stuck`);
+          assert.deepEqual(await parts(ch, database, 'stuck'), before, 'not merged');
+        } finally {
+          await ch.command({ query: `KILL MUTATION WHERE database = '${database}' AND table = 'stuck'` }).catch(() => undefined);
+          await ch.command({ query: `DROP TABLE IF EXISTS ${table}` });
+        }
+      });
     });
   }
 

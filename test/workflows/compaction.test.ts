@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import type { BackupPlanRequest } from '../../contracts/backupTypes';
-import type { MaintenancePlan, MaintenanceReport, MaintenanceSettings, MaintenanceStep, StepResult } from '../../contracts/maintenanceTypes';
+import type { MaintenancePlan, MaintenanceReport, MaintenanceSettings, MaintenanceStep, StepAttempt } from '../../contracts/maintenanceTypes';
 import type { MaintenanceWindow } from '../../contracts/maintenanceWindow';
 import { approveUpdate, rejectUpdate } from '../../workflows/approval';
 import { compactionStatusQuery, type CompactionInput } from '../../workflows/compaction';
@@ -58,6 +58,7 @@ interface Systems {
   stepMs?: number;
   /** Busy answers before the server is free. */
   busyFor?: number;
+  busyWaitSeconds?: number;
   ran: { id: string; at: number }[];
   /** maintenance.backupBeforeDrop; what the child platformBackup's plan and pieces were asked for. */
   backupBeforeDrop?: boolean;
@@ -65,12 +66,14 @@ interface Systems {
 }
 
 function fakes(s: Systems): Partial<Activities> {
-  const did = async (step: MaintenanceStep): Promise<StepResult> => {
+  let busy = s.busyFor ?? 0;
+  /** The step's own load check comes first: while the fake server is busy, it does nothing. */
+  const did = async (step: MaintenanceStep): Promise<StepAttempt> => {
+    if (busy-- > 0) return { busy: 'fake merges running' };
     s.ran.push({ id: step.id, at: Date.now() });
     await new Promise((r) => setTimeout(r, s.stepMs ?? 0));
     return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'done', bytesReclaimed: 10 };
   };
-  let busy = s.busyFor ?? 0;
   const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], kafka: [], buckets: [], steps: s.steps };
   return {
     maintenanceSettings: async () => ({
@@ -78,15 +81,13 @@ function fakes(s: Systems): Partial<Activities> {
       approval: { unsignedAllowed: true, approvers: ['bob'], fourEyes: true, reminderAfterMinutes: 15, timeoutMinutes: 60 },
       preApproved: s.preApproved ?? [],
       backupBeforeDrop: s.backupBeforeDrop ?? false,
-      busyWaitSeconds: 60,
+      busyWaitSeconds: s.busyWaitSeconds ?? 60,
       mergeTimeoutSeconds: 60,
     }),
     planMaintenance: async () => plan,
     writeMaintenanceReport: async (r: MaintenanceReport) => r.reportKey,
     runOrigin: async () => ({ requester: 'alice' }),
     notify: (async () => ({ delivered: 'log' })) as never,
-    clickhouseBusy: async () => (busy-- > 0 ? 'fake merges running' : undefined),
-    postgresBusy: async () => undefined,
     clickhouseMergeProgress: async () => ({ progress: 0.5, elapsedSeconds: 1 }),
     mergeClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
     dropClickHousePartition: (async ({ step }: { step: MaintenanceStep }) => did(step)) as never,
@@ -248,6 +249,20 @@ describe('compaction workflow (fake activities)', () => {
       return handle.result();
     })) as MaintenanceReport;
     assert.equal(report.steps[0]!.outcome, 'done');
+  });
+
+  it('skips a step whose server stays busy past busyWaitSeconds, saying why, and goes on with the next', async () => {
+    const systems: Systems = { window: openNow(), steps: [merge(1), merge(2)], busyFor: 1, busyWaitSeconds: 0, ran: [] };
+    const report = (await withWorker(systems, async (tq) => (await start(tq)).result())) as MaintenanceReport;
+    assert.deepEqual(
+      report.steps.map((r) => [r.id, r.outcome]),
+      [
+        [merge(1).id, 'skipped'],
+        [merge(2).id, 'done'],
+      ],
+    );
+    assert.equal(report.steps[0]!.reason, 'the server stayed busy for 0 s: fake merges running');
+    assert.deepEqual(systems.ran.map((r) => r.id), [merge(2).id], 'the busy step did nothing');
   });
 
   it('pauses before the next step, resumes, and an abort stops with the rest left', async () => {
