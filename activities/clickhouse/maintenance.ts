@@ -24,8 +24,10 @@ interface Probe {
 }
 
 async function probe(client: ClickHouseClient): Promise<Probe> {
-  const [version] = await rows<{ version: string }>(client, 'SELECT version() AS version');
-  const columns = await rows<{ table: string; name: string }>(client, "SELECT table, name FROM system.columns WHERE database = 'system' AND table IN ('parts', 'disks')");
+  const [[version], columns] = await Promise.all([
+    rows<{ version: string }>(client, 'SELECT version() AS version'),
+    rows<{ table: string; name: string }>(client, "SELECT table, name FROM system.columns WHERE database = 'system' AND table IN ('parts', 'disks')"),
+  ]);
   const has = (table: string, name?: string) => columns.some((c) => c.table === table && (name === undefined || c.name === name));
   return { version: version?.version ?? 'unknown', partBytes: has('parts', 'bytes_on_disk') ? 'bytes_on_disk' : 'bytes', disks: has('disks') };
 }
@@ -190,18 +192,23 @@ export function createClickHouseMaintenanceActivities(deps: ActivityDeps) {
       const started = Date.now();
       const ctx = Context.current();
       try {
-        const p = await probe(client);
-        while (await queryRunning(client, queryId)) {
-          heartbeat({ stepId: step.id, waiting: 'the OPTIMIZE an earlier attempt started' });
-          await sleep(1000);
-        }
-        const before = await figures(client, p, step.database, step.table, step.partitionId);
+        // Reads that do not depend on each other go together: a merge of a small partition takes
+        // about as long as a few query round trips.
+        const [p] = await Promise.all([
+          probe(client),
+          (async () => {
+            while (await queryRunning(client, queryId)) {
+              heartbeat({ stepId: step.id, waiting: 'the OPTIMIZE an earlier attempt started' });
+              await sleep(1000);
+            }
+          })(),
+        ]);
+        const [before, busy] = await Promise.all([figures(client, p, step.database, step.table, step.partitionId), busyReason(client, step.database, step.table, policies.maxRunningMerges)]);
         const result = { id: step.id, kind: step.kind, summary: step.summary, startedAt: new Date(started).toISOString() };
         if (before.parts === 0) return { ...result, outcome: 'skipped', reason: 'the partition is gone (dropped since the plan)' };
         if (before.parts === 1 || before.parts <= step.maxParts) {
           return { ...result, outcome: 'already done', reason: `${before.parts} active part(s) now, not more than ${step.maxParts}`, before: { ...before }, after: { ...before }, durationMs: Date.now() - started };
         }
-        const busy = await busyReason(client, step.database, step.table, policies.maxRunningMerges);
         if (busy) return { busy };
         const watch = setInterval(() => {
           void runningMerges(client)
