@@ -182,6 +182,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     const check = () => {
       if (step.kind === 'merge' || step.kind === 'drop' || step.kind === 'rowDelete') return clickhouseBusy({ database: step.database, table: step.table });
       if (step.kind === 'vacuum') return postgresBusy({ database: step.database, schema: step.schema, table: step.table });
+      if (step.kind === 'pgPartitionDrop') return postgresBusy({ database: step.database, schema: step.schema, table: step.table });
       return Promise.resolve(undefined);
     };
     const waitUntil = Date.now() + settings.busyWaitSeconds * 1000;
@@ -219,6 +220,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
         return steps.fixKafkaTopicConfig({ step });
       case 'expire':
         return steps.expireObjects({ step });
+      case 'pgPartitionDrop':
+        return steps.dropPostgresPartition({ step, workflowId });
     }
   };
 
