@@ -69,6 +69,11 @@ async function figures(client: pg.Client, oid: number, name: string): Promise<{ 
   return { rows: Number(rows[0]!.rows), bytes: Number(rows[0]!.bytes) };
 }
 
+/** The comment a step puts on a partition before detaching it: only a detached table bearing it is dropped. */
+export function detachMarker(workflowId: string, stepId: string): string {
+  return `ballast compaction ${workflowId}: detaching to drop (${stepId})`;
+}
+
 export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
   const { lockTimeoutMs, retries } = config.maintenance.postgres.vacuum;
@@ -174,7 +179,7 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
       const result = { id: step.id, kind: step.kind, summary: step.summary, startedAt: new Date(started).toISOString() };
       const parentName = qualified(step.schema, step.table);
       const childName = qualified(step.partitionSchema, step.partition);
-      const marker = `ballast compaction ${workflowId}: detaching to drop (${step.id})`;
+      const marker = detachMarker(workflowId, step.id);
       const changed = (why: string): StepResult => ({ ...result, outcome: 'skipped', reason: `changed since the plan was approved: ${why}; not dropped, the next run plans afresh`, durationMs: Date.now() - started });
       const failed = (reason: string, before?: StepResult['before']): StepResult => ({ ...result, outcome: 'failed', reason, before, durationMs: Date.now() - started });
 
@@ -186,7 +191,10 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
           if (other !== undefined) return changed(`${step.partitionSchema}.${step.partition} is another table now (oid ${other}, the plan's ${step.partitionOid})`);
           return { ...result, outcome: 'already done', reason: 'the partition is already gone', verified: 'partition absent', durationMs: Date.now() - started };
         }
-        if (found.schema !== step.partitionSchema || found.name !== step.partition) return changed(`the planned partition is now named ${found.schema}.${found.name}`);
+        if (found.schema !== step.partitionSchema || found.name !== step.partition) {
+          const other = await oidOf(client, childName);
+          return changed(`the planned partition (oid ${step.partitionOid}) is now named ${found.schema}.${found.name}${other === undefined ? '' : `, and ${step.partitionSchema}.${step.partition} is another table (oid ${other})`}`);
+        }
         if ((await oidOf(client, parentName)) !== step.parentOid) return changed(`${step.schema}.${step.table} is not the planned table any more`);
         const ours = found.comment === marker;
         if (found.isPartition) {
@@ -205,6 +213,7 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
         await client.query(`SET lock_timeout = ${Number(lockTimeoutMs)}`);
         const comment = (text: string | undefined) => withLockRetries(step.id, 'COMMENT', () => client.query(`COMMENT ON TABLE ${childName} IS ${text === undefined ? 'NULL' : pg.escapeLiteral(text)}`));
 
+        let how = 'detached by an earlier attempt';
         if (found.isPartition) {
           if (!ours) {
             const marked = await comment(marker);
@@ -218,6 +227,7 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
             const now = await relation(client, step.partitionOid, pending);
             if (!now?.isPartition) return;
             statement = `ALTER TABLE ${parentName} DETACH PARTITION ${childName}${now.pending ? ' FINALIZE' : concurrently ? ' CONCURRENTLY' : ''}`;
+            how = now.pending ? 'detach FINALIZEd' : concurrently ? 'detached CONCURRENTLY' : `detached${pending === 'false' ? '' : ' (not CONCURRENTLY: the parent has a DEFAULT partition)'}`;
             await client.query(statement);
           });
           if (detached.error) {
@@ -264,7 +274,7 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
         const gone = (await relation(client, step.partitionOid, pending)) === undefined;
         const after = await attached(client, step.parentOid, pending);
         const intact = others.every((oid) => after.includes(oid));
-        const verified = `partition gone: ${gone ? 'yes' : 'NO'}; the other ${others.length} partition(s) still attached: ${intact ? 'yes' : `NO (missing oid(s) ${others.filter((oid) => !after.includes(oid)).join(', ')})`}`;
+        const verified = `${how}; partition gone: ${gone ? 'yes' : 'NO'}; the other ${others.length} partition(s) still attached: ${intact ? 'yes' : `NO (missing oid(s) ${others.filter((oid) => !after.includes(oid)).join(', ')})`}`;
         return {
           ...result,
           outcome: gone && intact ? 'done' : 'failed',

@@ -3,17 +3,19 @@
  * entries. Pure: partitionRetention.ts reads the catalog, test/unit/maintenance.test.ts checks
  * the rules.
  */
-import { retentionCutoff } from '../clickhouse/maintenancePlan';
-
 /** The key types whose bounds are instants retention can compare with its cutoff. */
 const DATE_TYPES = ['date', 'timestamp without time zone', 'timestamp with time zone'];
 
 /**
  * The instant (ISO) before which a partition must end to be dropped: the first day retention keeps,
- * at 00:00 UTC, by the same calendar rule as ClickHouse retention.
+ * at 00:00 UTC. The calendar rule of ClickHouse retention: keepMonths counts the current month.
  */
 export function partitionCutoff(policy: { keepMonths?: number; keepDays?: number }, now: Date): string {
-  return `${retentionCutoff(policy, now)}T00:00:00.000Z`;
+  const first =
+    policy.keepMonths !== undefined
+      ? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - (policy.keepMonths - 1), 1))
+      : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - policy.keepDays!));
+  return first.toISOString();
 }
 
 /** A value in a partition bound: a quoted literal, or a bare word (MINVALUE, MAXVALUE, a number). */

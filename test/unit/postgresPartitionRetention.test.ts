@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { retentionCutoff } from '../../activities/clickhouse/maintenancePlan';
 import { planSteps } from '../../activities/maintenance/plan';
 import { boundInstant, judgePartition, keyProblem, parseBounds, partitionCutoff } from '../../activities/postgres/partitionRetentionPlan';
 import type { PostgresPartitionPlan } from '../../contracts/maintenanceTypes';
@@ -13,6 +14,16 @@ describe('Postgres partition retention: bounds and cutoff', () => {
     assert.equal(partitionCutoff({ keepMonths: 3 }, at('2026-03-15T02:00:00Z')), '2026-01-01T00:00:00.000Z');
     assert.equal(partitionCutoff({ keepMonths: 1 }, at('2026-01-31T23:59:59Z')), '2026-01-01T00:00:00.000Z');
     assert.equal(partitionCutoff({ keepDays: 10 }, at('2026-03-15T02:00:00Z')), '2026-03-05T00:00:00.000Z');
+    assert.equal(partitionCutoff({ keepDays: 1 }, at('2026-03-01T23:59:59Z')), '2026-02-28T00:00:00.000Z');
+    assert.equal(partitionCutoff({ keepMonths: 14 }, at('2026-03-15T02:00:00Z')), '2025-02-01T00:00:00.000Z');
+  });
+
+  it('keeps what ClickHouse retention keeps under the same policy', () => {
+    for (const now of ['2026-01-01T00:00:00Z', '2026-03-31T23:59:59Z', '2028-02-29T12:00:00Z', '2026-12-31T05:00:00Z']) {
+      for (const policy of [{ keepMonths: 1 }, { keepMonths: 3 }, { keepMonths: 13 }, { keepDays: 1 }, { keepDays: 30 }, { keepDays: 400 }]) {
+        assert.equal(partitionCutoff(policy, at(now)), `${retentionCutoff(policy, at(now))}T00:00:00.000Z`, `${JSON.stringify(policy)} at ${now}`);
+      }
+    }
   });
 
   it('parses the bounds pg_get_expr writes', () => {
