@@ -248,7 +248,9 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
             await client.query(`LOCK TABLE ${childName} IN ACCESS EXCLUSIVE MODE`);
             const now = await relation(client, step.partitionOid, pending);
             if (!now || now.isPartition || now.comment !== marker || now.schema !== step.partitionSchema || now.name !== step.partition) {
-              refused = now ? `after the detach, ${childName} is not the table this run detached` : `after the detach, ${childName} names another table`;
+              refused = now
+                ? `after the detach, ${childName} is not the table this run detached: nothing dropped; the detached partition (oid ${step.partitionOid}) is left as it is`
+                : `after the detach, the partition (oid ${step.partitionOid}) is gone and ${childName} names another table: nothing dropped`;
               await client.query('ROLLBACK');
               return;
             }
@@ -259,7 +261,7 @@ export function createPostgresPartitionRetentionActivities(deps: ActivityDeps) {
             throw err;
           }
         });
-        if (refused) return failed(`${refused}: nothing dropped; the detached partition (oid ${step.partitionOid}) is left as it is`, before);
+        if (refused) return failed(refused, before);
         if (dropped.error) {
           // A table nobody can reach through the parent is worse than no drop: put it back as it was.
           const back = await withLockRetries(step.id, 'ATTACH', async () => {
