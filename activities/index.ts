@@ -29,6 +29,7 @@ import { createClickHouseMaintenanceActivities } from './clickhouse/maintenance'
 import { createKafkaRetentionActivities } from './kafka/retention';
 import { createMaintenancePlanActivities } from './maintenance/plan';
 import { createObjectStoreExpiryActivities } from './objectStore/expiry';
+import { createPostgresPartitionRetentionActivities } from './postgres/partitionRetention';
 import { createPostgresMaintenanceActivities } from './postgres/vacuum';
 
 export type { ActivityDeps } from './deps';
@@ -70,6 +71,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMaintenancePlanActivities(deps),
     ...createClickHouseMaintenanceActivities(deps),
     ...createPostgresMaintenanceActivities(deps),
+    ...createPostgresPartitionRetentionActivities(deps),
     ...createKafkaRetentionActivities(deps),
     ...createObjectStoreExpiryActivities(deps),
   };

@@ -533,6 +533,31 @@ function maintenanceScheduleProblems(config: Sections): Problem[] {
   return taken ? [{ path: ['maintenance', 'schedule', 'scheduleId'], message: `"${id}" is also ${taken[0]}: give each schedule its own id` }] : [];
 }
 
+/**
+ * Partition retention acts on the databases ballast manages, and on each table by one policy:
+ * two policies for one table would each plan drops the other keeps.
+ */
+function partitionRetentionProblems(config: Sections): Problem[] {
+  const problems: Problem[] = [];
+  const first = new Map<string, number>();
+  config.maintenance.postgres.retention.forEach((policy, i) => {
+    if (policy.database !== undefined && !config.postgres.databases.includes(policy.database)) {
+      problems.push({ path: ['maintenance', 'postgres', 'retention', i, 'database'], message: `"${policy.database}" is not in postgres.databases (${config.postgres.databases.join(', ')})` });
+      return;
+    }
+    for (const database of policy.database === undefined ? config.postgres.databases : [policy.database]) {
+      const key = `${database}: ${policy.table}`;
+      const earlier = first.get(key);
+      if (earlier === undefined) first.set(key, i);
+      else if (earlier !== i) {
+        problems.push({ path: ['maintenance', 'postgres', 'retention', i], message: `${policy.table} in database "${database}" already has a retention policy (maintenance.postgres.retention.${earlier}): one policy per table` });
+        break;
+      }
+    }
+  });
+  return problems;
+}
+
 export const configSchema = sectionsSchema.superRefine((config, ctx) => {
   for (const problem of [
     ...productionProblems(config),
@@ -541,6 +566,7 @@ export const configSchema = sectionsSchema.superRefine((config, ctx) => {
     ...scratchNameProblems(config),
     ...demoResetProblems(config),
     ...maintenanceScheduleProblems(config),
+    ...partitionRetentionProblems(config),
   ]) {
     ctx.addIssue({ code: 'custom', ...problem });
   }

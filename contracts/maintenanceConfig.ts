@@ -68,6 +68,21 @@ const maintenanceClickhouse = z
   })
   .prefault({});
 
+const schemaTable = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/, 'must be schema.table');
+
+const partitionRetentionPolicy = z
+  .strictObject({
+    /** Absent: every database of postgres.databases. */
+    database: identifier.optional(),
+    /** A table partitioned by RANGE on one date, timestamp or timestamptz column. */
+    table: schemaTable,
+    /** Keep this many calendar months, the current one included; partitions wholly before them are dropped. */
+    keepMonths: z.number().int().min(1).optional(),
+    /** Or: drop partitions whose upper bound is this many days ago or older. */
+    keepDays: z.number().int().min(1).optional(),
+  })
+  .refine((r) => (r.keepMonths === undefined) !== (r.keepDays === undefined), 'set exactly one of keepMonths and keepDays');
+
 const maintenancePostgres = z
   .strictObject({
     vacuum: z
@@ -84,9 +99,11 @@ const maintenancePostgres = z
         /** Retries after a lock timeout, with a pause between. */
         retries: z.number().int().min(0).default(5),
         /** "schema.table" names that get VACUUM FULL (an exclusive lock); nothing else ever does. */
-        full: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/, 'must be schema.table')).default([]),
+        full: z.array(schemaTable).default([]),
       })
       .prefault({}),
+    /** Partition retention: detach, then drop, the partitions older than the period. Off unless listed. */
+    retention: z.array(partitionRetentionPolicy).default([]),
   })
   .prefault({});
 

@@ -60,6 +60,38 @@ export interface PostgresTablePlan {
   reason: string;
 }
 
+/** One partition of a retention policy's table, and what retention does with it, or why not. */
+export interface PostgresPartition {
+  schema: string;
+  name: string;
+  /** pg_class oid: a drop step acts only on this very table, never on another of the same name. */
+  oid: number;
+  /** pg_get_expr(relpartbound), in UTC and ISO dates: "FOR VALUES FROM (...) TO (...)" or "DEFAULT". */
+  bounds: string;
+  rows: number;
+  /** Partitions to drop are counted (count(*)); the others are pg_class.reltuples estimates. */
+  rowsCounted: boolean;
+  /** pg_total_relation_size over the partition and its own partitions. */
+  bytes: number;
+  action: 'drop' | 'none';
+  reason: string;
+}
+
+/** What a partition retention policy found in one database: the parent's partitions, or why none can be judged. */
+export interface PostgresPartitionPlan {
+  database: string;
+  /** The parent, "schema.table", as the policy names it. */
+  table: string;
+  oid?: number;
+  /** pg_get_partkeydef: RANGE (created_at). */
+  key?: string;
+  /** Partitions whose upper bound is at or before this instant (ISO) are dropped. */
+  cutoff: string;
+  /** Set when the table is missing, not partitioned, or partitioned in a way retention cannot judge: no step. */
+  problem?: string;
+  partitions: PostgresPartition[];
+}
+
 export interface TopicConfigChange {
   name: 'retention.ms' | 'retention.bytes' | 'cleanup.policy';
   from: string | undefined;
@@ -137,6 +169,22 @@ export interface VacuumStep extends StepBase {
   liveTuples: number;
 }
 
+/** DETACH PARTITION (CONCURRENTLY where it can), then DROP TABLE, of one Postgres partition. */
+export interface PgPartitionDropStep extends StepBase {
+  kind: 'pgPartitionDrop';
+  destructive: 'partitionDrop';
+  database: string;
+  /** The parent. */
+  schema: string;
+  table: string;
+  parentOid: number;
+  partitionSchema: string;
+  partition: string;
+  partitionOid: number;
+  bounds: string;
+  before: { rows: number; bytes: number };
+}
+
 export interface TopicConfigStep extends StepBase {
   kind: 'topicConfig';
   destructive: 'kafkaConfig';
@@ -154,7 +202,7 @@ export interface ExpireStep extends StepBase {
   bytes: number;
 }
 
-export type MaintenanceStep = MergeStep | DropStep | RowDeleteStep | VacuumStep | TopicConfigStep | ExpireStep;
+export type MaintenanceStep = MergeStep | DropStep | RowDeleteStep | VacuumStep | TopicConfigStep | ExpireStep | PgPartitionDropStep;
 
 /** The read-only plan: what every system looks like, and the steps, in the order they run. */
 export interface MaintenancePlan {
@@ -163,6 +211,7 @@ export interface MaintenancePlan {
   plannedAt: string;
   clickhouse: { server: string; partitions: PartitionPlan[]; rowDeletes: RowDeletePlan[] };
   postgres: PostgresTablePlan[];
+  postgresPartitions: PostgresPartitionPlan[];
   kafka: TopicPlan[];
   buckets: PrefixPlan[];
   steps: MaintenanceStep[];

@@ -201,6 +201,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
         return steps.fixKafkaTopicConfig({ step });
       case 'expire':
         return steps.expireObjects({ step });
+      case 'pgPartitionDrop':
+        return steps.dropPostgresPartition({ step, workflowId });
     }
   };
 

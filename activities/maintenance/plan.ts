@@ -3,22 +3,23 @@
  * they run, and a stable hash an approval names. Also the settings the workflow needs from the
  * config, and where the report is kept.
  */
-import type { RowDeletePlan, MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
+import type { RowDeletePlan, MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresPartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
 import { approvalPolicy, planHash } from '../approval/approvals';
 import { createClickHouseMaintenanceActivities } from '../clickhouse/maintenance';
 import { mergeChangesRows, tablePolicy } from '../clickhouse/maintenancePlan';
 import type { ActivityDeps } from '../deps';
 import { createKafkaRetentionActivities } from '../kafka/retention';
 import { createObjectStoreExpiryActivities } from '../objectStore/expiry';
+import { createPostgresPartitionRetentionActivities } from '../postgres/partitionRetention';
 import { createPostgresMaintenanceActivities } from '../postgres/vacuum';
 import { putJson } from '../storage/backupObjects';
 
 /** The steps the systems' plans call for: merges and vacuums first (no one waits for them), then the destructive ones. */
 export function planSteps(
-  found: { clickhouse: PartitionPlan[]; rowDeletes: RowDeletePlan[]; postgres: PostgresTablePlan[]; kafka: TopicPlan[]; buckets: PrefixPlan[] },
+  found: { clickhouse: PartitionPlan[]; rowDeletes: RowDeletePlan[]; postgres: PostgresTablePlan[]; postgresPartitions?: PostgresPartitionPlan[]; kafka: TopicPlan[]; buckets: PrefixPlan[] },
   mergePolicy: (database: string, table: string) => { final: boolean; maxParts: number },
 ): MaintenanceStep[] {
-  const { clickhouse, rowDeletes, postgres, kafka, buckets } = found;
+  const { clickhouse, rowDeletes, postgres, postgresPartitions = [], kafka, buckets } = found;
   const steps: MaintenanceStep[] = [];
   for (const p of clickhouse.filter((x) => x.action === 'merge')) {
     const { final, maxParts } = mergePolicy(p.database, p.table);
@@ -65,6 +66,26 @@ export function planSteps(
       before: { parts: p.parts, rows: p.rows, bytes: p.bytes },
     });
   }
+  for (const t of postgresPartitions) {
+    const [schema, table] = t.table.split('.') as [string, string];
+    for (const p of t.partitions.filter((x) => x.action === 'drop')) {
+      steps.push({
+        kind: 'pgPartitionDrop',
+        destructive: 'partitionDrop',
+        id: `postgres:partitionDrop:${t.database}.${t.table}:${p.schema}.${p.name}`,
+        summary: `DETACH and DROP partition ${p.schema}.${p.name} of ${t.table} in database ${t.database} (${p.bounds}): ${p.rows} rows, ${p.bytes} bytes (${p.reason})`,
+        database: t.database,
+        schema,
+        table,
+        parentOid: t.oid!,
+        partitionSchema: p.schema,
+        partition: p.name,
+        partitionOid: p.oid,
+        bounds: p.bounds,
+        before: { rows: p.rows, bytes: p.bytes },
+      });
+    }
+  }
   for (const r of rowDeletes.filter((x) => x.rows > 0)) {
     steps.push({
       kind: 'rowDelete',
@@ -105,6 +126,7 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
   const m = config.maintenance;
   const clickhouse = createClickHouseMaintenanceActivities(deps);
   const postgres = createPostgresMaintenanceActivities(deps);
+  const postgresPartitions = createPostgresPartitionRetentionActivities(deps);
   const kafka = createKafkaRetentionActivities(deps);
   const buckets = createObjectStoreExpiryActivities(deps);
 
@@ -125,10 +147,11 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
     async planMaintenance({ now, systems }: { now: string; systems: MaintenanceSystem[] }): Promise<MaintenancePlan> {
       const ch = systems.includes('clickhouse') ? await clickhouse.planClickHouseMaintenance({ now }) : { server: 'not planned', partitions: [], rowDeletes: [] };
       const pg = systems.includes('postgres') ? await postgres.planPostgresMaintenance({ now }) : [];
+      const pgPartitions = systems.includes('postgres') ? await postgresPartitions.planPostgresPartitionRetention({ now }) : [];
       const topics = systems.includes('kafka') ? await kafka.planKafkaRetention() : [];
       const prefixes = systems.includes('buckets') ? await buckets.planObjectExpiry({ now }) : [];
-      const steps = planSteps({ clickhouse: ch.partitions, rowDeletes: ch.rowDeletes, postgres: pg, kafka: topics, buckets: prefixes }, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
-      return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, kafka: topics, buckets: prefixes, steps };
+      const steps = planSteps({ clickhouse: ch.partitions, rowDeletes: ch.rowDeletes, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, buckets: prefixes }, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
+      return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, buckets: prefixes, steps };
     },
 
     /** Keeps the run's report beside the other reports (reports/maintenance/). */
