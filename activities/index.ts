@@ -26,6 +26,7 @@ import { createPlannedRestoreSteps } from './restore/plannedSteps';
 import { storingPieceLists } from './backup/pieceLists';
 import { createDemoResetActivities } from './demoReset/activities';
 import { createClickHouseMaintenanceActivities } from './clickhouse/maintenance';
+import { createKafkaRecordDeleteActivities } from './kafka/recordDeletes';
 import { createKafkaRetentionActivities } from './kafka/retention';
 import { createMaintenancePlanActivities } from './maintenance/plan';
 import { createObjectStoreExpiryActivities } from './objectStore/expiry';
@@ -71,6 +72,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createClickHouseMaintenanceActivities(deps),
     ...createPostgresMaintenanceActivities(deps),
     ...createKafkaRetentionActivities(deps),
+    ...createKafkaRecordDeleteActivities(deps),
     ...createObjectStoreExpiryActivities(deps),
   };
 }

@@ -219,6 +219,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
         return steps.fixKafkaTopicConfig({ step });
       case 'expire':
         return steps.expireObjects({ step });
+      case 'recordDelete':
+        return steps.deleteKafkaRecords({ step });
     }
   };
 

@@ -23,7 +23,7 @@ export function topicDrift(policy: Policy, effective: Record<string, string>): T
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
 
 /** Every effective config of one topic, and its own overrides; undefined when it does not exist. */
-async function describeTopic(admin: Admin, topic: string): Promise<{ effective: Record<string, string>; overrides: Record<string, string | null> } | undefined> {
+export async function describeTopic(admin: Admin, topic: string): Promise<{ effective: Record<string, string>; overrides: Record<string, string | null> } | undefined> {
   const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
   const r = described.resources[0];
   if (!r || r.errorCode === UNKNOWN_TOPIC_OR_PARTITION) return undefined;

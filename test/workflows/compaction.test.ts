@@ -71,7 +71,7 @@ function fakes(s: Systems): Partial<Activities> {
     return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'done', bytesReclaimed: 10 };
   };
   let busy = s.busyFor ?? 0;
-  const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], kafka: [], buckets: [], steps: s.steps };
+  const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], kafka: [], kafkaRecordDeletes: [], buckets: [], steps: s.steps };
   return {
     maintenanceSettings: async () => ({
       window: s.window,
