@@ -115,34 +115,34 @@ export function createKafkaRecordDeleteActivities(deps: ActivityDeps) {
       const identity = topicIdentity(await topicIdsOnEachBroker(brokers, 10_000), step.topic);
       if ('absent' in identity) return { ...result, outcome: 'skipped', reason: 'the topic is gone' };
       if ('unsettled' in identity || identity.id !== step.topicId) {
-        const now = 'id' in identity ? identity.id : identity.unsettled;
-        return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: topic ${step.topic} is not the topic planned (topic id now ${now}, the plan saw ${step.topicId}): it was deleted, or deleted and created again; nothing deleted` };
+        const seen = 'id' in identity ? identity.id : identity.unsettled;
+        return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: topic ${step.topic} is not the topic planned (topic id now ${seen}, the plan saw ${step.topicId}): it was deleted, or deleted and created again; nothing deleted` };
       }
       return withAdmin(async (admin) => {
         const described = await describeTopic(admin, step.topic);
         if (!described) return { ...result, outcome: 'skipped', reason: 'the topic is gone' };
         const policy = described.effective['cleanup.policy'] ?? 'delete';
         if (!allowsDeletes(policy)) return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: cleanup.policy is now ${policy}; nothing deleted` };
-        const lows = async () => {
+        const watermarks = async () => {
           const offsets = await retryOnLeaderChange(admin, [step.topic], () => admin.fetchTopicOffsets(step.topic));
           return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
         };
-        const now = await lows();
-        const before = Object.fromEntries(step.partitions.map((p) => [`partition ${p.partition}`, now.get(p.partition)?.low]));
-        const short = step.partitions.filter((p) => (now.get(p.partition)?.high ?? -1) < p.offset);
+        const found = await watermarks();
+        const before = Object.fromEntries(step.partitions.map((p) => [`partition ${p.partition}`, found.get(p.partition)?.low]));
+        const short = step.partitions.filter((p) => (found.get(p.partition)?.high ?? -1) < p.offset);
         if (short.length) {
-          const found = short.map((p) => `partition ${p.partition}'s high watermark is ${now.get(p.partition)?.high ?? '(no such partition)'}, below the planned offset ${p.offset}`).join('; ');
-          return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: ${found}; nothing deleted`, before };
+          const below = short.map((p) => `partition ${p.partition}'s high watermark is ${found.get(p.partition)?.high ?? '(no such partition)'}, below the planned offset ${p.offset}`).join('; ');
+          return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: ${below}; nothing deleted`, before };
         }
-        const toDelete = step.partitions.filter((p) => now.get(p.partition)!.low < p.offset);
+        const toDelete = step.partitions.filter((p) => found.get(p.partition)!.low < p.offset);
         if (!toDelete.length) return { ...result, outcome: 'already done', reason: 'every partition already starts at or past its planned offset', before, after: before };
         await deleteRecords(admin, step.topic, toDelete.map((p) => ({ partition: p.partition, offset: String(p.offset) })));
-        const deleted = toDelete.reduce((n, p) => n + p.offset - now.get(p.partition)!.low, 0);
+        const deleted = toDelete.reduce((n, p) => n + p.offset - found.get(p.partition)!.low, 0);
         // DeleteRecords answers once the leader moved its log start; a leadership change meanwhile may leave another leader answering the read.
-        let after = now;
+        let after = found;
         let behind = step.partitions;
         for (const waitUntil = Date.now() + 30_000; behind.length && Date.now() < waitUntil; ) {
-          after = await lows();
+          after = await watermarks();
           behind = step.partitions.filter((p) => after.get(p.partition)!.low < p.offset);
           if (behind.length) await new Promise((r) => setTimeout(r, 250));
         }
@@ -152,7 +152,7 @@ export function createKafkaRecordDeleteActivities(deps: ActivityDeps) {
         const problem = behind.length
           ? `the log start of partition(s) ${behind.map((p) => p.partition).join(', ')} did not reach the planned offset`
           : past.length
-            ? `the log start of partition(s) ${past.map((p) => p.partition).join(', ')} is past the planned offset: records at or after the cutoff are gone too (Kafka's own retention or another client deleted them; DeleteRecords stopped at the planned offset)`
+            ? `the log start of partition(s) ${past.map((p) => p.partition).join(', ')} is past the planned offset: records from that offset on are gone too (Kafka's own retention or another client deleted them; DeleteRecords stops at the planned offset)`
             : undefined;
         return { ...result, outcome: problem ? 'failed' : 'done', reason: problem && `verification failed: ${problem}`, before, after: afterFigures, verified, durationMs: Date.now() - started };
       });
