@@ -26,6 +26,7 @@ import { createPlannedRestoreSteps } from './restore/plannedSteps';
 import { storingPieceLists } from './backup/pieceLists';
 import { createDemoResetActivities } from './demoReset/activities';
 import { createClickHouseMaintenanceActivities } from './clickhouse/maintenance';
+import { createKafkaRecordDeleteActivities } from './kafka/recordDeletes';
 import { createKafkaRetentionActivities } from './kafka/retention';
 import { createMaintenancePlanActivities } from './maintenance/plan';
 import { createObjectStoreExpiryActivities } from './objectStore/expiry';
@@ -73,6 +74,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPostgresMaintenanceActivities(deps),
     ...createPostgresPartitionRetentionActivities(deps),
     ...createKafkaRetentionActivities(deps),
+    ...createKafkaRecordDeleteActivities(deps),
     ...createObjectStoreExpiryActivities(deps),
   };
 }

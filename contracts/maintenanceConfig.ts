@@ -9,7 +9,7 @@ import { minutesOfDay, WEEKDAYS } from './maintenanceWindow';
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a plain SQL identifier (letters, digits, underscore)');
 
 /** The classes of destructive step; config may pre-approve some of them (never row deletes). */
-export const DESTRUCTIVE_CLASSES = ['partitionDrop', 'rowDelete', 'kafkaConfig', 'objectExpiry'] as const;
+export const DESTRUCTIVE_CLASSES = ['partitionDrop', 'rowDelete', 'kafkaConfig', 'objectExpiry', 'recordDelete'] as const;
 export type DestructiveClass = (typeof DESTRUCTIVE_CLASSES)[number];
 
 const mergePolicy = z.strictObject({
@@ -113,8 +113,18 @@ const topicPolicy = z
     retentionMs: z.number().int().min(-1).optional(),
     retentionBytes: z.number().int().min(-1).optional(),
     cleanupPolicy: z.enum(['delete', 'compact', 'compact,delete']).optional(),
+    /** Off unless set: delete the records older than this many days (DeleteRecords, per partition). */
+    deleteRecordsOlderThanDays: z.number().int().min(1).optional(),
   })
-  .refine((t) => t.retentionMs !== undefined || t.retentionBytes !== undefined || t.cleanupPolicy !== undefined, 'set at least one of retentionMs, retentionBytes, cleanupPolicy');
+  .refine(
+    (t) => t.retentionMs !== undefined || t.retentionBytes !== undefined || t.cleanupPolicy !== undefined || t.deleteRecordsOlderThanDays !== undefined,
+    'set at least one of retentionMs, retentionBytes, cleanupPolicy, deleteRecordsOlderThanDays',
+  )
+  // Kafka refuses DeleteRecords on a compact-only topic, and a compacted topic keeps each key's latest value whatever its age.
+  .refine((t) => !(t.cleanupPolicy === 'compact' && t.deleteRecordsOlderThanDays !== undefined), {
+    path: ['deleteRecordsOlderThanDays'],
+    message: 'needs a cleanup.policy with delete: this policy sets cleanupPolicy compact',
+  });
 
 const expiryRule = z.strictObject({
   /** Absent: the backup bucket. */

@@ -105,6 +105,31 @@ export interface TopicPlan {
   problem?: string;
 }
 
+/** One partition of a record delete, as planned. */
+export interface PartitionRecordCut {
+  partition: number;
+  /** The log start offset (low watermark). */
+  low: number;
+  high: number;
+  /** The first offset at or after the cutoff (the high watermark when no record is that new): records before it are deleted. */
+  offset: number;
+  /** offset - low. */
+  records: number;
+}
+
+/** The records a topic policy's deleteRecordsOlderThanDays would delete, per partition, or why none. */
+export interface RecordDeletePlan {
+  topic: string;
+  /** Kafka's topic id: a topic deleted and created again under the same name has another. */
+  topicId?: string;
+  /** Records with a timestamp before this (ISO) are deleted. */
+  cutoff: string;
+  partitions: PartitionRecordCut[];
+  records: number;
+  /** Set when nothing can be deleted (no such topic, compact-only): why. */
+  problem?: string;
+}
+
 export interface PrefixPlan {
   bucket: string;
   prefix: string;
@@ -202,7 +227,18 @@ export interface ExpireStep extends StepBase {
   bytes: number;
 }
 
-export type MaintenanceStep = MergeStep | DropStep | RowDeleteStep | VacuumStep | TopicConfigStep | ExpireStep | PgPartitionDropStep;
+export interface RecordDeleteStep extends StepBase {
+  kind: 'recordDelete';
+  destructive: 'recordDelete';
+  topic: string;
+  topicId: string;
+  cutoff: string;
+  records: number;
+  /** The partitions with records to delete: DeleteRecords up to `offset`, never past it. */
+  partitions: { partition: number; low: number; offset: number }[];
+}
+
+export type MaintenanceStep = MergeStep | DropStep | RowDeleteStep | VacuumStep | TopicConfigStep | ExpireStep | PgPartitionDropStep | RecordDeleteStep;
 
 /** The read-only plan: what every system looks like, and the steps, in the order they run. */
 export interface MaintenancePlan {
@@ -213,6 +249,7 @@ export interface MaintenancePlan {
   postgres: PostgresTablePlan[];
   postgresPartitions: PostgresPartitionPlan[];
   kafka: TopicPlan[];
+  kafkaRecordDeletes: RecordDeletePlan[];
   buckets: PrefixPlan[];
   steps: MaintenanceStep[];
 }

@@ -203,6 +203,8 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
         return steps.expireObjects({ step });
       case 'pgPartitionDrop':
         return steps.dropPostgresPartition({ step, workflowId });
+      case 'recordDelete':
+        return steps.deleteKafkaRecords({ step });
     }
   };
 

@@ -119,13 +119,22 @@ export async function electPreferredLeadersEverywhere(brokers: KafkaAddress[], t
 
 /** Each broker's own list of topic names, asked of that broker alone; undefined where it did not answer. */
 export async function topicsOnEachBroker(brokers: KafkaAddress[], timeoutMs: number): Promise<(string[] | undefined)[]> {
+  return (await topicIdsOnEachBroker(brokers, timeoutMs)).map((ids) => ids && [...ids.keys()]);
+}
+
+/**
+ * Each broker's own topics, name to topic id, asked of that broker alone; undefined where it did
+ * not answer. A topic deleted and created again under its name gets another id (kafkajs does
+ * not read ids).
+ */
+export async function topicIdsOnEachBroker(brokers: KafkaAddress[], timeoutMs: number): Promise<(Map<string, string> | undefined)[]> {
   const { metadataV12 } = await protocol();
   return Promise.all(
     brokers.map(async (broker) => {
       const answer = await onAnyBroker([broker], timeoutMs, (connection) => metadataV12.api.async(connection, null, false, false)).catch(
         () => undefined,
       );
-      return answer?.topics.flatMap((t) => (t.errorCode === 0 && t.name ? [t.name] : []));
+      return answer && new Map(answer.topics.flatMap((t) => (t.errorCode === 0 && t.name ? [[t.name, t.topicId] as const] : [])));
     }),
   );
 }

@@ -23,9 +23,13 @@ export function topicDrift(policy: Policy, effective: Record<string, string>): T
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
 
 /** Every effective config of one topic, and its own overrides; undefined when it does not exist. */
-async function describeTopic(admin: Admin, topic: string): Promise<{ effective: Record<string, string>; overrides: Record<string, string | null> } | undefined> {
-  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] });
-  const r = described.resources[0];
+export async function describeTopic(admin: Admin, topic: string): Promise<{ effective: Record<string, string>; overrides: Record<string, string | null> } | undefined> {
+  // kafkajs throws a resource's error instead of returning it: a missing topic arrives as UNKNOWN_TOPIC_OR_PARTITION.
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }] }).catch((err: unknown) => {
+    if ((err as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return undefined;
+    throw err;
+  });
+  const r = described?.resources[0];
   if (!r || r.errorCode === UNKNOWN_TOPIC_OR_PARTITION) return undefined;
   if (r.errorCode) throw new Error(`describeConfigs of topic ${topic} failed: ${r.errorMessage || `error ${r.errorCode}`}`);
   return { effective: Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue])), overrides: topicConfigOverrides(r.configEntries) };

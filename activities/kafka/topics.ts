@@ -67,6 +67,38 @@ function isRetriable(err: unknown): boolean {
 }
 
 /**
+ * DeleteRecords up to the given offsets. A topic config change reaches each partition leader in
+ * its own time, so a leader that has not seen the added `delete` yet answers POLICY_VIOLATION:
+ * those partitions are asked again for up to ~30 s (deleting up to an offset already deleted is a
+ * no-op). Any other partition error fails the step, naming the partition and the error.
+ */
+export async function deleteRecords(admin: Admin, topic: string, partitions: { partition: number; offset: string }[]): Promise<void> {
+  let left = partitions;
+  await backOff(
+    async () => {
+      try {
+        await retryOnLeaderChange(admin, [topic], () => admin.deleteTopicRecords({ topic, partitions: left }));
+        left = [];
+      } catch (err) {
+        const failed = partitionErrors(err);
+        if (!failed) throw err;
+        left = left.filter((p) => failed.some((f) => f.partition === p.partition));
+        const named = failed.map((f) => `${topic}[${f.partition}]: ${f.type}`).join(', ');
+        throw Object.assign(new Error(`deleting records failed: ${named}`), { policyOnly: failed.every((f) => f.type === 'POLICY_VIOLATION') });
+      }
+    },
+    { numOfAttempts: 30, startingDelay: 250, timeMultiple: 1.5, maxDelay: 2_000, retry: (err) => Boolean((err as { policyOnly?: boolean }).policyOnly) },
+  );
+}
+
+/** The per-partition errors of a kafkajs DeleteTopicRecords failure (its own, or its cause's). */
+function partitionErrors(err: unknown): { partition: number; type: string }[] | undefined {
+  const e = err as { partitions?: { partition: number; error?: { type?: string } }[]; cause?: unknown };
+  const partitions = e.partitions ?? (e.cause as { partitions?: { partition: number; error?: { type?: string } }[] } | undefined)?.partitions;
+  return partitions?.filter((p) => p.error).map((p) => ({ partition: p.partition, type: p.error?.type ?? 'unknown error' }));
+}
+
+/**
  * Deletes a consumer group of ballast's own; it may take a moment to become empty after its
  * consumer leaves. One still there after the last attempt is left behind: it never committed offsets.
  */

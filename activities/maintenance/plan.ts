@@ -3,11 +3,12 @@
  * they run, and a stable hash an approval names. Also the settings the workflow needs from the
  * config, and where the report is kept.
  */
-import type { RowDeletePlan, MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresPartitionPlan, PostgresTablePlan, PrefixPlan, TopicPlan } from '../../contracts/maintenanceTypes';
+import type { RowDeletePlan, MaintenanceSystem, MaintenanceSettings, MaintenancePlan, MaintenanceStep, MaintenanceReport, PartitionPlan, PostgresPartitionPlan, PostgresTablePlan, PrefixPlan, RecordDeletePlan, TopicPlan } from '../../contracts/maintenanceTypes';
 import { approvalPolicy, planHash } from '../approval/approvals';
 import { createClickHouseMaintenanceActivities } from '../clickhouse/maintenance';
 import { mergeChangesRows, tablePolicy } from '../clickhouse/maintenancePlan';
 import type { ActivityDeps } from '../deps';
+import { createKafkaRecordDeleteActivities } from '../kafka/recordDeletes';
 import { createKafkaRetentionActivities } from '../kafka/retention';
 import { createObjectStoreExpiryActivities } from '../objectStore/expiry';
 import { createPostgresPartitionRetentionActivities } from '../postgres/partitionRetention';
@@ -16,10 +17,10 @@ import { putJson } from '../storage/backupObjects';
 
 /** The steps the systems' plans call for: merges and vacuums first (no one waits for them), then the destructive ones. */
 export function planSteps(
-  found: { clickhouse: PartitionPlan[]; rowDeletes: RowDeletePlan[]; postgres: PostgresTablePlan[]; postgresPartitions?: PostgresPartitionPlan[]; kafka: TopicPlan[]; buckets: PrefixPlan[] },
+  found: { clickhouse: PartitionPlan[]; rowDeletes: RowDeletePlan[]; postgres: PostgresTablePlan[]; postgresPartitions: PostgresPartitionPlan[]; kafka: TopicPlan[]; kafkaRecordDeletes: RecordDeletePlan[]; buckets: PrefixPlan[] },
   mergePolicy: (database: string, table: string) => { final: boolean; maxParts: number },
 ): MaintenanceStep[] {
-  const { clickhouse, rowDeletes, postgres, postgresPartitions = [], kafka, buckets } = found;
+  const { clickhouse, rowDeletes, postgres, postgresPartitions, kafka, kafkaRecordDeletes, buckets } = found;
   const steps: MaintenanceStep[] = [];
   for (const p of clickhouse.filter((x) => x.action === 'merge')) {
     const { final, maxParts } = mergePolicy(p.database, p.table);
@@ -105,6 +106,21 @@ export function planSteps(
       changes: t.changes,
     });
   }
+  for (const t of kafkaRecordDeletes) {
+    if (!t.records || !t.topicId) continue;
+    const partitions = t.partitions.filter((p) => p.records > 0);
+    steps.push({
+      kind: 'recordDelete',
+      destructive: 'recordDelete',
+      id: `kafka:recordDelete:${t.topic}<${t.cutoff}`,
+      summary: `delete ${t.records} record(s) older than ${t.cutoff} from topic ${t.topic} (${partitions.map((p) => `partition ${p.partition}: ${p.records} up to offset ${p.offset}`).join(', ')})`,
+      topic: t.topic,
+      topicId: t.topicId,
+      cutoff: t.cutoff,
+      records: t.records,
+      partitions: partitions.map((p) => ({ partition: p.partition, low: p.low, offset: p.offset })),
+    });
+  }
   for (const b of buckets.filter((x) => x.objects > 0)) {
     steps.push({
       kind: 'expire',
@@ -128,6 +144,7 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
   const postgres = createPostgresMaintenanceActivities(deps);
   const postgresPartitions = createPostgresPartitionRetentionActivities(deps);
   const kafka = createKafkaRetentionActivities(deps);
+  const kafkaRecords = createKafkaRecordDeleteActivities(deps);
   const buckets = createObjectStoreExpiryActivities(deps);
 
   return {
@@ -149,9 +166,10 @@ export function createMaintenancePlanActivities(deps: ActivityDeps) {
       const pg = systems.includes('postgres') ? await postgres.planPostgresMaintenance({ now }) : [];
       const pgPartitions = systems.includes('postgres') ? await postgresPartitions.planPostgresPartitionRetention({ now }) : [];
       const topics = systems.includes('kafka') ? await kafka.planKafkaRetention() : [];
+      const recordDeletes = systems.includes('kafka') ? await kafkaRecords.planKafkaRecordDeletes({ now }) : [];
       const prefixes = systems.includes('buckets') ? await buckets.planObjectExpiry({ now }) : [];
-      const steps = planSteps({ clickhouse: ch.partitions, rowDeletes: ch.rowDeletes, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, buckets: prefixes }, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
-      return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, buckets: prefixes, steps };
+      const steps = planSteps({ clickhouse: ch.partitions, rowDeletes: ch.rowDeletes, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, kafkaRecordDeletes: recordDeletes, buckets: prefixes }, (database, table) => tablePolicy(m.clickhouse, database, table).merge);
+      return { hash: planHash(steps), plannedAt: now, clickhouse: ch, postgres: pg, postgresPartitions: pgPartitions, kafka: topics, kafkaRecordDeletes: recordDeletes, buckets: prefixes, steps };
     },
 
     /** Keeps the run's report beside the other reports (reports/maintenance/). */

@@ -263,7 +263,7 @@ describe('compaction: a Postgres partition drop resumes what a killed attempt le
     await monthlyTable(db, table, (back) => 50 + back, [7, 6, 5, 4, 3, 0]);
     activities = createPostgresPartitionRetentionActivities({ config: loaded.config, connections });
     const plan = await activities.planPostgresPartitionRetention({ now: new Date().toISOString() });
-    const planned = planSteps({ clickhouse: [], rowDeletes: [], postgres: [], postgresPartitions: plan, kafka: [], buckets: [] }, () => ({ final: false, maxParts: 1 }));
+    const planned = planSteps({ clickhouse: [], rowDeletes: [], postgres: [], postgresPartitions: plan, kafka: [], kafkaRecordDeletes: [], buckets: [] }, () => ({ final: false, maxParts: 1 }));
     steps = new Map(planned.filter((s): s is PgPartitionDropStep => s.kind === 'pgPartitionDrop').map((s) => [s.partition, s]));
     assert.deepEqual([...steps.keys()].sort(), [7, 6, 5, 4, 3].map(name).sort());
   });

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { planHash } from '../../activities/approval/approvals';
 import { planTablePartitions, retentionCutoff, tablePolicy, type PartitionFound } from '../../activities/clickhouse/maintenancePlan';
+import { partitionCut, topicIdentity } from '../../activities/kafka/recordDeletes';
 import { topicDrift } from '../../activities/kafka/retention';
 import { planSteps } from '../../activities/maintenance/plan';
 import { maintenanceSchema } from '../../contracts/maintenanceConfig';
@@ -59,6 +60,17 @@ describe('maintenance config', () => {
     assert.deepEqual(problems({ buckets: { expire: [{ prefix: 'reports', keepDays: 30 }] } }), ['maintenance.buckets.expire.0.prefix: must be a folder: not starting with "/", ending with "/"']);
     assert.deepEqual(problems({ schedule: { scheduleId: 'ballast-nightly-backup' } }), ['maintenance.schedule.scheduleId: "ballast-nightly-backup" is also backup.schedule.scheduleId: give each schedule its own id']);
   });
+  it('takes a topic policy that only deletes old records, pre-approvable, and refuses it on a compact-only policy or under a day', () => {
+    const m = maintenanceSchema.parse({ kafka: { topics: [{ topic: 'events', deleteRecordsOlderThanDays: 30 }] }, preApproved: ['recordDelete'] });
+    assert.deepEqual(m.kafka.topics, [{ topic: 'events', deleteRecordsOlderThanDays: 30 }]);
+    assert.deepEqual(m.preApproved, ['recordDelete']);
+    assert.deepEqual(problems({ kafka: { topics: [{ topic: 'events' }] } }), ['maintenance.kafka.topics.0: set at least one of retentionMs, retentionBytes, cleanupPolicy, deleteRecordsOlderThanDays']);
+    assert.deepEqual(problems({ kafka: { topics: [{ topic: 'state', cleanupPolicy: 'compact', deleteRecordsOlderThanDays: 30 }] } }), [
+      'maintenance.kafka.topics.0.deleteRecordsOlderThanDays: needs a cleanup.policy with delete: this policy sets cleanupPolicy compact',
+    ]);
+    assert.deepEqual(problems({ kafka: { topics: [{ topic: 'events', deleteRecordsOlderThanDays: 0 }] } }), ['maintenance.kafka.topics.0.deleteRecordsOlderThanDays: Too small: expected number to be >=1']);
+    assert.ok(maintenanceSchema.parse({ kafka: { topics: [{ topic: 'events', cleanupPolicy: 'compact,delete', deleteRecordsOlderThanDays: 1 }] } }));
+  });
 });
 
 describe('ClickHouse maintenance plan', () => {
@@ -106,14 +118,14 @@ describe('ClickHouse maintenance plan', () => {
   it('says when FINAL changes rows', () => {
     const plan = planTablePartitions({ ...table, engine: 'ReplacingMergeTree' }, [partition('a', 5, '2026-01-01'), partition('b', 1, '2026-03-01')], tablePolicy(policies, 'x', 'y'), 1e12, now);
     assert.match(plan[0]!.reason, /FINAL on ReplacingMergeTree collapses rows/);
-    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [], kafka: [], buckets: [] }, () => ({ final: true, maxParts: 2 }));
+    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [], postgresPartitions: [], kafka: [], kafkaRecordDeletes: [], buckets: [] }, () => ({ final: true, maxParts: 2 }));
     assert.equal(steps[0]?.kind === 'merge' && steps[0].changesRows, true);
     assert.match(steps[0]!.summary, /FINAL on ReplacingMergeTree changes rows/);
   });
 
   it('orders merges and vacuums before the destructive steps, and the same plan has the same hash', () => {
     const plan = planTablePartitions(table, [partition('202510', 1, '2025-10-31'), partition('202601', 9, '2026-01-31'), partition('202603', 1, '2026-03-15')], tablePolicy(policies, 'db', 'events'), 1e12, now);
-    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], kafka: [], buckets: [] }, () => ({ final: true, maxParts: 4 }));
+    const steps = planSteps({ clickhouse: plan, rowDeletes: [], postgres: [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], postgresPartitions: [], kafka: [], kafkaRecordDeletes: [], buckets: [] }, () => ({ final: true, maxParts: 4 }));
     assert.deepEqual(steps.map((s) => `${s.kind}:${s.destructive ?? '-'}`), ['merge:-', 'vacuum:-', 'drop:partitionDrop']);
     assert.equal(planHash(steps), planHash(JSON.parse(JSON.stringify(steps))));
     assert.notEqual(planHash(steps), planHash(steps.slice(0, 2)));
@@ -126,5 +138,47 @@ describe('Kafka retention drift', () => {
       { name: 'retention.ms', from: '3600000', to: '86400000' },
     ]);
     assert.deepEqual(topicDrift({ topic: 't', retentionBytes: -1 }, { 'retention.bytes': '-1' }), []);
+  });
+});
+
+describe('Kafka record deletes', () => {
+  it('cuts each partition at the first record at or after the cutoff, counting the records before it', () => {
+    assert.deepEqual(partitionCut(0, 0, 100, 40), { partition: 0, low: 0, high: 100, offset: 40, records: 40 });
+    assert.deepEqual(partitionCut(1, 30, 100, 40), { partition: 1, low: 30, high: 100, offset: 40, records: 10 }, 'the log already starts after some old records');
+    assert.deepEqual(partitionCut(2, 0, 100, 0), { partition: 2, low: 0, high: 100, offset: 0, records: 0 }, 'every record is newer');
+    assert.deepEqual(partitionCut(3, 0, 0, -1), { partition: 3, low: 0, high: 0, offset: 0, records: 0 }, 'an empty partition');
+  });
+
+  it('counts everything before the high watermark when no record is that new, and never reaches past it', () => {
+    assert.deepEqual(partitionCut(0, 5, 100, -1), { partition: 0, low: 5, high: 100, offset: 100, records: 95 }, 'ListOffsets answers -1');
+    assert.deepEqual(partitionCut(0, 5, 100, 100), { partition: 0, low: 5, high: 100, offset: 100, records: 95 }, 'kafkajs puts the high watermark in its place');
+    assert.deepEqual(partitionCut(0, 5, 100, 130), { partition: 0, low: 5, high: 100, offset: 100, records: 95 }, 'an answer read after more records arrived');
+    assert.deepEqual(partitionCut(0, 50, 100, 20), { partition: 0, low: 50, high: 100, offset: 50, records: 0 }, 'never before the log start');
+  });
+
+  it('plans one step per topic with records to delete, listing each partition up to its offset', () => {
+    const cutoff = '2026-02-13T02:00:00.000Z';
+    const found = [
+      { topic: 'events', topicId: 'id-1', cutoff, records: 7, partitions: [partitionCut(0, 0, 10, 4), partitionCut(1, 0, 10, 0), partitionCut(2, 2, 10, 5)] },
+      { topic: 'quiet', topicId: 'id-2', cutoff, records: 0, partitions: [partitionCut(0, 0, 10, 0)] },
+      { topic: 'gone', cutoff, records: 0, partitions: [], problem: 'the topic does not exist' },
+    ];
+    const steps = planSteps({ clickhouse: [], rowDeletes: [], postgres: [], postgresPartitions: [], kafka: [], kafkaRecordDeletes: found, buckets: [] }, () => ({ final: true, maxParts: 2 }));
+    assert.equal(steps.length, 1);
+    const step = steps[0]!;
+    assert.ok(step.kind === 'recordDelete');
+    assert.equal(step.destructive, 'recordDelete');
+    assert.deepEqual(step.partitions, [{ partition: 0, low: 0, offset: 4 }, { partition: 2, low: 2, offset: 5 }]);
+    assert.equal(step.summary, `delete 7 record(s) older than ${cutoff} from topic events (partition 0: 4 up to offset 4, partition 2: 3 up to offset 5)`);
+  });
+
+  it('knows a topic by the id every answering broker gives it', () => {
+    const broker = (entries: [string, string][]) => new Map(entries);
+    assert.deepEqual(topicIdentity([broker([['t', 'a']]), undefined, broker([['t', 'a']])], 't'), { id: 'a' });
+    assert.deepEqual(topicIdentity([broker([]), broker([])], 't'), { absent: true });
+    assert.deepEqual(topicIdentity([broker([['t', 'a']]), broker([['t', 'b']])], 't'), { unsettled: 'a, b' });
+    assert.deepEqual(topicIdentity([broker([['t', 'a']]), broker([])], 't'), { unsettled: 'a, not listed' });
+    assert.deepEqual(topicIdentity([broker([['t', '00000000-0000-0000-0000-000000000000']])], 't'), { unsettled: '00000000-0000-0000-0000-000000000000' });
+    assert.throws(() => topicIdentity([undefined, undefined], 't'), /no Kafka broker answered/);
   });
 });

@@ -90,7 +90,7 @@ describe('Postgres partition retention: bounds and cutoff', () => {
       },
       { database: 'shop', table: 'public.plain', cutoff: '2026-01-01T00:00:00.000Z', problem: 'public.plain is a plain table, not a partitioned table', partitions: [] },
     ];
-    const steps = planSteps({ clickhouse: [], rowDeletes: [], postgres: [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], postgresPartitions: found, kafka: [], buckets: [] }, () => ({ final: true, maxParts: 2 }));
+    const steps = planSteps({ clickhouse: [], rowDeletes: [], postgres: [{ database: 'shop', schema: 'public', table: 'orders', liveTuples: 10, deadTuples: 5000, action: 'vacuum', reason: '' }], postgresPartitions: found, kafka: [], kafkaRecordDeletes: [], buckets: [] }, () => ({ final: true, maxParts: 2 }));
     assert.deepEqual(steps.map((s) => `${s.kind}:${s.destructive ?? '-'}`), ['vacuum:-', 'pgPartitionDrop:partitionDrop']);
     const drop = steps[1]!;
     assert.equal(drop.summary, "DETACH and DROP partition public.events_2025_11 of public.events in database shop (FOR VALUES FROM ('2025-11-01') TO ('2025-12-01')): 7 rows, 8192 bytes (old)");

@@ -74,7 +74,7 @@ function fakes(s: Systems): Partial<Activities> {
     await new Promise((r) => setTimeout(r, s.stepMs ?? 0));
     return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'done', bytesReclaimed: 10 };
   };
-  const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], postgresPartitions: [], kafka: [], buckets: [], steps: s.steps };
+  const plan: MaintenancePlan = { hash: `sha256:${'a'.repeat(64)}`, plannedAt: new Date().toISOString(), clickhouse: { server: 'fake', partitions: [], rowDeletes: [] }, postgres: [], postgresPartitions: [], kafka: [], kafkaRecordDeletes: [], buckets: [], steps: s.steps };
   return {
     maintenanceSettings: async () => ({
       window: s.window,
