@@ -154,8 +154,12 @@ describe('compaction workflow (fake activities)', () => {
 
   it('starts no step after stopBy: the run ends "window closed" listing what is left', async () => {
     const systems: Systems = { window: openNow(), steps: [1, 2, 3, 4, 5, 6].map(merge), stepMs: 1500, ran: [] };
-    const stopBy = Date.now() + 5000;
-    const report = (await withWorker(systems, async (tq) => (await start(tq, { stopBy: new Date(stopBy).toISOString() })).result())) as MaintenanceReport;
+    let stopBy = 0;
+    // The clock starts once the worker runs: building its bundle may take seconds on a loaded machine.
+    const report = (await withWorker(systems, async (tq) => {
+      stopBy = Date.now() + 5000;
+      return (await start(tq, { stopBy: new Date(stopBy).toISOString() })).result();
+    })) as MaintenanceReport;
     assert.equal(report.outcome, 'window closed');
     assert.ok(systems.ran.length >= 1 && systems.ran.length < 6, `${systems.ran.length} steps ran`);
     assert.ok(systems.ran.every((r) => r.at < stopBy), 'no step started after the close');
@@ -266,7 +270,8 @@ describe('compaction workflow (fake activities)', () => {
   });
 
   it('pauses before the next step, resumes, and an abort stops with the rest left', async () => {
-    const systems: Systems = { window: openNow(), steps: [1, 2, 3].map(merge), stepMs: 300, ran: [] };
+    // Steps long enough that the abort, sent as one starts, arrives before it ends.
+    const systems: Systems = { window: openNow(), steps: [1, 2, 3].map(merge), stepMs: 1500, ran: [] };
     const report = (await withWorker(systems, async (tq) => {
       const handle = await start(tq);
       await handle.signal(pauseSignal, { by: 'carol' });
