@@ -9,7 +9,7 @@ import { heartbeatingActivities } from './activityOptions';
 import { createApprovalGate } from './approval';
 import { parseInput } from './input';
 import { platformBackup } from './platformBackup';
-import { abortSignal, pauseSignal, resumeSignal } from './kafkaRollingRestart';
+import { handleRunControls } from './runControls';
 
 const { planMaintenance, writeMaintenanceReport, runOrigin, notify, clickhouseMergeProgress } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '10 minutes', maximumAttempts: 3 }),
@@ -33,8 +33,6 @@ export const compactionInputSchema = z.strictObject({
   requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
 });
 export type CompactionInput = z.input<typeof compactionInputSchema>;
-
-const controlSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().optional() });
 
 export interface CompactionStatus {
   phase: 'planning' | 'waiting for approval' | 'applying' | 'waiting: server busy' | 'paused' | 'done';
@@ -74,8 +72,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
   let backupId: string | undefined;
   let backupPartitions: Record<string, string[]> | undefined;
   let backupFailed: string | undefined;
-  let paused = false;
-  let abortedBy: string | undefined;
+  const controls = handleRunControls();
   const status: CompactionStatus = {
     phase: 'planning',
     window: { opened: window?.opened.toISOString(), closes: closesAt === undefined ? undefined : new Date(closesAt).toISOString() },
@@ -97,16 +94,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
     const waiting = gate.waitingOn;
     setCurrentDetails(waiting ? `${details}\nAlso WAITING FOR APPROVAL of ${waiting.what} (plan ${waiting.plan.hash}): query "status" for the actions; send update "approve" or "reject".` : details);
   };
-  setHandler(compactionStatusQuery, () => ({ ...status, approval: gate.waitingOn, approvalRefusals: [...gate.refusals], paused, abortRequested: abortedBy !== undefined, elapsedMs: Date.now() - started.getTime() }));
-  setHandler(pauseSignal, (who) => {
-    if (controlSchema.safeParse(who).success) paused = true;
-  });
-  setHandler(resumeSignal, (who) => {
-    if (controlSchema.safeParse(who).success) paused = false;
-  });
-  setHandler(abortSignal, (who) => {
-    if (controlSchema.safeParse(who).success) abortedBy = `${who.by}${who.reason ? `: ${who.reason}` : ''}`;
-  });
+  setHandler(compactionStatusQuery, () => ({ ...status, approval: gate.waitingOn, approvalRefusals: [...gate.refusals], paused: controls.paused, abortRequested: controls.abortedBy !== undefined, elapsedMs: Date.now() - started.getTime() }));
 
   // 1. Plan, read-only.
   show('planning', 'Planning: reading system.parts, pg_stat_user_tables, topic configs and bucket listings. Nothing is changed.');
@@ -130,7 +118,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       backupId,
       backupPartitions,
       bytesReclaimed: results.reduce((sum, r) => sum + (r.bytesReclaimed ?? 0), 0),
-      abortedBy,
+      abortedBy: controls.abortedBy,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       durationMs: finished.getTime() - started.getTime(),
@@ -159,7 +147,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       plan: { hash: plan.hash, actions: needsPerson.map((s) => s.summary) },
       requester: origin.requester,
       policy: settings.approval,
-      stopWhen: () => abortedBy,
+      stopWhen: () => controls.abortedBy,
     });
   } else if (destructive.length) {
     approval = { required: false, outcome: 'pre-approved', planHash: plan.hash, authentication: 'policy', via: 'policy', reason: `maintenance.preApproved: ${settings.preApproved.join(', ')}`, requestedAt: started.toISOString(), waitedMs: 0, remindersSent: 0, refusals: [] };
@@ -167,11 +155,11 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
 
   /** Holds while paused; then whether a new step may start, or why not. */
   const mayStart = async (): Promise<string | undefined> => {
-    if (paused && abortedBy === undefined) {
+    if (controls.paused && controls.abortedBy === undefined) {
       show('paused', `PAUSED before the next step (${pending.length} left). Send signal "resume" or "abort" with {"by": "<name>"}.`);
-      await condition(() => !paused || abortedBy !== undefined);
+      await condition(() => !controls.paused || controls.abortedBy !== undefined);
     }
-    if (abortedBy !== undefined) return 'aborted';
+    if (controls.abortedBy !== undefined) return 'aborted';
     if (!windowOpen()) return 'window closed';
     return undefined;
   };
@@ -228,7 +216,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       if (!('busy' in attempt)) return attempt;
       if (Date.now() >= giveUpAt) return { id: step.id, kind: step.kind, summary: step.summary, outcome: 'skipped', reason: `the server stayed busy for ${settings.busyWaitSeconds} s: ${attempt.busy}` };
       show('waiting: server busy', `Waiting before "${step.summary}": ${attempt.busy}. Asking again in 10 s (gives up after ${settings.busyWaitSeconds} s).`);
-      await condition(() => abortedBy !== undefined, '10 seconds');
+      await condition(() => controls.abortedBy !== undefined, '10 seconds');
       stoppedBy = await mayStart();
       if (stoppedBy) return undefined;
       showApplying(step);
@@ -275,7 +263,7 @@ export async function compaction(input: CompactionInput = {}): Promise<Maintenan
       }
     }
     if (step.kind === 'drop' && settings.backupBeforeDrop) {
-      if (backupId === undefined && backupFailed === undefined && windowOpen() && abortedBy === undefined) await backUpBeforeDrops();
+      if (backupId === undefined && backupFailed === undefined && windowOpen() && controls.abortedBy === undefined) await backUpBeforeDrops();
       if (backupFailed !== undefined) {
         skip(`backupBeforeDrop: the backup failed (${backupFailed}): not dropped`);
         continue;

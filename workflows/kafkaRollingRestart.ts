@@ -3,7 +3,6 @@ import {
   CancellationScope,
   condition,
   defineQuery,
-  defineSignal,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -20,6 +19,7 @@ import { reportKey } from '../contracts/reportKey';
 import type { BrokerStep, RollCanary, RollReport, RollSettings } from '../contracts/rollTypes';
 import { Failure } from '../contracts/failures';
 import { heartbeatingActivities } from './activityOptions';
+import { handleRunControls } from './runControls';
 
 const { kafkaRollSettings, kafkaClusterState, writeRollReport, notify, stopKafkaCanary, electPreferredLeaders, runOrigin, approvalPlanHash, acquireRollLease, releaseRollLease } = proxyActivities<Activities>(
   heartbeatingActivities({ startToCloseTimeout: '30 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [Failure.InvalidInput, Failure.BrokerTimeout, Failure.TargetBusy] }),
@@ -46,11 +46,6 @@ export const inputSchema = z.strictObject({
   requestedBy: z.undefined({ error: 'not accepted: ballast records who started the run (as Temporal recorded it)' }).optional(),
 });
 export type KafkaRollingRestartInput = z.input<typeof inputSchema>;
-
-const controlSchema = z.strictObject({ by: z.string().trim().min(1), reason: z.string().optional() });
-export const pauseSignal = defineSignal<[{ by: string; reason?: string }]>('pause');
-export const resumeSignal = defineSignal<[{ by: string; reason?: string }]>('resume');
-export const abortSignal = defineSignal<[{ by: string; reason?: string }]>('abort');
 
 export interface RollStatus {
   phase: 'pre-flight' | 'checking safety' | 'awaiting approval' | 'restarting' | 'waiting for replication' | 'electing leaders' | 'paused' | 'done';
@@ -89,8 +84,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   const order: number[] = [];
   const restarted: BrokerStep[] = [];
   let neverSafe: PartitionConcern[] = [];
-  let paused = false;
-  let abortedBy: string | undefined;
+  const controls = handleRunControls();
   const status: RollStatus = { phase: 'pre-flight', done: [], remaining, paused: false, abortRequested: false, elapsedMs: 0, approvalRefusals: [] };
   const show = (phase: RollStatus['phase'], details: string, broker?: number, waitingFor?: string) => {
     Object.assign(status, { phase, broker, waitingFor });
@@ -101,16 +95,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       await notify({ kind: kind === 'reminder' ? 'reminder' : 'failure', title, text, workflowId });
     },
   });
-  setHandler(rollStatusQuery, () => ({ ...status, approval: gate.waitingOn, approvalRefusals: [...gate.refusals], paused, abortRequested: abortedBy !== undefined, remaining: [...remaining], done: restarted.map((s) => s.brokerId), elapsedMs: Date.now() - started.getTime() }));
-  setHandler(pauseSignal, (who) => {
-    if (controlSchema.safeParse(who).success) paused = true;
-  });
-  setHandler(resumeSignal, (who) => {
-    if (controlSchema.safeParse(who).success) paused = false;
-  });
-  setHandler(abortSignal, (who) => {
-    if (controlSchema.safeParse(who).success) abortedBy = `${who.by}${who.reason ? `: ${who.reason}` : ''}`;
-  });
+  setHandler(rollStatusQuery, () => ({ ...status, approval: gate.waitingOn, approvalRefusals: [...gate.refusals], paused: controls.paused, abortRequested: controls.abortedBy !== undefined, remaining: [...remaining], done: restarted.map((s) => s.brokerId), elapsedMs: Date.now() - started.getTime() }));
   const origin = await runOrigin();
   const approvalPerBroker = request.approvalPerBroker ?? settings.approvalPerBroker;
   const reportKeyOfRun = reportKey('kafka-rolls', started, workflowId);
@@ -146,11 +131,11 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
 
   /** Waits out a pause; false when the roll is aborted (before or during the pause). */
   const holdWhilePaused = async (): Promise<boolean> => {
-    if (paused && abortedBy === undefined) {
+    if (controls.paused && controls.abortedBy === undefined) {
       show('paused', `PAUSED before the next broker (${remaining.join(', ')} left). Send signal "resume" or "abort" with {"by": "<name>"}.`);
-      await condition(() => !paused || abortedBy !== undefined);
+      await condition(() => !controls.paused || controls.abortedBy !== undefined);
     }
-    return abortedBy === undefined;
+    return controls.abortedBy === undefined;
   };
 
   /**
@@ -168,15 +153,15 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         return { halted: `broker ${brokerId} was not safe to restart for ${Math.round(waited)} s (limit ${settings.safetyTimeoutSeconds} s): ${verdict.reasons.length} reason(s), e.g. ${blockers}` };
       }
       show('checking safety', `Broker ${brokerId} is not safe to restart yet: ${blockers}. Re-checking in ${backoff} s.`, brokerId, 'in-sync replicas');
-      await condition(() => paused || abortedBy !== undefined, backoff * 1000);
-      if (paused) {
+      await condition(() => controls.paused || controls.abortedBy !== undefined, backoff * 1000);
+      if (controls.paused) {
         if (!(await holdWhilePaused())) return { aborted: true };
         waitStarted = Date.now();
       }
-      if (abortedBy !== undefined) return { aborted: true };
+      if (controls.abortedBy !== undefined) return { aborted: true };
       backoff = Math.min(backoff * 2, settings.safetyBackoffMaxSeconds);
       verdict = brokerSafety(brokerId, await kafkaClusterState({ withQuorumLeader: false }));
-      if (abortedBy !== undefined) return { aborted: true };
+      if (controls.abortedBy !== undefined) return { aborted: true };
     }
     return { verdict };
   };
@@ -190,7 +175,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
       plan: { hash, actions: [`restart Kafka broker ${brokerId} of cluster ${clusterId}`] },
       requester: origin.requester,
       policy: settings.approval,
-      stopWhen: () => abortedBy,
+      stopWhen: () => controls.abortedBy,
     });
   };
 
@@ -222,13 +207,13 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
         if (approvalPerBroker && !approval) {
           approval = await approveRestart(brokerId, state.clusterId);
           if (approval.outcome !== 'approved') {
-            abortedBy ??= `${approval.outcome}${approval.by ? ` by ${approval.by}` : ''} at broker ${brokerId}`;
+            controls.abort(`${approval.outcome}${approval.by ? ` by ${approval.by}` : ''} at broker ${brokerId}`);
             break;
           }
         }
         if (!(await holdWhilePaused())) break;
         current = await kafkaClusterState({ withQuorumLeader: false });
-        if (abortedBy !== undefined) break;
+        if (controls.abortedBy !== undefined) break;
         const verdict = brokerSafety(brokerId, current);
         if (verdict.safe) cleared = verdict;
       }
@@ -314,7 +299,7 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
   const finished = new Date();
   const report: RollReport = {
     workflowId,
-    outcome: haltedReason ? 'halted' : abortedBy ? 'aborted' : 'completed',
+    outcome: haltedReason ? 'halted' : controls.abortedBy ? 'aborted' : 'completed',
     haltedReason,
     haltedBroker,
     order,
@@ -327,11 +312,11 @@ export async function kafkaRollingRestart(input: KafkaRollingRestartInput = {}):
     finishedAt: finished.toISOString(),
     durationMs: finished.getTime() - started.getTime(),
     reportKey: reportKeyOfRun,
-    abortedBy,
+    abortedBy: controls.abortedBy,
     canaryProblem,
   };
   await writeRollReport(report);
-  show('done', `Roll ${report.outcome}: restarted ${restarted.map((s) => s.brokerId).join(', ') || 'none'}${haltedReason ? `; HALTED: ${haltedReason}` : ''}${abortedBy ? `; aborted (${abortedBy})` : ''}.`);
+  show('done', `Roll ${report.outcome}: restarted ${restarted.map((s) => s.brokerId).join(', ') || 'none'}${haltedReason ? `; HALTED: ${haltedReason}` : ''}${controls.abortedBy ? `; aborted (${controls.abortedBy})` : ''}.`);
   if (haltedReason) {
     await notify({ kind: 'failure', title: `Kafka rolling restart halted at broker ${haltedBroker}`, text: `${haltedReason}\nuntouched: ${report.untouched.join(', ') || 'none'}`, workflowId });
     throw ApplicationFailure.nonRetryable(`kafkaRollingRestart halted: ${haltedReason}; brokers not touched: ${report.untouched.join(', ') || 'none'}`, Failure.RollHalted, report);

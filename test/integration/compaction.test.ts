@@ -15,7 +15,7 @@ import type { LoadedConfig } from '../../workers/config';
 import { approveUpdate, rejectUpdate } from '../../workflows/approval';
 import { compactionStatusQuery, type CompactionInput } from '../../workflows/compaction';
 import { restoreStatusQuery } from '../../workflows/restore';
-import { pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
+import { pauseSignal, resumeSignal } from '../../workflows/runControls';
 import { assertServerVersion, clickhouseServers } from '../helpers/clickhouseServers';
 import { eventually, startStackWorker, type StackWorker } from '../helpers/stackWorker';
 import { ConfigResourceTypes } from 'kafkajs';

@@ -11,7 +11,7 @@ import type { MaintenancePlan, MaintenanceReport, MaintenanceSettings, Maintenan
 import type { MaintenanceWindow } from '../../contracts/maintenanceWindow';
 import { approveUpdate, rejectUpdate } from '../../workflows/approval';
 import { compactionStatusQuery, type CompactionInput } from '../../workflows/compaction';
-import { abortSignal, pauseSignal, resumeSignal } from '../../workflows/kafkaRollingRestart';
+import { abortSignal, pauseSignal, resumeSignal } from '../../workflows/runControls';
 import { eventually } from '../helpers/stackWorker';
 import { createTestEnvironment, workflowBundle } from '../helpers/workflowEnv';
 
