@@ -6,7 +6,10 @@
  * execa is ESM-only and this project compiles to CommonJS, so it is loaded with import(), as
  * @platformatic/kafka is.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Options } from 'execa' with { 'resolution-mode': 'import' };
 
@@ -122,6 +125,76 @@ export async function startStreamingProcess(
   // The caller awaits `done` when it is ready; a failure before then must not go unhandled.
   done.catch(() => undefined);
   return { stdin: subprocess.stdin, stdout: subprocess.stdout, done, kill: () => subprocess.kill('SIGKILL') };
+}
+
+/** A started program writing its stdout into a named pipe, and the descriptor to read it from. */
+export interface FifoProcess {
+  /** The reading end: fs.read returns what the program wrote, 0 once it has closed its stdout. */
+  fd: number;
+  /** Settles when the program has ended; rejects, quoting the end of its stderr, unless it exited 0. */
+  done: Promise<void>;
+  kill(): void;
+  /** Closes the reading end (a program still writing then fails with a broken pipe). */
+  close(): void;
+}
+
+/**
+ * Starts a program whose stdout the caller reads with fs.read into buffers of its own (a dump
+ * into an upload's part buffers). A child's stdout as a stream hands the worker a fresh 64 KiB
+ * buffer per read: a gigabyte is 16,000 of them, and every 16 MB or so of such external memory
+ * makes V8 mark and compact the worker's whole heap, which costs a worker about 4 s of CPU per GB
+ * (`npm run bench`). Read into reused buffers, the same bytes allocate nothing.
+ *
+ * The stdout is a named pipe in a private temporary folder, removed once both ends are open.
+ */
+export async function startProcessIntoFifo(what: string, command: string, args: readonly string[], options: ProcessOptions = {}): Promise<FifoProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'ballast-fifo-'));
+  const path = join(dir, 'stdout');
+  let reader: number | undefined;
+  let writer: number | undefined;
+  try {
+    const made = await runProcess('mkfifo', ['-m', '600', path]);
+    if (made.failed) throw new Error(`mkfifo ${path} failed: ${outputTail(made.stderr)}`);
+    // A FIFO's end opens at once when the other end is open: a non-blocking reading end first
+    // lets the writing end open, which lets the blocking reading end (the one read) open. The
+    // program gets a write-only end: once ours is closed its exit is the reader's end of file,
+    // and if the reader goes (the worker dies) its next write fails instead of waiting forever.
+    const opener = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      writer = openSync(path, constants.O_WRONLY);
+      reader = openSync(path, constants.O_RDONLY);
+    } finally {
+      closeSync(opener);
+    }
+    // execa's types admit only descriptors 3 to 9 here; at run time it hands any descriptor to
+    // spawn, as Node does.
+    const stdout = writer as unknown as 3;
+    const subprocess = (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', stdout, maxBuffer: OUTPUT_LIMIT });
+    const done = subprocess.then(
+      () => undefined,
+      (err: { exitCode?: number; signal?: string; stderr?: unknown; shortMessage?: string }) => {
+        const how = err.signal ?? (err.exitCode === undefined ? err.shortMessage : `exit ${err.exitCode}`);
+        throw new Error(`${what} failed (${how}): ${outputTail(String(err.stderr ?? ''))}`);
+      },
+    );
+    done.catch(() => undefined);
+    const fd = reader;
+    reader = undefined;
+    let open = true;
+    return {
+      fd,
+      done,
+      kill: () => subprocess.kill('SIGKILL'),
+      close: () => {
+        if (open) closeSync(fd);
+        open = false;
+      },
+    };
+  } finally {
+    if (writer !== undefined) closeSync(writer);
+    if (reader !== undefined) closeSync(reader);
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 let stdbuf: string | null | undefined;

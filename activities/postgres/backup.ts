@@ -1,10 +1,10 @@
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import type { BackupPiece, ComponentResult } from '../../contracts/backupTypes';
-import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, uploadStream } from '../storage/backupObjects';
+import { abortStaleUploads, backupKey, findCompletePiece, markPieceComplete, uploadFromFd } from '../storage/backupObjects';
 import type { ActivityDeps } from '../deps';
 import { keepHeartbeating } from '../common/heartbeat';
-import { startStreamingProcess, withBufferedStdout } from '../common/process';
+import { startProcessIntoFifo, withBufferedStdout } from '../common/process';
 import { findPgTool } from './tools';
 import { tableChecksums, tableRowCounts } from './tables';
 
@@ -101,25 +101,25 @@ export function createPostgresBackupActivities(deps: ActivityDeps) {
           '--no-password',
           ...['--host', pgConfig.host, '--port', String(pgConfig.port), '--username', pgConfig.user, '--dbname', db],
         ]);
-        const dump = await startStreamingProcess(`pg_dump of ${db}`, command, args, { stdin: 'ignore', stdout: 'pipe' }, {
+        const dump = await startProcessIntoFifo(`pg_dump of ${db}`, command, args, {
           env: { ...process.env, PGPASSWORD: pgConfig.password ?? '' },
           cancelSignal: Context.current().cancellationSignal,
         });
         let bytesSoFar = 0;
         const stopHeartbeats = keepHeartbeating(() => ({ bytes: bytesSoFar }));
         try {
-          const uploaded = uploadStream(s3, bucket, objectKey, dump.stdout!, {
+          // The object is completed only once pg_dump has exited 0.
+          return await uploadFromFd(s3, bucket, objectKey, dump.fd, dump.done, {
             onBytes: (bytes) => {
               bytesSoFar = bytes;
             },
           });
-          const [stored] = await Promise.all([uploaded, dump.done]);
-          return stored;
         } catch (err) {
           dump.kill();
           throw err;
         } finally {
           stopHeartbeats();
+          dump.close();
         }
       }
     },

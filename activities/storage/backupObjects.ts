@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { BackupPiece } from '../../contracts/backupTypes';
 import { backupIdProblem, backupIdTime } from '../../contracts/backupId';
 import { Failure } from '../../contracts/failures';
-import { uploadObjectStream, type StreamedObject, type UploadWatch } from './objectUpload';
+import { uploadObjectFromFd, uploadObjectStream, type StreamedObject, type UploadWatch } from './objectUpload';
 
 export type { StreamedObject, UploadWatch } from './objectUpload';
 
@@ -54,6 +54,16 @@ export async function uploadStream(s3: S3Client, bucket: string, key: string, so
   } catch (err) {
     // The upload aborts its own multipart upload; this also catches one whose creation was
     // answered but never heard of, so no part lingers.
+    await abortStaleUploads(s3, bucket, key).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** uploadObjectFromFd, and no multipart upload left behind when it fails (see uploadStream). */
+export async function uploadFromFd(s3: S3Client, bucket: string, key: string, fd: number, ended: Promise<void>, watch?: UploadWatch): Promise<StreamedObject> {
+  try {
+    return await uploadObjectFromFd(s3, bucket, key, fd, ended, watch);
+  } catch (err) {
     await abortStaleUploads(s3, bucket, key).catch(() => undefined);
     throw err;
   }

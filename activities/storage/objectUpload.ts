@@ -13,8 +13,12 @@
  *
  * Objects up to one part are written with one PutObject, larger ones as a multipart upload of
  * PART_SIZE parts, as lib-storage did: the same objects, part for part.
+ *
+ * A program's output (pg_dump's) comes through a FIFO, read with fs.read straight into the part
+ * buffers (uploadObjectFromFd): a stream would allocate a buffer per read.
  */
 import { createHash } from 'node:crypto';
+import { read } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -148,6 +152,45 @@ class ObjectUploadSink extends Writable {
     done();
   }
 
+  /**
+   * Reads `fd` to its end straight into part buffers (no buffer per read: see
+   * startProcessIntoFifo). A full part is sent only once more bytes follow, so an object of one
+   * part is one PutObject, as from a stream; the next part is read only once a slot is free.
+   */
+  async fillFrom(fd: number): Promise<void> {
+    this.part ??= partBuffer();
+    for (;;) {
+      if (this.errored) throw this.errored;
+      if (this.filled < PART_SIZE) {
+        const n = await readInto(fd, this.part, this.filled, PART_SIZE - this.filled);
+        if (n === 0) return;
+        this.took(n);
+        continue;
+      }
+      while (this.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
+      const next = partBuffer();
+      const n = await readInto(fd, next, 0, PART_SIZE);
+      if (n === 0) {
+        releasePart(next);
+        return;
+      }
+      this.sendPart();
+      this.part = next;
+      this.took(n);
+    }
+  }
+
+  private took(n: number): void {
+    this.filled += n;
+    this.size += n;
+    this.watch.onBytes?.(this.size);
+  }
+
+  /** Completes the object once every byte is in (the Writable's end does this itself). */
+  complete(): Promise<void> {
+    return this.finish();
+  }
+
   /** Hashes the part being filled and starts its upload; its buffer is reused once it is sent. */
   private sendPart(): void {
     const buffer = this.part!;
@@ -220,6 +263,31 @@ class ObjectUploadSink extends Writable {
     const UploadId = await this.uploadId.catch(() => undefined);
     if (UploadId) await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId })).catch(() => undefined);
   }
+}
+
+function readInto(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * Reads a descriptor (a FIFO a program writes into) to its end straight into the upload's part
+ * buffers, then completes the object at `key` only once `ended` (the program's exit) resolves: a
+ * program that fails leaves no object. Size and sha256 of exactly the stored bytes.
+ */
+export async function uploadObjectFromFd(s3: S3Client, bucket: string, key: string, fd: number, ended: Promise<void>, watch: UploadWatch = {}): Promise<StreamedObject> {
+  const sink = new ObjectUploadSink(s3, bucket, key, watch);
+  // No stream is piped into it: its failure reaches the caller as this function's rejection.
+  sink.on('error', () => undefined);
+  try {
+    await sink.fillFrom(fd);
+    await ended;
+    await sink.complete();
+  } catch (err) {
+    sink.destroy(err as Error);
+    await sink.settled;
+    throw err;
+  }
+  return { size: sink.size, sha256: sink.sha256! };
 }
 
 /**

@@ -3,7 +3,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { PART_SIZE, uploadObjectStream } from '../../activities/storage/objectUpload';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProcessIntoFifo } from '../../activities/common/process';
+import { PART_SIZE, uploadObjectFromFd, uploadObjectStream } from '../../activities/storage/objectUpload';
 import { loadConfig } from '../../workers/config';
 import { createConnections } from '../../workers/connections';
 import { objectBytes, sha256 } from '../helpers/backupBucket';
@@ -18,7 +22,7 @@ function chunked(bytes: Buffer, chunkSize: number): Readable {
   return Readable.from(chunks, { objectMode: false });
 }
 
-describe('uploadObjectStream (real object store)', () => {
+describe('uploadObjectStream and uploadObjectFromFd (real object store)', () => {
   let s3: S3Client;
   let bucket: string;
   const keys: string[] = [];
@@ -54,12 +58,29 @@ describe('uploadObjectStream (real object store)', () => {
     ['two parts exactly', 2 * PART_SIZE, '-2'],
     ['several parts', 3 * PART_SIZE + 12345, '-4'],
   ];
-  for (const [label, size, multipart] of sizes) {
-    it(`stores exactly the bytes, with their size and sha256: ${label} (${size} bytes)`, async () => {
+  /** A program (cat) writing `bytes` into a FIFO, read by uploadObjectFromFd, as pg_dump's output is. */
+  async function fromProgram(k: string, bytes: Buffer, onBytes: (n: number) => void) {
+    const dir = mkdtempSync(join(tmpdir(), 'objectupload-'));
+    try {
+      writeFileSync(join(dir, 'source'), bytes);
+      const program = await startProcessIntoFifo('cat', 'cat', [join(dir, 'source')]);
+      try {
+        return await uploadObjectFromFd(s3, bucket, k, program.fd, program.done, { onBytes });
+      } finally {
+        program.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  for (const [label, size, multipart] of sizes) for (const from of ['a stream', 'a program through a FIFO'] as const) {
+    it(`stores exactly the bytes, with their size and sha256, from ${from}: ${label} (${size} bytes)`, async () => {
       const bytes = randomBytes(size);
-      const k = key(label.replace(/ /g, '-'));
+      const k = key(`${label.replace(/ /g, '-')}-${from === 'a stream' ? 'stream' : 'fifo'}`);
       const seen: number[] = [];
-      const stored = await uploadObjectStream(s3, bucket, k, chunked(bytes, 4096 + 17), { onBytes: (n) => seen.push(n) });
+      const onBytes = (n: number) => seen.push(n);
+      const stored = from === 'a stream' ? await uploadObjectStream(s3, bucket, k, chunked(bytes, 4096 + 17), { onBytes }) : await fromProgram(k, bytes, onBytes);
       assert.equal(stored.size, size);
       assert.equal(stored.sha256, sha256(bytes));
       assert.ok((await objectBytes(s3, bucket, k)).equals(bytes), 'the stored object differs from the source');
@@ -78,6 +99,24 @@ describe('uploadObjectStream (real object store)', () => {
       throw new Error('the source broke');
     }
     await assert.rejects(uploadObjectStream(s3, bucket, k, Readable.from(failing(), { objectMode: false })), /the source broke/);
+    assert.equal(await exists(k), false);
+    assert.deepEqual(await pendingUploads(k), []);
+  });
+
+  it('from a program that fails after writing some parts: writes nothing, leaves no parts behind, and names the failure', async () => {
+    const k = key('failing-program');
+    const dir = mkdtempSync(join(tmpdir(), 'objectupload-'));
+    try {
+      writeFileSync(join(dir, 'source'), randomBytes(2 * PART_SIZE + 5000));
+      const program = await startProcessIntoFifo('the dump', 'sh', ['-c', 'cat "$0"; echo "disk full" >&2; exit 3', join(dir, 'source')]);
+      try {
+        await assert.rejects(uploadObjectFromFd(s3, bucket, k, program.fd, program.done), /the dump failed \(exit 3\): disk full/);
+      } finally {
+        program.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.equal(await exists(k), false);
     assert.deepEqual(await pendingUploads(k), []);
   });
