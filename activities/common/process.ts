@@ -88,6 +88,22 @@ export async function runProcess(
   };
 }
 
+/**
+ * A started program's end: resolves when it exits 0, else rejects naming it, how it ended and the
+ * end of its stderr. The caller awaits it when it is ready; a failure before then is not unhandled.
+ */
+function endOf(what: string, subprocess: PromiseLike<unknown>): Promise<void> {
+  const done = Promise.resolve(subprocess).then(
+    () => undefined,
+    (err: { exitCode?: number; signal?: string; stderr?: unknown; shortMessage?: string }) => {
+      const how = err.signal ?? (err.exitCode === undefined ? err.shortMessage : `exit ${err.exitCode}`);
+      throw new Error(`${what} failed (${how}): ${outputTail(String(err.stderr ?? ''))}`);
+    },
+  );
+  done.catch(() => undefined);
+  return done;
+}
+
 /** A started program's streams, and its end. */
 export interface StreamingProcess {
   stdin: Writable | null;
@@ -115,16 +131,7 @@ export async function startStreamingProcess(
     buffer: { stdout: false },
     maxBuffer: OUTPUT_LIMIT,
   });
-  const done = subprocess.then(
-    () => undefined,
-    (err: { exitCode?: number; signal?: string; stderr?: unknown; shortMessage?: string }) => {
-      const how = err.signal ?? (err.exitCode === undefined ? err.shortMessage : `exit ${err.exitCode}`);
-      throw new Error(`${what} failed (${how}): ${outputTail(String(err.stderr ?? ''))}`);
-    },
-  );
-  // The caller awaits `done` when it is ready; a failure before then must not go unhandled.
-  done.catch(() => undefined);
-  return { stdin: subprocess.stdin, stdout: subprocess.stdout, done, kill: () => subprocess.kill('SIGKILL') };
+  return { stdin: subprocess.stdin, stdout: subprocess.stdout, done: endOf(what, subprocess), kill: () => subprocess.kill('SIGKILL') };
 }
 
 /** A started program writing its stdout into a named pipe, and the descriptor to read it from. */
@@ -170,14 +177,7 @@ export async function startProcessIntoFifo(what: string, command: string, args: 
     // spawn, as Node does.
     const stdout = writer as unknown as 3;
     const subprocess = (await execa())(command, args, { ...baseOptions(options), stdin: 'ignore', stdout, maxBuffer: OUTPUT_LIMIT });
-    const done = subprocess.then(
-      () => undefined,
-      (err: { exitCode?: number; signal?: string; stderr?: unknown; shortMessage?: string }) => {
-        const how = err.signal ?? (err.exitCode === undefined ? err.shortMessage : `exit ${err.exitCode}`);
-        throw new Error(`${what} failed (${how}): ${outputTail(String(err.stderr ?? ''))}`);
-      },
-    );
-    done.catch(() => undefined);
+    const done = endOf(what, subprocess);
     const fd = reader;
     reader = undefined;
     let open = true;

@@ -8,7 +8,7 @@ import type { PartitionRecordCut, RecordDeletePlan, RecordDeleteStep, StepResult
 import type { ActivityDeps } from '../deps';
 import { topicIdsOnEachBroker } from './protocolRequests';
 import { describeTopic } from './retention';
-import { deleteRecords, retryOnLeaderChange } from './topics';
+import { deleteRecords, retryOnLeaderChange, withAdmin } from './topics';
 
 const DAY_MS = 86_400_000;
 const ZERO_TOPIC_ID = '00000000-0000-0000-0000-000000000000';
@@ -48,16 +48,6 @@ export function createKafkaRecordDeleteActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
   const brokers = config.kafka.brokers;
 
-  async function withAdmin<T>(run: (admin: Admin) => Promise<T>): Promise<T> {
-    const admin = connections.kafka().admin();
-    await admin.connect();
-    try {
-      return await run(admin);
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   async function settledIdentity(topic: string): Promise<TopicIdentity> {
     const deadline = Date.now() + SETTLE_MS;
     for (;;) {
@@ -95,7 +85,7 @@ export function createKafkaRecordDeleteActivities(deps: ActivityDeps) {
     async planKafkaRecordDeletes({ now }: { now: string }): Promise<RecordDeletePlan[]> {
       const policies = config.maintenance.kafka.topics.filter((p) => p.deleteRecordsOlderThanDays !== undefined);
       if (!policies.length) return [];
-      return withAdmin(async (admin) => {
+      return withAdmin(connections.kafka(), async (admin) => {
         const plans: RecordDeletePlan[] = [];
         for (const policy of policies) plans.push(await planTopic(admin, policy.topic, new Date(Date.parse(now) - policy.deleteRecordsOlderThanDays! * DAY_MS)));
         return plans;
@@ -118,7 +108,7 @@ export function createKafkaRecordDeleteActivities(deps: ActivityDeps) {
         const seen = 'id' in identity ? identity.id : identity.unsettled;
         return { ...result, outcome: 'skipped', reason: `changed since the plan was approved: topic ${step.topic} is not the topic planned (topic id now ${seen}, the plan saw ${step.topicId}): it was deleted, or deleted and created again; nothing deleted` };
       }
-      return withAdmin(async (admin) => {
+      return withAdmin(connections.kafka(), async (admin) => {
         const described = await describeTopic(admin, step.topic);
         if (!described) return { ...result, outcome: 'skipped', reason: 'the topic is gone' };
         const policy = described.effective['cleanup.policy'] ?? 'delete';

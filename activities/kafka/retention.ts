@@ -7,6 +7,7 @@ import { ConfigResourceTypes, type Admin } from 'kafkajs';
 import type { StepResult, TopicConfigChange, TopicConfigStep, TopicPlan } from '../../contracts/maintenanceTypes';
 import type { ActivityDeps } from '../deps';
 import { topicConfigOverrides } from './backupFormat';
+import { withAdmin } from './topics';
 
 type Policy = ActivityDeps['config']['maintenance']['kafka']['topics'][number];
 
@@ -38,22 +39,12 @@ export async function describeTopic(admin: Admin, topic: string): Promise<{ effe
 export function createKafkaRetentionActivities(deps: ActivityDeps) {
   const { config, connections } = deps;
 
-  async function withAdmin<T>(run: (admin: Admin) => Promise<T>): Promise<T> {
-    const admin = connections.kafka().admin();
-    await admin.connect();
-    try {
-      return await run(admin);
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   return {
     /** Each policy topic's drift from maintenance.kafka.topics. Read-only. */
     async planKafkaRetention(): Promise<TopicPlan[]> {
       const policies = config.maintenance.kafka.topics;
       if (!policies.length) return [];
-      return withAdmin(async (admin) => {
+      return withAdmin(connections.kafka(), async (admin) => {
         const plans: TopicPlan[] = [];
         for (const policy of policies) {
           const found = await describeTopic(admin, policy.topic);
@@ -71,7 +62,7 @@ export function createKafkaRetentionActivities(deps: ActivityDeps) {
     async fixKafkaTopicConfig({ step }: { step: TopicConfigStep }): Promise<StepResult> {
       const started = Date.now();
       const result = { id: step.id, kind: step.kind, summary: step.summary, startedAt: new Date(started).toISOString() };
-      return withAdmin(async (admin) => {
+      return withAdmin(connections.kafka(), async (admin) => {
         const found = await describeTopic(admin, step.topic);
         if (!found) return { ...result, outcome: 'skipped', reason: 'the topic is gone' };
         const before = Object.fromEntries(step.changes.map((c) => [c.name, found.effective[c.name]]));

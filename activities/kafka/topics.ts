@@ -1,5 +1,16 @@
 import { backOff } from 'exponential-backoff';
-import type { Admin, ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
+
+/** Runs `run` with a connected admin client of `kafka`, disconnected afterwards whatever happens. */
+export async function withAdmin<T>(kafka: Kafka, run: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await run(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 /**
  * Creates topics and waits until every partition has a leader and a full ISR. kafkajs' own
